@@ -1,0 +1,742 @@
+"""The shared core: the primitive registry, levels, tracers and the single dispatch point ``bind``.
+
+Every differentiable operation is a :class:`Primitive` with a NumPy implementation, one JVP rule and one
+VJP rule per positional argument. Every call of a primitive goes through :func:`bind`, which finds the
+innermost *active* transformation among its arguments and lets that transformation (a forward-mode
+trace, a tape, ...) process the call. Each transformation has a *level*: a number taken from one
+increasing counter when it starts, so a later (inner) transformation always has a higher level. A tracer
+belongs to exactly one transformation; values of other transformations are constants to it. That is what
+keeps nested derivatives from confusing their perturbations.
+
+This module imports only NumPy: it is layer 0 and everything else builds on it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import types
+from contextlib import contextmanager
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
+    "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
+    "differentiable_dtype", "is_float_dtype", "strip_inner",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Levels: a per-thread stack of active transformations.
+# --------------------------------------------------------------------------------------------------
+
+class _ThreadState(threading.local):
+    """Per-thread stack of active traces, so two threads differentiating at once never mix tapes."""
+
+    def __init__(self) -> None:
+        self.stack: list[Trace] = []
+
+
+_state = _ThreadState()
+_levels = itertools.count(1)
+
+
+class Trace:
+    """A transformation in progress (a forward pass, a tape).
+
+    ``level`` orders transformations: the innermost has the highest level. ``active`` turns False
+    when the transformation ends; a tracer of an inactive trace is from then on the constant it holds.
+    """
+
+    __slots__ = ("level", "active", "__weakref__")
+
+    def __init__(self) -> None:
+        self.level = next(_levels)
+        self.active = True
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        """Apply ``prim`` to ``args`` (some of which are this trace's tracers)."""
+        raise NotImplementedError
+
+    def lift(self, value: Any) -> Any:
+        """Hook for values that are not tracers; unused by the built-in traces."""
+        return value
+
+
+def active_traces() -> tuple[Trace, ...]:
+    """The active transformations of this thread, outermost first."""
+    return tuple(_state.stack)
+
+
+@contextmanager
+def trace_scope(trace: Trace):
+    """Make ``trace`` active for the duration of the block; always restored, even on error."""
+    stack = _state.stack
+    stack.append(trace)
+    try:
+        yield trace
+    finally:
+        # Remove this trace even if an inner scope leaked (it cannot, but be defensive).
+        while stack:
+            top = stack.pop()
+            top.active = False
+            if top is trace:
+                break
+
+
+# --------------------------------------------------------------------------------------------------
+# Tracers: the values a transformation hands to user code.
+# --------------------------------------------------------------------------------------------------
+
+def lower(x: Any) -> Any:
+    """Strip every tracer wrapper: the plain NumPy value underneath (no derivative information)."""
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x
+
+
+def _conversion_error(what: str) -> TypeError:
+    return TypeError(
+        f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
+        "traced value (np.sin(x), x @ W, ...); call autodiff.stop_gradient(x) if you want a constant, or "
+        "read the value outside the differentiated function (e.g. out = f(x) then np.asarray(out))."
+    )
+
+
+class Tracer:
+    """Base class of traced values: NumPy-like arrays that carry derivative information.
+
+    Operators, common ndarray methods and NumPy's dispatch protocols all lead to :func:`bind`.
+    Subclasses set ``primal`` (the value one level down) and ``_trace``.
+    """
+
+    __slots__ = ()
+    __array_priority__ = 1000
+    primal: Any
+    _trace: Trace
+
+    # ---- attributes -----------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return np.shape(self.primal)
+
+    @property
+    def ndim(self) -> int:
+        return np.ndim(self.primal)
+
+    @property
+    def size(self) -> int:
+        return int(np.size(self.primal))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _dtype_of(self.primal)
+
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    @property
+    def mT(self):
+        return np.swapaxes(self, -1, -2)
+
+    @property
+    def real(self):
+        return np.real(self)
+
+    @property
+    def imag(self):
+        return np.imag(self)
+
+    def __len__(self) -> int:
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d traced value")
+        return shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # ---- no silent conversion ---------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        raise _conversion_error("Converting to a NumPy array (np.asarray/np.array)")
+
+    def __float__(self):
+        raise _conversion_error("float()")
+
+    def __int__(self):
+        raise _conversion_error("int()")
+
+    def __complex__(self):
+        raise _conversion_error("complex()")
+
+    def __index__(self):
+        raise _conversion_error("Using as an index")
+
+    def __bool__(self):
+        raise TypeError(
+            "The truth value of a traced value is ambiguous. Compare it instead (x > 0 gives a plain "
+            "boolean array, so `if x > 0:` works), or use np.where for a differentiable choice."
+        )
+
+    def __setitem__(self, index, value):
+        raise TypeError(
+            "Traced values are immutable: `x[i] = v` cannot be differentiated. Use "
+            "autodiff.index_update(x, index, values) (or index_add) which returns a new array."
+        )
+
+    __hash__ = object.__hash__
+
+    # ---- comparisons give plain booleans, so Python control flow works ----------------------------
+    def __lt__(self, other):
+        return np.less(lower(self), lower(other))
+
+    def __le__(self, other):
+        return np.less_equal(lower(self), lower(other))
+
+    def __gt__(self, other):
+        return np.greater(lower(self), lower(other))
+
+    def __ge__(self, other):
+        return np.greater_equal(lower(self), lower(other))
+
+    def __eq__(self, other):
+        return np.equal(lower(self), lower(other))
+
+    def __ne__(self, other):
+        return np.not_equal(lower(self), lower(other))
+
+    # ---- arithmetic -------------------------------------------------------------------------------
+    def __add__(self, other):
+        return bind(_ops["add"], self, other)
+
+    def __radd__(self, other):
+        return bind(_ops["add"], other, self)
+
+    def __sub__(self, other):
+        return bind(_ops["subtract"], self, other)
+
+    def __rsub__(self, other):
+        return bind(_ops["subtract"], other, self)
+
+    def __mul__(self, other):
+        return bind(_ops["multiply"], self, other)
+
+    def __rmul__(self, other):
+        return bind(_ops["multiply"], other, self)
+
+    def __truediv__(self, other):
+        return bind(_ops["divide"], self, other)
+
+    def __rtruediv__(self, other):
+        return bind(_ops["divide"], other, self)
+
+    def __pow__(self, other):
+        return bind(_ops["power"], self, other)
+
+    def __rpow__(self, other):
+        return bind(_ops["power"], other, self)
+
+    def __matmul__(self, other):
+        return bind(_ops["matmul"], self, other)
+
+    def __rmatmul__(self, other):
+        return bind(_ops["matmul"], other, self)
+
+    def __neg__(self):
+        return bind(_ops["negative"], self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return bind(_ops["absolute"], self)
+
+    def __floordiv__(self, other):
+        return np.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return np.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return np.mod(self, other)
+
+    def __rmod__(self, other):
+        return np.mod(other, self)
+
+    def __getitem__(self, index):
+        return _ops["getitem"](self, index)
+
+    # ---- ndarray methods (all through NumPy's functions, hence through the registry) --------------
+    def sum(self, axis=None, dtype=None, keepdims=False):
+        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, keepdims=False):
+        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, keepdims=False):
+        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
+    def argmax(self, axis=None):
+        return np.argmax(lower(self), axis=axis)
+
+    def argmin(self, axis=None):
+        return np.argmin(lower(self), axis=axis)
+
+    def argsort(self, axis=-1):
+        return np.argsort(lower(self), axis=axis)
+
+    def nonzero(self):
+        return np.nonzero(lower(self))
+
+    def reshape(self, *shape, order="C"):
+        if len(shape) == 1 and not isinstance(shape[0], int):
+            shape = tuple(shape[0])
+        return np.reshape(self, shape, order=order)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], int):
+            axes = axes[0]
+        return np.transpose(self, axes if axes else None)
+
+    def swapaxes(self, axis1, axis2):
+        return np.swapaxes(self, axis1, axis2)
+
+    def ravel(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def flatten(self, order="C"):
+        return np.ravel(self, order=order)
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis=axis)
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def clip(self, min=None, max=None):
+        return np.clip(self, min, max)
+
+    def conj(self):
+        return np.conjugate(self)
+
+    conjugate = conj
+
+    def astype(self, dtype, copy=True):
+        return _ops["astype"](self, dtype=np.dtype(dtype))
+
+    def copy(self):
+        return self
+
+    def trace(self, offset=0, axis1=0, axis2=1):
+        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return np.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
+
+    def repeat(self, repeats, axis=None):
+        return np.repeat(self, repeats, axis=axis)
+
+    def take(self, indices, axis=None):
+        return np.take(self, indices, axis=axis)
+
+    def item(self):
+        raise _conversion_error(".item()")
+
+    def tolist(self):
+        raise _conversion_error(".tolist()")
+
+    # ---- NumPy's dispatch protocols ---------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if kwargs.get("out") is not None:
+            raise TypeError(
+                f"np.{ufunc.__name__}(..., out=...) would write into an array in place, which cannot be "
+                "differentiated; use the returned value instead."
+            )
+        kwargs.pop("out", None)
+        if method != "__call__":
+            target = _ufunc_methods.get((ufunc, method))
+            if target is None:
+                raise NotImplementedError(_missing_rule_message(f"{ufunc.__name__}.{method}"))
+            return target(*inputs, **kwargs)
+        target = _dispatch.get(ufunc)
+        if target is None:
+            raise NotImplementedError(_missing_rule_message(ufunc.__name__))
+        if kwargs:
+            dtype = kwargs.pop("dtype", None)
+            if kwargs:
+                raise NotImplementedError(
+                    f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)} is not supported on "
+                    "traced values; compute the result without them (e.g. np.where for `where=`)."
+                )
+            out = target(*inputs)
+            return out if dtype is None else out.astype(dtype)
+        return target(*inputs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        target = _dispatch.get(func)
+        if target is None:
+            name = getattr(func, "__module__", "numpy") + "." + getattr(func, "__name__", repr(func))
+            raise NotImplementedError(_missing_rule_message(name))
+        return target(*args, **kwargs)
+
+
+def _dtype_of(x: Any) -> np.dtype:
+    dt = getattr(x, "dtype", None)
+    return dt if dt is not None else np.asarray(x).dtype
+
+
+def _missing_rule_message(name: str) -> str:
+    return (
+        f"{name} has no differentiation rule in autodiff, so it cannot be applied to a traced value. "
+        f"Register one: `p = autodiff.primitive({name.split('.')[-1]})`, then "
+        "`autodiff.defjvp(p, rule)` and `autodiff.defvjp(p, rule)` (see autodiff.core), or apply it to "
+        "autodiff.stop_gradient(x) if you do not need its derivative."
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Primitives and the registry.
+# --------------------------------------------------------------------------------------------------
+
+class Sample:
+    """One test input for a primitive: positional ``args`` and keyword ``params``."""
+
+    __slots__ = ("args", "params")
+
+    def __init__(self, args: tuple, params: dict | None = None) -> None:
+        self.args = tuple(args)
+        self.params = dict(params or {})
+
+    def __repr__(self) -> str:
+        shapes = [np.shape(a) for a in self.args]
+        return f"Sample(shapes={shapes}, params={self.params})"
+
+
+class Primitive:
+    """A differentiable operation: NumPy implementation, JVP rules and VJP rules, one per argument.
+
+    ``jvps[i]`` is ``rule(tangent, ans, *args, **params) -> output tangent`` (or None: no derivative);
+    ``vjps[i]`` is ``rule(ans, *args, **params) -> (g -> cotangent of argument i)``. Tangents and
+    cotangents may carry extra leading (batch) axes; rules must keep them in front.
+    ``elementwise`` primitives broadcast their arguments like ufuncs: the transformations line tangents
+    up with the output and sum cotangents back to each argument's shape, so their rules are one-liners.
+    """
+
+    __slots__ = ("name", "impl", "jvps", "vjps", "elementwise", "nondiff", "domain", "fn", "__weakref__")
+
+    def __init__(self, impl: Callable, name: str, elementwise: bool = False) -> None:
+        self.impl = impl
+        self.fn = impl
+        self.name = name
+        self.jvps: tuple | None = None
+        self.vjps: tuple | None = None
+        self.elementwise = elementwise
+        self.nondiff = False
+        self.domain: Callable[[np.random.Generator], Sample] | None = None
+
+    def __call__(self, *args, **params):
+        return bind(self, *args, **params)
+
+    def __repr__(self) -> str:
+        return f"<Primitive {self.name} jvp={self.has_jvp} vjp={self.has_vjp}>"
+
+    @property
+    def has_jvp(self) -> bool:
+        """True when forward mode works: a JVP rule, or a VJP rule to linearize, or zero derivative."""
+        return self.nondiff or self.jvps is not None or self.vjps is not None
+
+    @property
+    def has_vjp(self) -> bool:
+        """True when reverse mode works: a VJP rule, or a JVP rule to transpose, or zero derivative."""
+        return self.nondiff or self.vjps is not None or self.jvps is not None
+
+    def jvp_rule(self, argnum: int) -> Callable | None:
+        """The JVP rule of argument ``argnum``; derived from the VJP rule when only that exists."""
+        if self.jvps is not None:
+            return self.jvps[argnum] if argnum < len(self.jvps) else None
+        if self.vjps is not None:
+            return _jvp_from_vjp(self, argnum)
+        raise NotImplementedError(
+            f"primitive {self.name!r} has no JVP rule and no VJP rule; register one with "
+            f"autodiff.defjvp or autodiff.defvjp."
+        )
+
+    def vjp_rule(self, argnum: int) -> Callable | None:
+        """The VJP rule of argument ``argnum``; transposed from the JVP rule when only that exists."""
+        if self.vjps is not None:
+            return self.vjps[argnum] if argnum < len(self.vjps) else None
+        if self.jvps is not None:
+            return _vjp_from_jvp(self, argnum)
+        raise NotImplementedError(
+            f"primitive {self.name!r} has no VJP rule and no JVP rule; register one with "
+            f"autodiff.defvjp or autodiff.defjvp."
+        )
+
+
+_registry: dict[str, Primitive] = {}
+_by_function: dict[Any, Primitive] = {}
+registry = types.MappingProxyType(_registry)
+"""Read-only mapping from primitive name to :class:`Primitive`."""
+
+# NumPy callable -> the function that handles it on traced values (a Primitive or an adapter).
+_dispatch: dict[Any, Callable] = {}
+# (ufunc, method) -> handler, e.g. (np.add, "reduce") -> sum.
+_ufunc_methods: dict[tuple[Any, str], Callable] = {}
+# Primitives that Tracer's operators need, by NumPy name; filled by autodiff.rules.
+_ops: dict[str, Callable] = {}
+
+
+def _on_value(fn: Callable) -> Callable:
+    """Handler for a NumPy function that reads only shape/dtype/value metadata: apply it to the value."""
+    def handler(*args, **kwargs):
+        return fn(*(lower(a) for a in args), **kwargs)
+    return handler
+
+
+# Functions of shape and dtype only (or constants shaped like x): no derivative is involved.
+for _f in (np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like,
+           np.full_like, np.iscomplexobj, np.isrealobj, np.may_share_memory, np.shares_memory,
+           np.argmax, np.argmin, np.argsort, np.nonzero, np.count_nonzero, np.sign, np.isclose,
+           np.allclose, np.array_equal, np.all, np.any, np.isfinite, np.isnan, np.isinf):
+    if not isinstance(_f, np.ufunc):
+        _dispatch[_f] = _on_value(_f)
+
+
+def _is_numpy_callable(fn: Any) -> bool:
+    module = getattr(fn, "__module__", None) or ""
+    return isinstance(fn, np.ufunc) or module.split(".")[0] in ("numpy", "scipy")
+
+
+def primitive(fn: Callable, name: str | None = None, *, elementwise: bool | None = None) -> Primitive:
+    """Register ``fn`` as a primitive and return it (the same Primitive if ``fn`` is registered already).
+
+    A NumPy/SciPy function or ufunc registered here is also dispatched to when NumPy calls it on a
+    traced value, so ``np.fn(x)`` differentiates once rules are given with :func:`defjvp`/:func:`defvjp`.
+    Ufuncs are ``elementwise`` (broadcasting) unless told otherwise.
+    """
+    if isinstance(fn, Primitive):
+        return fn
+    existing = _by_function.get(fn)
+    if existing is not None:
+        return existing
+    name = name or getattr(fn, "__name__", None)
+    if not name:
+        raise TypeError(f"primitive() needs a name for {fn!r}: pass primitive(fn, name='...').")
+    if name in _registry:
+        raise ValueError(
+            f"a primitive named {name!r} is registered already (for {_registry[name].fn!r}); "
+            "pass primitive(fn, name='another_name')."
+        )
+    if elementwise is None:
+        elementwise = isinstance(fn, np.ufunc)
+    prim = Primitive(fn, name, elementwise)
+    _registry[name] = prim
+    _by_function[fn] = prim
+    if _is_numpy_callable(fn) and fn not in _dispatch:
+        _dispatch[fn] = prim
+    return prim
+
+
+def _check_rules(prim: Primitive, rules: tuple, kind: str) -> tuple:
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"{kind}() takes a Primitive first (from autodiff.primitive(fn)), got {prim!r}.")
+    for i, rule in enumerate(rules):
+        if rule is not None and not callable(rule):
+            raise TypeError(f"{kind}({prim.name}): rule {i} must be callable or None, got {rule!r}.")
+    return tuple(rules)
+
+
+def defjvp(prim: Primitive, *rules: Callable | None) -> None:
+    """Set the JVP rules of ``prim``: ``rule_i(tangent_i, ans, *args, **params) -> output tangent``.
+
+    The output tangent is the sum over arguments of J_i t_i; ``None`` declares that argument's
+    derivative zero. Rules must be written with NumPy functions (which dispatch to primitives), so that
+    they can themselves be differentiated.
+    """
+    prim.jvps = _check_rules(prim, rules, "defjvp")
+
+
+def defvjp(prim: Primitive, *rules: Callable | None) -> None:
+    """Set the VJP rules of ``prim``: ``rule_i(ans, *args, **params)`` returns ``g -> J_iᵀ g``.
+
+    The outer call runs during the forward pass and keeps only what the backward pass needs (a staged
+    VJP); ``None`` declares that argument's derivative zero.
+    """
+    prim.vjps = _check_rules(prim, rules, "defvjp")
+
+
+def defdomain(prim: Primitive, sampler: Callable[[np.random.Generator], Sample]) -> None:
+    """Declare the inputs on which the test-suite checks ``prim`` (a function of a NumPy Generator)."""
+    prim.domain = sampler
+
+
+def nondifferentiable(fn: Callable, name: str | None = None) -> Primitive:
+    """Register ``fn`` as a primitive whose derivative is zero everywhere it exists (floor, sign, ...).
+
+    Its result is a plain constant in every transformation: no tangent, no tape node.
+    """
+    prim = primitive(fn, name)
+    prim.nondiff = True
+    return prim
+
+
+def implements(*numpy_functions: Callable) -> Callable:
+    """Decorator: use the decorated function when any of ``numpy_functions`` is called on a traced value.
+
+    The decorated adapter takes NumPy's signature and calls primitives (array arguments positional,
+    static parameters as keywords).
+    """
+    def register(adapter: Callable) -> Callable:
+        for f in numpy_functions:
+            _dispatch[f] = adapter
+        return adapter
+    return register
+
+
+def implements_ufunc_method(ufunc: np.ufunc, method: str) -> Callable:
+    """Decorator: handle ``ufunc.method(...)`` (e.g. ``np.add.reduce``) on traced values."""
+    def register(adapter: Callable) -> Callable:
+        _ufunc_methods[(ufunc, method)] = adapter
+        return adapter
+    return register
+
+
+def register_op(name: str, fn: Callable) -> None:
+    """Tell Tracer which callable implements the operator named ``name`` (add, getitem, ...)."""
+    _ops[name] = fn
+
+
+# --------------------------------------------------------------------------------------------------
+# bind: the single interception point.
+# --------------------------------------------------------------------------------------------------
+
+def bind(prim: Primitive, *args, **params):
+    """Apply ``prim`` to ``args``: hand the call to the innermost active transformation among them.
+
+    Tracers of transformations that have ended are replaced by the values they hold (constants), so a
+    traced value that escaped its transformation never yields a wrong derivative.
+    """
+    top = None
+    stale = False
+    for a in args:
+        if isinstance(a, Tracer):
+            trace = a._trace
+            if not trace.active:
+                stale = True
+            elif top is None or trace.level > top.level:
+                top = trace
+    if stale:
+        args = tuple(_drop_inactive(a) for a in args)
+    if top is None:
+        return prim.impl(*args, **params)
+    return top.process(prim, args, params)
+
+
+def strip_inner(x: Any, trace: Trace) -> Any:
+    """Replace tracers of ended transformations nested inside ``trace`` by the values they hold."""
+    while isinstance(x, Tracer) and x._trace is not trace and not x._trace.active \
+            and x._trace.level > trace.level:
+        x = x.primal
+    return x
+
+
+def _drop_inactive(x: Any) -> Any:
+    while isinstance(x, Tracer) and not x._trace.active:
+        x = x.primal
+    return x
+
+
+# --------------------------------------------------------------------------------------------------
+# dtypes
+# --------------------------------------------------------------------------------------------------
+
+def is_float_dtype(dtype: Any) -> bool:
+    """True for real or complex floating dtypes (the ones that have derivatives)."""
+    return np.issubdtype(dtype, np.inexact)
+
+
+def differentiable_dtype(x: Any) -> np.dtype:
+    """dtype of ``x``; raises TypeError for integer/boolean values, which have no derivative."""
+    dtype = _dtype_of(x)
+    if not is_float_dtype(dtype):
+        raise TypeError(
+            f"cannot differentiate with respect to an input of dtype {dtype}: integer and boolean inputs "
+            "have no derivative. Pass floats (e.g. np.asarray(x, dtype=float)) or leave this argument out "
+            "of argnums."
+        )
+    return dtype
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules derived from the other mode (linearization and transposition).
+# --------------------------------------------------------------------------------------------------
+
+# Installed by reverse mode when it is imported: (f, primal, cotangent) -> cotangent of f's input, for
+# a function linear in its argument. Kept as a hook so that core never imports reverse.
+_linear_transpose: list[Callable] = []
+
+
+def _linear_vjp():
+    if not _linear_transpose:
+        import reverse  # noqa: F401  (installs the hook; reverse imports core, not the other way round)
+    return _linear_transpose[0]
+
+
+def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
+    """VJP of a primitive that only has a JVP rule: transpose the (linear) JVP with reverse mode."""
+    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else None
+    if rule is None:
+        return None
+
+    def staged(ans, *args, **params):
+        x = args[argnum]
+
+        def linear(t):
+            return rule(t, ans, *args, **params)
+
+        def pullback(g):
+            # Fold the batch axes of g into the point of linearization, so the transpose is one plain VJP.
+            nb = np.ndim(g) - np.ndim(ans)
+            t0 = np.zeros(np.shape(g)[:nb] + np.shape(x), dtype=_dtype_of(lower(x)))
+            return _linear_vjp()(linear, t0, g)
+
+        return pullback
+
+    return staged
+
+
+def _jvp_from_vjp(prim: Primitive, argnum: int) -> Callable | None:
+    """JVP of a primitive that only has a VJP rule: J t = d/dg <Jᵀ g, t>, the VJP being linear in g."""
+    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else None
+    if rule is None:
+        return None
+
+    def jvp(t, ans, *args, **params):
+        pullback = rule(ans, *args, **params)
+        nb = np.ndim(t) - np.ndim(args[argnum])
+        g0 = np.zeros(np.shape(t)[:nb] + np.shape(ans), dtype=_dtype_of(lower(ans)))
+        return _linear_vjp()(pullback, g0, t)
+
+    return jvp

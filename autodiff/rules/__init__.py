@@ -1,0 +1,26 @@
+"""All differentiation rules, loaded eagerly in one place so the registry is complete after import.
+
+One module per family; in each, every primitive is followed by its JVP and VJP rules.
+"""
+
+from autodiff.core import defjvp, defvjp, primitive
+from autodiff.pytree import tree_map
+from autodiff.rules import elementwise, products, reductions, shape  # noqa: F401
+from autodiff.rules.shape import index_add_public as index_add
+from autodiff.rules.shape import index_update_public as index_update
+
+
+def _identity(x):
+    return x
+
+
+_stop = primitive(_identity, name="stop_gradient")
+defjvp(_stop, None)
+defvjp(_stop, None)
+
+
+def stop_gradient(x):
+    """The value of ``x`` (an array or a pytree of arrays) with derivative zero, in both modes."""
+    return tree_map(_stop, x)
+
+__all__ = ["stop_gradient", "index_add", "index_update"]

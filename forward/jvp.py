@@ -1,0 +1,147 @@
+"""Forward-mode operators: ``jvp`` and ``jacfwd`` (all input directions in one pass)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.core import Tracer, strip_inner, trace_scope
+from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.stats import record_forward_pass
+from forward.dual import Dual, JVPTrace, new_dual
+
+__all__ = ["jvp", "jacfwd", "push_forward"]
+
+
+def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
+                 batch_shape: tuple[int, ...] = ()) -> tuple[list, list, TreeDef]:
+    """Evaluate ``fun`` on Duals ``(primals, tangents)``; the flat outputs, their tangents, their structure.
+
+    Tangents carry ``batch_shape`` leading axes; outputs that do not depend on the inputs get zero
+    tangents of shape ``batch_shape + out.shape``.
+    """
+    trace = JVPTrace()
+    record_forward_pass(int(np.prod(batch_shape, dtype=int)) if batch_shape else 1)
+    with trace_scope(trace):
+        duals = [new_dual(trace, p, t) for p, t in zip(primals, tangents)]
+        out = fun(*tree_unflatten(in_tree, duals))
+    out_flat, out_tree = tree_flatten(out)
+    values, out_tangents = [], []
+    for o in out_flat:
+        o = strip_inner(o, trace)
+        if type(o) is Dual and o._trace is trace:
+            values.append(o.primal)
+            out_tangents.append(o.tangent)
+        else:
+            o = as_value(o)
+            values.append(o)
+            dtype = o.dtype if np.issubdtype(o.dtype, np.inexact) else np.float64
+            out_tangents.append(np.zeros(batch_shape + np.shape(o), dtype=dtype))
+    return values, out_tangents, out_tree
+
+
+def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any, Any]:
+    """Jacobian-vector product: ``(f(*primals), J_f(primals) · tangents)`` in one forward pass.
+
+    ``primals`` and ``tangents`` are tuples matching f's positional arguments (pytrees allowed); each
+    tangent has its primal's shape.
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(
+            "jvp(f, primals, tangents) takes tuples: one entry per positional argument of f, e.g. "
+            "jvp(f, (x,), (v,)) rather than jvp(f, x, v)."
+        )
+    flat_p, in_tree = tree_flatten(tuple(primals))
+    flat_t, t_tree = tree_flatten(tuple(tangents))
+    if t_tree != in_tree:
+        raise ValueError(
+            f"jvp: tangents have structure {t_tree!r} but primals have {in_tree!r}; they must match."
+        )
+    flat_p = [as_value(p) for p in flat_p]
+    flat_t = [_check_tangent(p, as_value(t), i) for i, (p, t) in enumerate(zip(flat_p, flat_t))]
+    values, out_t, out_tree = push_forward(f, in_tree, flat_p, flat_t)
+    return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
+
+
+def _check_tangent(p: Any, t: Any, i: int) -> Any:
+    check_float_leaf(p, "input")
+    if np.shape(t) != np.shape(p):
+        raise ValueError(
+            f"jvp: tangent {i} has shape {np.shape(t)} but its primal has shape {np.shape(p)}; pass a "
+            f"tangent of shape {np.shape(p)}."
+        )
+    if isinstance(t, Tracer):
+        return t
+    return np.asarray(t, dtype=p.dtype) if t.dtype != p.dtype else t
+
+
+def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None) -> Callable:
+    """Jacobian by forward mode: all n input directions pushed through one forward pass.
+
+    The result for an output y and input x has shape ``y.shape + x.shape``. ``chunk_size=k`` pushes k
+    directions per pass (ceil(n/k) passes) to bound the memory the tangents take.
+    """
+    _check_chunk_size(chunk_size)
+
+    def jacobian_fn(*args, **kwargs):
+        g, dyn, single = select_args(f, args, kwargs, argnums)
+        flat, in_tree = tree_flatten(dyn)
+        flat = [as_value(x) for x in flat]
+        for x in flat:
+            check_float_leaf(x, "input")
+        sizes = [int(np.size(x)) for x in flat]
+        n = sum(sizes)
+        step = n if not chunk_size else min(chunk_size, max(n, 1))
+        pieces, values, out_tree = [], None, None
+        for start in range(0, max(n, 1), max(step, 1)):
+            stop = min(start + step, n)
+            tangents = _basis_tangents(flat, sizes, start, stop)
+            values, out_t, out_tree = push_forward(g, in_tree, flat, tangents, (stop - start,))
+            pieces.append(out_t)
+        stacked = [_concat([p[k] for p in pieces]) for k in range(len(values))]
+        per_out = [_split_forward(t, v, flat, sizes) for t, v in zip(stacked, values)]
+        per_out = [tree_unflatten(in_tree, blocks) for blocks in per_out]
+        if single:
+            per_out = [blocks[0] for blocks in per_out]
+        return tree_unflatten(out_tree, per_out)
+
+    return jacobian_fn
+
+
+def _check_chunk_size(chunk_size: Any) -> None:
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+
+
+def _basis_tangents(flat: list, sizes: list[int], start: int, stop: int) -> list:
+    """Rows start..stop of the n×n identity, split by input leaf: leaf j gets shape (k,) + x_j.shape."""
+    k = stop - start
+    out, offset = [], 0
+    for x, size in zip(flat, sizes):
+        t = np.zeros((k, size), dtype=x.dtype)
+        lo, hi = max(start, offset), min(stop, offset + size)
+        if lo < hi:
+            t[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
+        out.append(t.reshape((k,) + np.shape(x)))
+        offset += size
+    return out
+
+
+def _concat(parts: list) -> Any:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _split_forward(t: Any, value: Any, flat: list, sizes: list[int]) -> list:
+    """Split a batch tangent (n,) + y.shape into blocks y.shape + x_j.shape, one per input leaf."""
+    blocks, offset = [], 0
+    yshape = np.shape(value)
+    for x, size in zip(flat, sizes):
+        block = t[offset:offset + size]
+        block = np.reshape(block, np.shape(x) + yshape)
+        xnd = np.ndim(x)
+        order = tuple(range(xnd, xnd + len(yshape))) + tuple(range(xnd))
+        blocks.append(np.transpose(block, order))
+        offset += size
+    return blocks

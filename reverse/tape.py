@@ -1,0 +1,147 @@
+"""The tape: reverse mode's record of the forward pass, and the iterative backward sweep.
+
+Each recorded operation is a :class:`Node` holding its parents (the nodes of its traced inputs) and
+one staged VJP per parent: a closure over exactly what the backward pass needs. The backward sweep
+visits nodes in reverse topological order — found iteratively, so a 10^5-deep chain is fine — and pulls
+the cotangent of each node back to its parents. Reverse mode thus costs one backward pass per output
+direction, but it keeps the intermediates of the forward pass alive until that pass.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from autodiff.core import Primitive, Trace, Tracer, bind
+from autodiff.shapes import unbroadcast
+
+__all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort"]
+
+
+class Node:
+    """One recorded value: its parents, the staged VJP towards each, and its shape."""
+
+    __slots__ = ("parents", "vjps", "shape", "elementwise", "prim", "__weakref__")
+
+    def __init__(self, parents: tuple, vjps: tuple, shape: tuple, elementwise: bool = False,
+                 prim: Primitive | None = None) -> None:
+        self.parents = parents
+        self.vjps = vjps
+        self.shape = shape
+        self.elementwise = elementwise
+        self.prim = prim
+
+
+class TapeTracer(Tracer):
+    """A value recorded on a tape: the value (``primal``), its tape and its node."""
+
+    __slots__ = ("primal", "_trace", "_node")
+
+    def __init__(self, trace: Tape, primal: Any, node: Node) -> None:
+        self.primal = primal
+        self._trace = trace
+        self._node = node
+
+    def __repr__(self) -> str:
+        return f"TapeTracer({self.primal!r})"
+
+
+def new_leaf(trace: Tape, value: Any) -> TapeTracer:
+    """A traced input: a node with no parents, where the backward sweep collects a gradient."""
+    node = Node((), (), np.shape(value))
+    if trace.nodes is not None:
+        trace.nodes.append(node)
+    return TapeTracer(trace, value, node)
+
+
+class Tape(Trace):
+    """One reverse-mode transformation. ``nodes`` lists what it recorded when ``keep_nodes`` is set."""
+
+    __slots__ = ("nodes",)
+
+    def __init__(self, keep_nodes: bool = False) -> None:
+        super().__init__()
+        self.nodes: list[Node] | None = [] if keep_nodes else None
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
+        primals = list(args)
+        traced = []
+        for i, a in enumerate(args):
+            if type(a) is TapeTracer and a._trace is self:
+                primals[i] = a.primal
+                traced.append(i)
+        ans = bind(prim, *primals, **params)
+        if prim.nondiff:
+            return ans
+        parents, vjps = [], []
+        for i in traced:
+            rule = prim.vjp_rule(i)
+            if rule is None:
+                continue
+            parents.append(args[i]._node)
+            vjps.append(rule(ans, *primals, **params))
+        if not parents:
+            return ans
+        node = Node(tuple(parents), tuple(vjps), np.shape(ans), prim.elementwise, prim)
+        if self.nodes is not None:
+            self.nodes.append(node)
+        return TapeTracer(self, ans, node)
+
+
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """Nodes reachable from ``roots``, children before parents (iterative depth-first post-order)."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for p in node.parents:
+            if id(p) not in seen:
+                stack.append((p, False))
+    order.reverse()
+    return order
+
+
+def _add(a: Any, b: Any) -> Any:
+    return b if a is None else a + b
+
+
+def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool = False) -> dict:
+    """Pull cotangents from ``seeds`` (node, cotangent) back through the graph.
+
+    Returns ``{node: cotangent}`` for each wanted node the sweep reached. Cotangents may carry leading
+    batch axes (the same number for all seeds). With ``release``, each node drops its staged VJPs once
+    used, so intermediates are freed as the sweep goes (one-shot gradients).
+    """
+    cots: dict[Node, Any] = {}
+    for node, g in seeds:
+        cots[node] = _add(cots.get(node), g)
+    want = set(wanted)
+    result: dict[Node, Any] = {}
+    for node in toposort(list(cots)):
+        g = cots.pop(node, None)
+        if node in want:
+            result[node] = g
+        if g is None or not node.parents:
+            continue
+        nb = np.ndim(g) - len(node.shape)
+        for parent, pullback in zip(node.parents, node.vjps):
+            c = pullback(g)
+            if c is None:
+                continue
+            if node.elementwise:
+                c = unbroadcast(c, parent.shape, nb)
+            cots[parent] = _add(cots.get(parent), c)
+        if release:
+            node.parents = ()
+            node.vjps = ()
+    return result

@@ -1,0 +1,300 @@
+"""Reverse-mode operators: ``vjp``, ``grad``, ``value_and_grad``, ``jacrev`` and ``checkpoint``.
+
+All of them record one evaluation of f on a :class:`~reverse.tape.Tape` and pull cotangents back with
+one backward sweep; ``jacrev`` pulls all m output directions through that single sweep (batch axes).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from autodiff import core
+from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.core import Tracer, strip_inner, trace_scope
+from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.stats import record_backward_pass, record_tape_pass
+from reverse.tape import Tape, TapeTracer, backward, new_leaf
+
+__all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]
+
+
+class Recording:
+    """One evaluation of f recorded on a tape: flat outputs, their nodes, and the input nodes."""
+
+    __slots__ = ("values", "out_tree", "out_nodes", "in_nodes", "inputs")
+
+    def __init__(self, fun: Callable, in_tree: TreeDef, flat: list) -> None:
+        tape = Tape()
+        record_tape_pass()
+        with trace_scope(tape):
+            leaves = [new_leaf(tape, x) for x in flat]
+            out = fun(*tree_unflatten(in_tree, leaves))
+        out_flat, self.out_tree = tree_flatten(out)
+        self.values, self.out_nodes = [], []
+        for o in out_flat:
+            o = strip_inner(o, tape)
+            if type(o) is TapeTracer and o._trace is tape:
+                self.values.append(o.primal)
+                self.out_nodes.append(o._node)
+            else:
+                self.values.append(as_value(o))
+                self.out_nodes.append(None)
+        self.in_nodes = [leaf._node for leaf in leaves]
+        self.inputs = flat
+
+    def pull(self, cotangents: list, batch_shape: tuple[int, ...] = (), release: bool = False) -> list:
+        """Input cotangents for flat output cotangents (each with ``batch_shape`` leading axes)."""
+        seeds = [(n, c) for n, c in zip(self.out_nodes, cotangents) if n is not None and c is not None]
+        record_backward_pass(int(np.prod(batch_shape, dtype=int)) if batch_shape else 1)
+        got = backward(seeds, self.in_nodes, release) if seeds else {}
+        grads = []
+        for node, x in zip(self.in_nodes, self.inputs):
+            g = got.get(node)
+            if g is None:
+                g = np.zeros(batch_shape + np.shape(x), dtype=x.dtype)
+            grads.append(g)
+        return grads
+
+
+def _record(fun: Callable, args: tuple) -> tuple[Recording, TreeDef]:
+    flat, in_tree = tree_flatten(args)
+    flat = [as_value(x) for x in flat]
+    for x in flat:
+        check_float_leaf(x, "input")
+    return Recording(fun, in_tree, flat), in_tree
+
+
+def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
+    """Vector-Jacobian product: ``(f(*primals), vjp_fn)`` with ``vjp_fn(u) = uᵀ J_f(primals)``.
+
+    ``vjp_fn(cotangent)`` takes a cotangent shaped like f's output (same pytree structure) and returns
+    a tuple with one cotangent per primal. It may be called many times: the tape is kept.
+    """
+    rec, in_tree = _record(f, primals)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        flat_c, c_tree = tree_flatten(cotangent)
+        if c_tree != rec.out_tree:
+            raise ValueError(
+                f"vjp_fn: the cotangent has structure {c_tree!r} but f's output has {rec.out_tree!r}; "
+                "pass one cotangent per output, shaped like it."
+            )
+        flat_c = [_check_cotangent(c, v, i) for i, (c, v) in enumerate(zip(flat_c, rec.values))]
+        return tuple(tree_unflatten(in_tree, rec.pull(flat_c)))
+
+    return tree_unflatten(rec.out_tree, rec.values), vjp_fn
+
+
+def _check_cotangent(c: Any, value: Any, i: int) -> Any:
+    c = as_value(c)
+    if np.shape(c) != np.shape(value):
+        raise ValueError(
+            f"vjp_fn: cotangent {i} has shape {np.shape(c)} but the output has shape {np.shape(value)}; "
+            f"pass a cotangent of shape {np.shape(value)}."
+        )
+    return c
+
+
+def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False) -> Callable:
+    """``(f(x), ∇f(x))`` from one recorded evaluation and one backward pass; f returns a scalar.
+
+    With ``has_aux`` f returns ``(value, aux)`` and the result is ``((value, aux), gradient)``. With a
+    tuple ``argnums`` the gradient is a tuple, one entry per selected argument.
+    """
+    def value_and_grad_fn(*args, **kwargs):
+        g, dyn, single = select_args(f, args, kwargs, argnums)
+        aux_box = []
+
+        def scalar_fn(*xs):
+            out = g(*xs)
+            if has_aux:
+                if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                    raise TypeError("with has_aux=True, f must return a pair (value, aux).")
+                out, aux = out
+                aux_box.append(aux)
+            return out
+
+        rec, in_tree = _record(scalar_fn, dyn)
+        value = _scalar_output(rec)
+        cot = np.ones((), dtype=value.dtype)
+        grads = tree_unflatten(in_tree, rec.pull([cot], release=True))
+        grads = grads[0] if single else grads
+        if has_aux:
+            aux = _lower_aux(aux_box[0])
+            return (value, aux), grads
+        return value, grads
+
+    return value_and_grad_fn
+
+
+def _lower_aux(aux: Any) -> Any:
+    leaves, tree = tree_flatten(aux)
+    return tree_unflatten(tree, [_drop_tracers_of_ended(x) for x in leaves])
+
+
+def _drop_tracers_of_ended(x: Any) -> Any:
+    while isinstance(x, Tracer) and not x._trace.active:
+        x = x.primal
+    return x
+
+
+def _scalar_output(rec: Recording) -> Any:
+    if len(rec.values) != 1:
+        raise TypeError(
+            f"grad needs f to return one scalar, but it returned a structure with {len(rec.values)} "
+            "arrays; use autodiff.jacobian (or jacrev) for several outputs."
+        )
+    value = rec.values[0]
+    if np.shape(value) != ():
+        raise TypeError(
+            f"grad needs f to return a scalar, but it returned shape {np.shape(value)}. Use "
+            "autodiff.jacobian(f) (or jacrev) for a non-scalar output, or reduce it first (e.g. .sum())."
+        )
+    if not np.issubdtype(value.dtype, np.floating):
+        raise TypeError(f"grad needs a real floating output, got dtype {value.dtype}.")
+    return value
+
+
+def grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: bool = False) -> Callable:
+    """The gradient ∇f of a scalar function: one recorded evaluation and one backward pass.
+
+    With ``has_aux`` f returns ``(value, aux)`` and the result is ``(gradient, aux)``.
+    """
+    value_and_grad_fn = value_and_grad(f, argnums, has_aux=has_aux)
+
+    @functools.wraps(f)
+    def grad_fn(*args, **kwargs):
+        (value_aux, grads) = value_and_grad_fn(*args, **kwargs)
+        return (grads, value_aux[1]) if has_aux else grads
+
+    return grad_fn
+
+
+def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None) -> Callable:
+    """Jacobian by reverse mode: all m output directions pulled through one backward pass.
+
+    The result for an output y and input x has shape ``y.shape + x.shape``. ``chunk_size=k`` pulls k
+    directions per backward pass (ceil(m/k) passes) to bound the memory the cotangents take.
+    """
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+
+    def jacobian_fn(*args, **kwargs):
+        g, dyn, single = select_args(f, args, kwargs, argnums)
+        rec, in_tree = _record(g, dyn)
+        sizes = [int(np.size(v)) for v in rec.values]
+        m = sum(sizes)
+        step = m if not chunk_size else min(chunk_size, max(m, 1))
+        pieces = []
+        for start in range(0, max(m, 1), max(step, 1)):
+            stop = min(start + step, m)
+            cots = _basis_cotangents(rec.values, sizes, start, stop)
+            pieces.append(rec.pull(cots, (stop - start,)))
+        per_in = [_concat([p[j] for p in pieces]) for j in range(len(rec.inputs))]
+        per_out = []
+        offset = 0
+        for value, size in zip(rec.values, sizes):
+            blocks = [np.reshape(t[offset:offset + size], np.shape(value) + np.shape(x))
+                      for t, x in zip(per_in, rec.inputs)]
+            blocks = tree_unflatten(in_tree, blocks)
+            per_out.append(blocks[0] if single else blocks)
+            offset += size
+        return tree_unflatten(rec.out_tree, per_out)
+
+    return jacobian_fn
+
+
+def _basis_cotangents(values: list, sizes: list[int], start: int, stop: int) -> list:
+    """Rows start..stop of the m×m identity, split by output leaf: (k,) + y_i.shape each."""
+    k = stop - start
+    out, offset = [], 0
+    for v, size in zip(values, sizes):
+        dtype = v.dtype if np.issubdtype(v.dtype, np.inexact) else np.float64
+        c = np.zeros((k, size), dtype=dtype)
+        lo, hi = max(start, offset), min(stop, offset + size)
+        if lo < hi:
+            c[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
+        out.append(c.reshape((k,) + np.shape(v)))
+        offset += size
+    return out
+
+
+def _concat(parts: list) -> Any:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def checkpoint(f: Callable) -> Callable:
+    """``f`` with the same values and derivatives, but in reverse mode it stores only f's inputs.
+
+    Under a tape, f runs without being recorded; its intermediates are recomputed during the backward
+    pass (memory for time). Other transformations see f's operations as usual.
+    """
+    @functools.wraps(f)
+    def checkpointed(*args):
+        flat, in_tree = tree_flatten(args)
+        tape = _innermost_tape(flat)
+        if tape is None:
+            return f(*args)
+        traced = [i for i, a in enumerate(flat) if type(a) is TapeTracer and a._trace is tape]
+        primals = [a.primal if i in traced else a for i, a in enumerate(flat)]
+        out = f(*tree_unflatten(in_tree, primals))
+        out_flat, out_tree = tree_flatten(out)
+        parents = tuple(flat[i]._node for i in traced)
+        results = []
+        for k, value in enumerate(out_flat):
+            pullbacks = _recomputing_pullbacks(f, in_tree, primals, traced, len(out_flat), k)
+            results.append(_record_node(tape, value, parents, pullbacks))
+        return tree_unflatten(out_tree, results)
+
+    return checkpointed
+
+
+def _innermost_tape(flat: list) -> Tape | None:
+    top = None
+    for a in flat:
+        if isinstance(a, Tracer) and a._trace.active and (top is None or a._trace.level > top.level):
+            top = a._trace
+    return top if isinstance(top, Tape) else None
+
+
+def _record_node(tape: Tape, value: Any, parents: tuple, pullbacks: tuple) -> Any:
+    from reverse.tape import Node
+    node = Node(parents, pullbacks, np.shape(value))
+    if tape.nodes is not None:
+        tape.nodes.append(node)
+    return TapeTracer(tape, value, node)
+
+
+def _recomputing_pullbacks(f, in_tree, primals, traced, n_out, k) -> tuple:
+    """One pullback per traced input; they share one recomputation of f per incoming cotangent."""
+    memo: dict[str, Any] = {}
+
+    def sweep(g):
+        if memo.get("g") is not g:
+            def partial(*xs):
+                full = list(primals)
+                for i, x in zip(traced, xs):
+                    full[i] = x
+                return f(*tree_unflatten(in_tree, full))
+
+            rec = Recording(partial, tree_flatten(tuple(primals[i] for i in traced))[1],
+                            [primals[i] for i in traced])
+            nb = np.ndim(g) - np.ndim(rec.values[k])
+            cots = [None] * n_out
+            cots[k] = g
+            memo["g"], memo["grads"] = g, rec.pull(cots, np.shape(g)[:nb])
+        return memo["grads"]
+
+    return tuple((lambda g, j=j: sweep(g)[j]) for j in range(len(traced)))
+
+
+def _transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:
+    """Cotangent of the input of ``fun`` (linear in its one argument) for ``cotangent`` on its output."""
+    rec = Recording(fun, tree_flatten((primal,))[1], [primal])
+    return rec.pull([cotangent])[0]
+
+
+core._linear_transpose[:] = [_transpose_linear]

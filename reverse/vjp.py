@@ -24,10 +24,10 @@ __all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]
 class Recording:
     """One evaluation of f recorded on a tape: flat outputs, their nodes, and the input nodes."""
 
-    __slots__ = ("values", "out_tree", "out_nodes", "in_nodes", "inputs")
+    __slots__ = ("values", "out_tree", "out_nodes", "in_nodes", "inputs", "tape")
 
-    def __init__(self, fun: Callable, in_tree: TreeDef, flat: list) -> None:
-        tape = Tape()
+    def __init__(self, fun: Callable, in_tree: TreeDef, flat: list, keep_nodes: bool = False) -> None:
+        tape = self.tape = Tape(keep_nodes)
         record_tape_pass()
         with trace_scope(tape):
             leaves = [new_leaf(tape, x) for x in flat]

@@ -383,6 +383,8 @@ class Tracer:
         target = _dispatch.get(ufunc)
         if target is None:
             raise NotImplementedError(_missing_rule_message(ufunc.__name__))
+        if not kwargs and type(target) is Primitive:
+            return bind(target, *inputs)
         if kwargs:
             dtype = kwargs.pop("dtype", None)
             if kwargs:

@@ -26,11 +26,17 @@ class JVPTrace(Trace):
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
         primals = list(args)
         tangents = [None] * len(args)
+        others = False
         for i, a in enumerate(args):
             if type(a) is Dual and a._trace is self:
-                primals[i] = a.primal
+                p = primals[i] = a.primal
                 tangents[i] = a.tangent
-        ans = bind(prim, *primals, **params)
+                if isinstance(p, Tracer):
+                    others = True
+            elif isinstance(a, Tracer):
+                others = True
+        # Only when some value one level down is still traced does the call go back through bind.
+        ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
         if prim.nondiff:
             return ans
         out = None

@@ -68,23 +68,34 @@ class Tape(Trace):
         """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
         primals = list(args)
         traced = []
+        others = False
         for i, a in enumerate(args):
             if type(a) is TapeTracer and a._trace is self:
-                primals[i] = a.primal
+                p = primals[i] = a.primal
                 traced.append(i)
-        ans = bind(prim, *primals, **params)
+                if isinstance(p, Tracer):
+                    others = True
+            elif isinstance(a, Tracer):
+                others = True
+        # Only when some value one level down is still traced does the call go back through bind.
+        if others:
+            ans = bind(prim, *primals, **params)
+        else:
+            ans = prim.impl(*primals, **params)
         if prim.nondiff:
             return ans
+        rules = prim.vjps
         parents, vjps = [], []
         for i in traced:
-            rule = prim.vjp_rule(i)
+            rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
             if rule is None:
                 continue
             parents.append(args[i]._node)
             vjps.append(rule(ans, *primals, **params))
         if not parents:
             return ans
-        node = Node(tuple(parents), tuple(vjps), np.shape(ans), prim.elementwise, prim)
+        shape = ans.shape if hasattr(ans, "shape") else np.shape(ans)
+        node = Node(tuple(parents), tuple(vjps), shape, prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)
@@ -93,20 +104,21 @@ class Tape(Trace):
 def toposort(roots: Iterable[Node]) -> list[Node]:
     """Nodes reachable from ``roots``, children before parents (iterative depth-first post-order)."""
     order: list[Node] = []
-    seen: set[int] = set()
+    seen: set[Node] = set()
     stack: list[tuple[Node, bool]] = [(r, False) for r in roots]
+    push, pop = stack.append, stack.pop
     while stack:
-        node, done = stack.pop()
+        node, done = pop()
         if done:
             order.append(node)
             continue
-        if id(node) in seen:
+        if node in seen:
             continue
-        seen.add(id(node))
-        stack.append((node, True))
+        seen.add(node)
+        push((node, True))
         for p in node.parents:
-            if id(p) not in seen:
-                stack.append((p, False))
+            if p not in seen:
+                push((p, False))
     order.reverse()
     return order
 
@@ -133,14 +145,16 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
             result[node] = g
         if g is None or not node.parents:
             continue
-        nb = np.ndim(g) - len(node.shape)
+        shape = node.shape
         for parent, pullback in zip(node.parents, node.vjps):
             c = pullback(g)
             if c is None:
                 continue
-            if node.elementwise:
-                c = unbroadcast(c, parent.shape, nb)
-            cots[parent] = _add(cots.get(parent), c)
+            if node.elementwise and parent.shape != shape:
+                # the argument was broadcast to the output's shape: sum the copies' cotangents
+                c = unbroadcast(c, parent.shape, np.ndim(g) - len(shape))
+            prev = cots.get(parent)
+            cots[parent] = c if prev is None else prev + c
         if release:
             node.parents = ()
             node.vjps = ()

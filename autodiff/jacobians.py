@@ -1,0 +1,285 @@
+"""The Jacobian helper: pick forward or reverse mode by the sizes, say why, and show what each costs.
+
+For f: Rⁿ → Rᵐ, forward mode gets the Jacobian from n JVP directions and reverse mode from m VJP
+directions; both push (pull) all their directions through ONE batched pass (``forward.jacfwd``,
+``reverse.jacrev``). So the number of directions decides the time, and "auto" takes forward mode when
+n < m and reverse mode otherwise. Memory differs too: forward mode carries n tangents per intermediate
+but keeps nothing, reverse mode keeps the tape's intermediates and carries m cotangents per node.
+:func:`plan_jacobian` measures both from one recorded evaluation.
+
+This module is layer 3: it imports ``forward`` and ``reverse`` (which never import each other).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.core import lower
+from autodiff.pytree import tree_flatten, tree_unflatten
+from forward.jvp import jacfwd, jvp
+from reverse.tape import memory_report
+from reverse.vjp import Recording, grad, jacrev
+
+__all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
+
+_MODES = ("auto", "forward", "reverse")
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+"""Bytes one pass may use when ``chunk_size="auto"`` (256 MiB), unless a budget is given."""
+
+# Memory model, calibrated against tracemalloc (tests/test_jacobian.py checks it within a factor 2).
+# While a rule runs, about three arrays of the widest intermediate's size are alive in batched form:
+# the incoming tangent (cotangent), the rule's temporary and its result.
+_LIVE_COPIES = 3
+# Python objects of one recorded operation (node, tracer, staged closure), beyond its arrays.
+_NODE_OVERHEAD = 600
+
+
+def _choose(n: int, m: int) -> str:
+    """SPEC 5: forward mode when the input size is smaller than the output size, reverse otherwise."""
+    return "forward" if n < m else "reverse"
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+
+
+def _check_chunk(chunk_size: Any) -> None:
+    if chunk_size is None or chunk_size == "auto":
+        return
+    if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, None or 'auto', got {chunk_size!r}.")
+
+
+def _signature(args: tuple, kwargs: dict) -> Any:
+    """A hashable key for the shapes of a call (and the values of its non-array arguments), or None."""
+    leaves, tree = tree_flatten((args, kwargs))
+    key = [tree]
+    for leaf in leaves:
+        shape = getattr(leaf, "shape", None)
+        if shape is not None:
+            key.append((tuple(shape), str(getattr(leaf, "dtype", ""))))
+            continue
+        try:
+            hash(leaf)
+        except TypeError:
+            return None
+        key.append((type(leaf), leaf))
+    return tuple(key)
+
+
+def _output_size(g: Callable, dyn: tuple) -> int:
+    """m: the total size of g's outputs, from one plain evaluation (no tape, no tangents)."""
+    flat, tree = tree_flatten(dyn)
+    out = g(*tree_unflatten(tree, [lower(as_value(x)) for x in flat]))
+    return sum(int(np.size(lower(o))) for o in tree_flatten(out)[0])
+
+
+def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "auto",
+             chunk_size: int | str | None = None, memory_budget: int | None = None) -> Callable:
+    """The Jacobian of f, by the mode that needs fewer directions: J[i, j] = ∂f_i/∂x_j.
+
+    ``mode="auto"`` uses forward mode when the input size n is smaller than the output size m, reverse
+    mode otherwise (n JVP directions against m VJP directions, each set in one batched pass). The output
+    size is found by one plain evaluation of f, remembered per input shape. ``mode="forward"`` /
+    ``"reverse"`` force a mode. ``chunk_size=k`` does k directions per pass; ``chunk_size="auto"`` takes
+    the chunk that keeps a pass under ``memory_budget`` bytes (default 256 MiB), from
+    :func:`plan_jacobian`. The result for output y and input x has shape ``y.shape + x.shape``.
+    """
+    _check_mode(mode)
+    _check_chunk(chunk_size)
+    sizes_seen: dict[Any, int] = {}
+
+    def jacobian_fn(*args, **kwargs):
+        chosen, chunk = mode, chunk_size
+        if chunk_size == "auto":
+            plan = _plan(f, args, kwargs, argnums, memory_budget)
+            chosen = plan.mode if mode == "auto" else mode
+            chunk = plan.chunk_sizes[chosen]
+        elif mode == "auto":
+            chosen = _auto_mode(f, args, kwargs, argnums, sizes_seen)
+        impl = jacfwd if chosen == "forward" else jacrev
+        return impl(f, argnums, chunk_size=chunk)(*args, **kwargs)
+
+    return jacobian_fn
+
+
+def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, sizes_seen: dict) -> str:
+    g, dyn, _ = select_args(f, args, kwargs, argnums)
+    n = sum(int(np.size(lower(x))) for x in tree_flatten(dyn)[0])
+    key = _signature(args, kwargs)
+    m = sizes_seen.get(key) if key is not None else None
+    if m is None:
+        m = _output_size(g, dyn)
+        if key is not None and len(sizes_seen) < 64:
+            sizes_seen[key] = m
+    return _choose(n, m)
+
+
+# --------------------------------------------------------------------------------------------------
+# The plan: what each mode costs, measured from one recorded evaluation.
+# --------------------------------------------------------------------------------------------------
+
+def _fmt_bytes(b: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024 or unit == "GiB":
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1024
+    return f"{b:.1f} GiB"  # pragma: no cover
+
+
+@dataclass
+class JacobianPlan:
+    """What computing one Jacobian costs in each mode, and the mode ``jacobian(mode="auto")`` picks.
+
+    ``passes[mode]`` counts directions (n JVP directions forward, m VJP directions reverse; with a chunk
+    of k, ceil(n/k) resp. ceil(m/k) batched passes). ``memory[mode]`` is the estimated peak of extra
+    bytes of one unchunked Jacobian: forward mode's tangents (n per element of the widest intermediate)
+    and the result; reverse mode's tape (``tape_bytes``, measured), its cotangents (m per element of
+    the widest intermediate) and the result. ``chunk_sizes[mode]`` is the largest chunk whose pass
+    stays under ``memory_budget``.
+    """
+
+    n_inputs: int
+    n_outputs: int
+    mode: str
+    reason: str
+    passes: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    per_direction_bytes: dict = field(default_factory=dict)
+    chunk_sizes: dict = field(default_factory=dict)
+    tape_bytes: int = 0
+    tape_nodes: int = 0
+    result_bytes: int = 0
+    widest_intermediate: int = 0
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    @property
+    def chunk_size(self) -> int:
+        """Directions per pass for the chosen mode under the memory budget."""
+        return self.chunk_sizes[self.mode]
+
+    def memory_for(self, mode: str, chunk_size: int | None = None) -> int:
+        """Estimated peak extra bytes of a Jacobian in ``mode`` doing ``chunk_size`` directions a pass."""
+        total = self.n_inputs if mode == "forward" else self.n_outputs
+        k = total if chunk_size is None else max(1, min(chunk_size, total))
+        fixed = self.memory["fixed_" + mode]
+        extra_result = self.result_bytes if k < total else 0  # chunks are concatenated at the end
+        return fixed + extra_result + k * self.per_direction_bytes[mode]
+
+    def _rows(self) -> list[tuple[str, str, str]]:
+        f, r = "forward", "reverse"
+        rows = [
+            ("directions", f"{self.passes[f]} JVP (n)", f"{self.passes[r]} VJP (m)"),
+            ("evaluations of f", "1 (carries the tangents)", "1 recorded + 1 backward sweep"),
+            ("kept for the backward pass", "nothing", f"{_fmt_bytes(self.tape_bytes)} "
+                                                       f"({self.tape_nodes} nodes)"),
+            ("peak memory, one pass", _fmt_bytes(self.memory[f]), _fmt_bytes(self.memory[r])),
+            (f"chunk under {_fmt_bytes(self.memory_budget)}", str(self.chunk_sizes[f]),
+             str(self.chunk_sizes[r])),
+        ]
+        return rows
+
+    def __str__(self) -> str:
+        head = (f"JacobianPlan: n = {self.n_inputs} inputs, m = {self.n_outputs} outputs -> "
+                f"{self.mode} mode\n  {self.reason}\n")
+        rows = [("", "forward", "reverse")] + self._rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return head + "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"JacobianPlan(n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, mode={self.mode!r}, "
+                f"memory={{'forward': {self.memory['forward']}, 'reverse': {self.memory['reverse']}}}, "
+                f"chunk_size={self.chunk_size})")
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in self._rows())
+        return (f"<p><b>JacobianPlan</b>: n = {self.n_inputs}, m = {self.n_outputs} &rarr; "
+                f"<b>{self.mode}</b> mode. {self.reason}</p>"
+                f"<table><tr><th></th><th>forward</th><th>reverse</th></tr>{cells}</table>")
+
+
+def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
+                  memory_budget: int | None = None, **kwargs: Any) -> JacobianPlan:
+    """The costs of f's Jacobian at ``args`` in each mode, and the mode "auto" picks (with the reason).
+
+    One recorded evaluation of f gives the output size m, every intermediate's size and the bytes the
+    tape keeps (``reverse.tape.memory_report``); from those the plan estimates each mode's peak memory
+    and the largest chunk of directions per pass that stays under ``memory_budget`` bytes.
+    """
+    return _plan(f, args, kwargs, argnums, memory_budget)
+
+
+def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None) -> JacobianPlan:
+    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
+    g, dyn, _ = select_args(f, args, kwargs, argnums)
+    flat, in_tree = tree_flatten(dyn)
+    flat = [lower(as_value(x)) for x in flat]
+    for x in flat:
+        check_float_leaf(x, "input")
+    rec = Recording(g, in_tree, flat, keep_nodes=True)
+    report = memory_report(rec.tape.nodes)
+    n = sum(int(np.size(x)) for x in flat)
+    m = sum(int(np.size(v)) for v in rec.values)
+    dtypes = [np.result_type(lower(v)) for v in list(flat) + list(rec.values)]
+    itemsize = max((d.itemsize for d in dtypes if np.issubdtype(d, np.inexact)), default=8)
+    widest = max([int(np.prod(node.shape, dtype=int)) for node in rec.tape.nodes] + [1])
+    result = n * m * itemsize
+    tape = report["saved_bytes"] + _NODE_OVERHEAD * report["nodes"]
+    per_dir = _LIVE_COPIES * widest * itemsize
+    # Forward mode also holds its n basis tangents (n * n); reverse its m basis cotangents (m * m).
+    fixed = {"forward": result + n * n * itemsize, "reverse": result + tape + m * m * itemsize}
+    memory = {mode: fixed[mode] + (n if mode == "forward" else m) * per_dir for mode in fixed}
+    chunks = {}
+    for mode, total in (("forward", n), ("reverse", m)):
+        room = budget - fixed[mode] - result
+        chunks[mode] = max(1, min(max(total, 1), int(room // per_dir) if room > 0 else 1))
+    mode = _choose(n, m)
+    plan = JacobianPlan(
+        n_inputs=n, n_outputs=m, mode=mode, reason=_reason(n, m, mode, memory, tape),
+        passes={"forward": n, "reverse": m}, memory=memory,
+        per_direction_bytes={"forward": per_dir, "reverse": per_dir}, chunk_sizes=chunks,
+        tape_bytes=tape, tape_nodes=report["nodes"], result_bytes=result, widest_intermediate=widest,
+        memory_budget=budget,
+    )
+    plan.memory["fixed_forward"], plan.memory["fixed_reverse"] = fixed["forward"], fixed["reverse"]
+    return plan
+
+
+def _reason(n: int, m: int, mode: str, memory: dict, tape: int) -> str:
+    if mode == "forward":
+        return (f"n = {n} inputs < m = {m} outputs, so forward mode pushes {n} JVP directions where reverse "
+                f"mode would pull {m} VJP directions, and it keeps no tape (reverse would keep "
+                f"{_fmt_bytes(tape)}).")
+    cmp = "=" if n == m else ">"
+    return (f"n = {n} inputs {cmp} m = {m} outputs, so reverse mode pulls {m} VJP directions where forward "
+            f"mode would push {n} JVP directions, at the price of a {_fmt_bytes(tape)} tape.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Second order.
+# --------------------------------------------------------------------------------------------------
+
+def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None) -> Callable:
+    """The Hessian ∇²f of a scalar f, forward-over-reverse: H = J(∇f), all n tangents in one pass.
+
+    The gradient is a reverse-mode pass; forward mode pushes all n input directions through it at once
+    (``chunk_size=k``: k at a time). Shape ``x.shape + x.shape`` (nested tuples for tuple ``argnums``).
+    """
+    return jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size)
+
+
+def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
+    """The Hessian-vector product H v = d/dε ∇f(x + ε v) without forming H: ``jvp(grad(f), ...)[1]``.
+
+    ``primals`` and ``tangents`` are tuples over f's positional arguments; the gradient is taken with
+    respect to the first, so the result is shaped like ``primals[0]``. Costs one forward-over-reverse
+    pass: a small constant times one gradient.
+    """
+    return jvp(grad(f), primals, tangents)[1]

@@ -28,13 +28,13 @@ _LAZY = {
     "Dual": "forward", "jvp": "forward", "jacfwd": "forward", "ForwardAccumulator": "forward",
     "vjp": "reverse", "grad": "reverse", "value_and_grad": "reverse", "jacrev": "reverse",
     "checkpoint": "reverse", "GradientTape": "reverse",
-    "jacobian": "autodiff.jacobian", "plan_jacobian": "autodiff.jacobian", "hessian": "autodiff.jacobian",
-    "hvp": "autodiff.jacobian", "JacobianPlan": "autodiff.jacobian",
+    "jacobian": "autodiff.jacobians", "plan_jacobian": "autodiff.jacobians", "hessian": "autodiff.jacobians",
+    "hvp": "autodiff.jacobians", "JacobianPlan": "autodiff.jacobians",
     "counting": "autodiff.stats",
     "constant": "autodiff.tensor", "Tensor": "autodiff.tensor", "Variable": "autodiff.tensor",
     "Module": "autodiff.module",
 }
-_SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobian", "tensor", "module"}
+_SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module"}
 
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",
@@ -60,8 +60,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # names for type checkers and IDEs
-    from autodiff import jacobian as jacobian  # noqa: F401
-    from autodiff.jacobian import JacobianPlan, hessian, hvp, plan_jacobian  # noqa: F401
+    from autodiff.jacobians import JacobianPlan, hessian, hvp, jacobian, plan_jacobian  # noqa: F401
     from autodiff.stats import counting  # noqa: F401
     from forward import Dual, ForwardAccumulator, jacfwd, jvp  # noqa: F401
     from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad, vjp  # noqa: F401

@@ -100,8 +100,9 @@ def lower(x: Any) -> Any:
 def _conversion_error(what: str) -> TypeError:
     return TypeError(
         f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
-        "traced value (np.sin(x), x @ W, ...); call autodiff.stop_gradient(x) if you want a constant, or "
-        "read the value outside the differentiated function (e.g. out = f(x) then np.asarray(out))."
+        "traced value (np.sin(x), x @ W, ...); build arrays from several traced values with np.stack([...]) "
+        "or np.concatenate; call autodiff.stop_gradient(x) if you want a constant, or read the value "
+        "outside the differentiated function (out = f(x), then np.asarray(out))."
     )
 
 

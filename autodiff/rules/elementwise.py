@@ -2,10 +2,19 @@
 
 Tangents reaching these JVP rules are already lined up with the output, and the cotangents these VJP
 rules return are summed back to each argument's shape by the transformations (``elementwise=True``),
-so every rule is the textbook derivative times the incoming (co)tangent.
+so every rule is the textbook derivative times the incoming (co)tangent. Most primitives therefore
+declare just that derivative, one per argument, with :func:`defderiv` — a table of derivatives.
+
+Conventions at the points where a derivative does not exist: ``abs``, ``fabs``, ``copysign`` and
+``sign``-like functions give 0 at 0; ``maximum``/``minimum``/``fmax``/``fmin`` split the derivative
+evenly between tied arguments; functions with an infinite derivative (``sqrt`` at 0, ``log`` at 0,
+``arcsin`` at ±1) give ``inf``, as NumPy's formula does, and ``0 * inf`` is NaN: use the safe ``where``
+idiom (see :func:`_np_where`) to keep such points out of a derivative.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -23,11 +32,8 @@ from autodiff.core import (
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like
 
-# ---- arithmetic ------------------------------------------------------------------------------------
-
-add = primitive(np.add)
-defjvp(add, lambda t, ans, x, y: t, lambda t, ans, x, y: t)
-defvjp(add, lambda ans, x, y: _identity, lambda ans, x, y: _identity)
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
 
 
 def _identity(g):
@@ -37,6 +43,35 @@ def _identity(g):
 def _negate(g):
     return -g
 
+
+def defderiv(prim, *derivs) -> None:
+    """Rules of an elementwise primitive from its partial derivatives, one per argument.
+
+    ``derivs[i](ans, *args, **params)`` is ∂ans/∂args[i] (elementwise, written with NumPy functions so
+    that it can be differentiated again), or None for an argument without derivative. The JVP is
+    ``t * d``; the VJP is ``g * d``, with ``d`` computed only when the backward pass asks for it.
+    """
+    defjvp(prim, *(None if d is None else _jvp_of(d) for d in derivs))
+    defvjp(prim, *(None if d is None else _vjp_of(d) for d in derivs))
+
+
+def _jvp_of(deriv):
+    def jvp(t, ans, *args, **params):
+        return t * deriv(ans, *args, **params)
+    return jvp
+
+
+def _vjp_of(deriv):
+    def vjp(ans, *args, **params):
+        return lambda g: g * deriv(ans, *args, **params)
+    return vjp
+
+
+# ---- arithmetic ------------------------------------------------------------------------------------
+
+add = primitive(np.add)
+defjvp(add, lambda t, ans, x, y: t, lambda t, ans, x, y: t)
+defvjp(add, lambda ans, x, y: _identity, lambda ans, x, y: _identity)
 
 subtract = primitive(np.subtract)
 defjvp(subtract, lambda t, ans, x, y: t, lambda t, ans, x, y: -t)
@@ -54,6 +89,10 @@ negative = primitive(np.negative)
 defjvp(negative, lambda t, ans, x: -t)
 defvjp(negative, lambda ans, x: _negate)
 
+positive = primitive(np.positive)
+defjvp(positive, lambda t, ans, x: t)
+defvjp(positive, lambda ans, x: _identity)
+
 
 def _log_base(x):
     """log(x) where x > 0 and 0 elsewhere: d(x**y)/dy = x**y log x, taken as 0 where x**y is 0 at x=0."""
@@ -63,27 +102,76 @@ def _log_base(x):
 
 
 power = primitive(np.power)
-defjvp(power,
-       lambda t, ans, x, y: t * y * x ** (y - 1),
-       lambda t, ans, x, y: t * ans * _log_base(x))
-defvjp(power,
-       lambda ans, x, y: lambda g: g * y * x ** (y - 1),
-       lambda ans, x, y: lambda g: g * ans * _log_base(x))
+defderiv(power,
+         lambda ans, x, y: y * x ** (y - 1),
+         lambda ans, x, y: ans * _log_base(x))
+
+float_power = primitive(np.float_power)   # x**y computed in float64 (or complex128)
+defderiv(float_power,
+         lambda ans, x, y: y * np.float_power(x, y - 1),
+         lambda ans, x, y: ans * _log_base(x))
+
+
+def _mod_quotient(ans, x, y):
+    """∂ mod(x, y)/∂y = -floor(x / y): mod(x, y) = x - floor(x / y) y, the floor being locally constant."""
+    return const_like(-np.floor(lower(x) / lower(y)), ans)
+
+
+def _fmod_quotient(ans, x, y):
+    """∂ fmod(x, y)/∂y = -trunc(x / y) (fmod rounds the quotient toward zero)."""
+    return const_like(-np.trunc(lower(x) / lower(y)), ans)
+
+
+remainder = primitive(np.remainder)       # np.mod is the same ufunc
+defderiv(remainder, lambda ans, x, y: 1.0, _mod_quotient)
+fmod = primitive(np.fmod)
+defderiv(fmod, lambda ans, x, y: 1.0, _fmod_quotient)
 
 # ---- non-differentiable elementwise functions (declared: derivative zero where it exists) ---------
+# Their results are constants in every transformation (no tangent, no tape node).
 
 sign = nondifferentiable(np.sign)
 floor = nondifferentiable(np.floor)
 ceil = nondifferentiable(np.ceil)
-for _cmp in (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
-             np.logical_and, np.logical_or, np.logical_not, np.isfinite, np.isnan, np.isinf):
+trunc = nondifferentiable(np.trunc)
+rint = nondifferentiable(np.rint)
+fix = nondifferentiable(np.fix)
+round_ = nondifferentiable(np.round, name="round")
+around = nondifferentiable(np.around, name="around")
+floor_divide = nondifferentiable(np.floor_divide)
+heaviside = nondifferentiable(np.heaviside)
+signbit = nondifferentiable(np.signbit)
+_COMPARISONS = (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+                np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
+                np.isfinite, np.isnan, np.isinf)
+for _cmp in _COMPARISONS:
     nondifferentiable(_cmp)
+# Index-valued functions (core dispatches them to the plain values already; registered so that the
+# registry declares them).
+_INDEX_VALUED = (np.argmax, np.argmin, np.argsort, np.nonzero, np.isposinf, np.isneginf)
+for _f in _INDEX_VALUED:
+    nondifferentiable(_f)
 
 # ---- absolute value: derivative sign(x), 0 at the kink ---------------------------------------------
 
+
+def _sign_of(ans, x):
+    return np.sign(x)
+
+
 absolute = primitive(np.absolute)
-defjvp(absolute, lambda t, ans, x: t * np.sign(x))
-defvjp(absolute, lambda ans, x: lambda g: g * np.sign(x))
+defderiv(absolute, _sign_of)
+fabs = primitive(np.fabs)
+defderiv(fabs, _sign_of)
+
+
+def _copysign_dx(ans, x, y):
+    """∂ copysign(x, y)/∂x = sign(x) · (±1 by y's sign bit); 0 at x = 0 like abs."""
+    return const_like(np.sign(lower(x)) * np.copysign(1.0, lower(y)), ans)
+
+
+copysign = primitive(np.copysign)
+defderiv(copysign, _copysign_dx, None)
 
 # ---- exponentials, logarithms, powers --------------------------------------------------------------
 
@@ -91,13 +179,41 @@ exp = primitive(np.exp)
 defjvp(exp, lambda t, ans, x: t * ans)
 defvjp(exp, lambda ans, x: lambda g: g * ans)
 
+exp2 = primitive(np.exp2)
+defderiv(exp2, lambda ans, x: ans * _LN2)
+
+expm1 = primitive(np.expm1)
+defderiv(expm1, lambda ans, x: ans + 1.0)
+
 log = primitive(np.log)
 defjvp(log, lambda t, ans, x: t / x)
 defvjp(log, lambda ans, x: lambda g: g / x)
 
+log2 = primitive(np.log2)
+defderiv(log2, lambda ans, x: 1.0 / (x * _LN2))
+
+log10 = primitive(np.log10)
+defderiv(log10, lambda ans, x: 1.0 / (x * _LN10))
+
+log1p = primitive(np.log1p)
+defderiv(log1p, lambda ans, x: 1.0 / (1.0 + x))
+
+logaddexp = primitive(np.logaddexp)       # log(e^x + e^y): the weights are a softmax, never overflow
+defderiv(logaddexp,
+         lambda ans, x, y: np.exp(x - ans),
+         lambda ans, x, y: np.exp(y - ans))
+
+logaddexp2 = primitive(np.logaddexp2)     # log2(2^x + 2^y)
+defderiv(logaddexp2,
+         lambda ans, x, y: np.exp2(x - ans),
+         lambda ans, x, y: np.exp2(y - ans))
+
 sqrt = primitive(np.sqrt)
 defjvp(sqrt, lambda t, ans, x: t / (2.0 * ans))
 defvjp(sqrt, lambda ans, x: lambda g: g / (2.0 * ans))
+
+cbrt = primitive(np.cbrt)
+defderiv(cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans))
 
 square = primitive(np.square)
 defjvp(square, lambda t, ans, x: 2.0 * x * t)
@@ -106,6 +222,9 @@ defvjp(square, lambda ans, x: lambda g: 2.0 * x * g)
 reciprocal = primitive(np.reciprocal)
 defjvp(reciprocal, lambda t, ans, x: -t * ans * ans)
 defvjp(reciprocal, lambda ans, x: lambda g: -g * ans * ans)
+
+hypot = primitive(np.hypot)               # sqrt(x² + y²); like sqrt, no derivative at the origin
+defderiv(hypot, lambda ans, x, y: x / ans, lambda ans, x, y: y / ans)
 
 # ---- trigonometric and hyperbolic ------------------------------------------------------------------
 
@@ -121,29 +240,95 @@ tan = primitive(np.tan)
 defjvp(tan, lambda t, ans, x: t * (1.0 + ans * ans))
 defvjp(tan, lambda ans, x: lambda g: g * (1.0 + ans * ans))
 
+arcsin = primitive(np.arcsin)
+defderiv(arcsin, lambda ans, x: 1.0 / np.sqrt(1.0 - x * x))
+
+arccos = primitive(np.arccos)
+defderiv(arccos, lambda ans, x: -1.0 / np.sqrt(1.0 - x * x))
+
+arctan = primitive(np.arctan)
+defderiv(arctan, lambda ans, x: 1.0 / (1.0 + x * x))
+
+arctan2 = primitive(np.arctan2)           # arctan2(y, x): the angle of the point (x, y)
+defderiv(arctan2,
+         lambda ans, y, x: x / (x * x + y * y),
+         lambda ans, y, x: -y / (x * x + y * y))
+
+sinh = primitive(np.sinh)
+defderiv(sinh, lambda ans, x: np.cosh(x))
+
+cosh = primitive(np.cosh)
+defderiv(cosh, lambda ans, x: np.sinh(x))
+
 tanh = primitive(np.tanh)
 defjvp(tanh, lambda t, ans, x: t * (1.0 - ans * ans))
 defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))
 
+arcsinh = primitive(np.arcsinh)
+defderiv(arcsinh, lambda ans, x: 1.0 / np.sqrt(x * x + 1.0))
+
+arccosh = primitive(np.arccosh)
+defderiv(arccosh, lambda ans, x: 1.0 / np.sqrt(x * x - 1.0))
+
+arctanh = primitive(np.arctanh)
+defderiv(arctanh, lambda ans, x: 1.0 / (1.0 - x * x))
+
+deg2rad = primitive(np.deg2rad)           # np.radians is the same ufunc
+defderiv(deg2rad, lambda ans, x: math.pi / 180.0)
+
+rad2deg = primitive(np.rad2deg)           # np.degrees is the same ufunc
+defderiv(rad2deg, lambda ans, x: 180.0 / math.pi)
+
+# sinc(x) = sin(πx)/(πx). Its derivative (cos(πx) - sinc(x))/x cancels catastrophically near 0, so
+# there it is the Taylor series Σ_{k≥1} (-1)^k 2k π^{2k} x^{2k-1}/(2k+1)!, whose own derivatives are
+# exact at 0 too (sinc''(0) = -π²/3). Seven terms leave an error below 1e-20 for |x| < 0.1.
+_SINC_SERIES = tuple((-1) ** k * 2 * k * math.pi ** (2 * k) / math.factorial(2 * k + 1) for k in range(1, 8))
+_SINC_SMALL = 0.1
+
+
+def _sinc_series(x):
+    x2 = x * x
+    acc = _SINC_SERIES[-1]
+    for c in reversed(_SINC_SERIES[:-1]):
+        acc = acc * x2 + c
+    return acc * x
+
+
+def _sinc_deriv(ans, x):
+    small = np.abs(lower(x)) < _SINC_SMALL
+    if not np.any(small):
+        return (np.cos(math.pi * x) - ans) / x
+    if np.all(small):
+        return _sinc_series(x)
+    xs = np.where(small, 1.0, x)          # the safe where idiom: no 0/0 even in the unselected branch
+    return np.where(small, _sinc_series(x), (np.cos(math.pi * xs) - np.sinc(xs)) / xs)
+
+
+sinc = primitive(np.sinc, elementwise=True)
+defderiv(sinc, _sinc_deriv)
+
 # ---- selection: maximum/minimum split the derivative evenly at ties --------------------------------
 
 
-def _share_of_first(x, y, ans):
-    """1 where x alone attains the extremum ``ans``, 1/2 at ties, 0 elsewhere (a constant mask)."""
+def _share_of_first(ans, x, y):
+    """1 where x alone attains the extremum ``ans``, 1/2 at ties, 0 elsewhere (a constant mask).
+
+    For fmax/fmin a NaN argument never equals ``ans``, so the other argument gets the whole derivative.
+    """
     xl, yl = lower(x), lower(y)
     return const_like((xl == lower(ans)) * np.where(xl == yl, 0.5, 1.0), ans)
 
 
-def _share_of_second(x, y, ans):
-    return _share_of_first(y, x, ans)
+def _share_of_second(ans, x, y):
+    return _share_of_first(ans, y, x)
 
 
 def _selective(share):
     def jvp_rule(t, ans, x, y):
-        return t * share(x, y, ans)
+        return t * share(ans, x, y)
 
     def vjp_rule(ans, x, y):
-        mask = share(x, y, ans)
+        mask = share(ans, x, y)         # staged: the mask is cheap and x, y need not be kept
         return lambda g: g * mask
 
     return jvp_rule, vjp_rule
@@ -151,13 +336,15 @@ def _selective(share):
 
 maximum = primitive(np.maximum)
 minimum = primitive(np.minimum)
-for _prim in (maximum, minimum):
+fmax = primitive(np.fmax)                # like maximum, but a NaN loses instead of propagating
+fmin = primitive(np.fmin)
+for _prim in (maximum, minimum, fmax, fmin):
     _jx, _vx = _selective(_share_of_first)
     _jy, _vy = _selective(_share_of_second)
     defjvp(_prim, _jx, _jy)
     defvjp(_prim, _vx, _vy)
 
-# ---- where and clip --------------------------------------------------------------------------------
+# ---- where, clip, nan_to_num -----------------------------------------------------------------------
 
 where = primitive(np.where, elementwise=True)
 defjvp(where, None,
@@ -170,6 +357,18 @@ defvjp(where, None,
 
 @implements(np.where)
 def _np_where(condition, x=None, y=None):
+    """``np.where(c, x, y)``: x where c, y elsewhere; its derivative flows only into the chosen branch.
+
+    The unselected branch still gets a zero (co)tangent, and ``0 * inf`` is NaN: in
+    ``np.where(x > 0, np.log(x), 0.0)`` the derivative at ``x = 0`` is NaN, because log's derivative
+    there is infinite. The safe idiom applies the same ``where`` to the *argument* first, so that the
+    dangerous function is evaluated only at safe points::
+
+        safe_x = np.where(x > 0, x, 1.0)                 # any value where log is smooth
+        y = np.where(x > 0, np.log(safe_x), 0.0)         # value and derivative both finite
+
+    (the same idiom as in JAX and TensorFlow). ``np.where(c)`` with one argument is ``np.nonzero``.
+    """
     if x is None and y is None:
         return np.nonzero(lower(condition))
     return where(lower(condition), x, y)
@@ -179,7 +378,7 @@ def _clip_impl(x, lo, hi):
     return np.clip(x, lo, hi)
 
 
-def _inside(x, lo, hi, ans):
+def _inside(ans, x, lo, hi):
     xl = lower(x)
     mask = np.ones(np.shape(xl), dtype=bool)
     if lo is not None:
@@ -189,30 +388,38 @@ def _inside(x, lo, hi, ans):
     return const_like(mask, ans)
 
 
-def _below(x, lo, hi, ans):
+def _below(ans, x, lo, hi):
     return const_like(lower(x) < lower(lo), ans)
 
 
-def _above(x, lo, hi, ans):
+def _above(ans, x, lo, hi):
     return const_like(lower(x) > lower(hi), ans)
 
 
 clip = primitive(_clip_impl, name="clip", elementwise=True)
-defjvp(clip,
-       lambda t, ans, x, lo, hi: t * _inside(x, lo, hi, ans),
-       lambda t, ans, x, lo, hi: t * _below(x, lo, hi, ans),
-       lambda t, ans, x, lo, hi: t * _above(x, lo, hi, ans))
-defvjp(clip,
-       lambda ans, x, lo, hi: lambda g: g * _inside(x, lo, hi, ans),
-       lambda ans, x, lo, hi: lambda g: g * _below(x, lo, hi, ans),
-       lambda ans, x, lo, hi: lambda g: g * _above(x, lo, hi, ans))
+defderiv(clip, _inside, _below, _above)
 
 
 @implements(np.clip)
 def _np_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
+    """``np.clip``: derivative 1 inside [a_min, a_max] (bounds included), else into the active bound."""
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
     return clip(a, lo, hi)
+
+
+def _nan_to_num_impl(x, nan=0.0, posinf=None, neginf=None):
+    return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+nan_to_num = primitive(_nan_to_num_impl, name="nan_to_num", elementwise=True)
+defderiv(nan_to_num, lambda ans, x, **params: const_like(np.isfinite(lower(x)), ans))
+
+
+@implements(np.nan_to_num)
+def _np_nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """``np.nan_to_num``: derivative 1 at finite entries, 0 at the replaced NaN/±inf entries."""
+    return nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
 # ---- casts -----------------------------------------------------------------------------------------
@@ -236,25 +443,71 @@ for _name, _prim in (("add", add), ("subtract", subtract), ("multiply", multiply
                      ("astype", astype)):
     register_op(_name, _prim)
 
-__all__ = ["add", "subtract", "multiply", "divide", "negative", "power", "absolute", "sign", "floor",
-           "ceil", "exp", "log", "sqrt", "square", "reciprocal", "sin", "cos", "tan", "tanh",
-           "maximum", "minimum", "where", "clip", "astype"]
+__all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "positive", "power",
+           "float_power", "remainder", "fmod", "absolute", "fabs", "copysign", "sign", "floor", "ceil",
+           "trunc", "rint", "fix", "round_", "around", "floor_divide", "heaviside", "signbit",
+           "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
+           "sqrt", "cbrt", "square", "reciprocal", "hypot", "sin", "cos", "tan", "arcsin", "arccos",
+           "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "deg2rad",
+           "rad2deg", "sinc", "maximum", "minimum", "fmax", "fmin", "where", "clip", "nan_to_num",
+           "astype"]
 
 # ---- test domains (where the property tests sample each primitive) ---------------------------------
 
-for _prim in (add, subtract, multiply):
+for _prim in (add, subtract, multiply, logaddexp, logaddexp2):
     defdomain(_prim, binary())
 defdomain(divide, binary(avoid2=(0.0,), low2=-2.0, high2=2.0))
 defdomain(power, binary(0.5, 2.0, -2.0, 2.0))
-for _prim in (negative, exp, square, sin, cos, tanh):
+defdomain(float_power, binary(0.5, 2.0, -2.0, 2.0))
+# mod jumps where x/y is an integer: keep x/y inside (0, 1) + k with y away from 0.
+defdomain(remainder, binary(0.1, 0.9, 1.0, 2.0))
+defdomain(fmod, binary(2.2, 2.8, 1.0, 1.05))
+for _prim in (negative, positive, exp, exp2, expm1, square, sin, cos, tanh, sinh, cosh, arctan, arcsinh,
+              deg2rad, rad2deg, sinc):
     defdomain(_prim, unary())
-defdomain(absolute, unary(avoid=(0.0,)))
-defdomain(reciprocal, unary(avoid=(0.0,)))
-defdomain(log, unary(0.1, 3.0))
-defdomain(sqrt, unary(0.1, 3.0))
+for _prim in (absolute, fabs, reciprocal, cbrt):
+    defdomain(_prim, unary(avoid=(0.0,)))
+for _prim in (log, log2, log10, sqrt):
+    defdomain(_prim, unary(0.1, 3.0))
+defdomain(log1p, unary(-0.9, 3.0))
 defdomain(tan, unary(-1.2, 1.2))
-defdomain(maximum, binary(distinct=True))
-defdomain(minimum, binary(distinct=True))
+defdomain(arcsin, unary(-0.9, 0.9))
+defdomain(arccos, unary(-0.9, 0.9))
+defdomain(arctanh, unary(-0.9, 0.9))
+defdomain(arccosh, unary(1.1, 3.0))
+defdomain(arctan2, binary(avoid=(0.0,), avoid2=(0.0,)))
+defdomain(hypot, binary(avoid=(0.0,), avoid2=(0.0,)))
+defdomain(copysign, binary(avoid=(0.0,), avoid2=(0.0,)))
+for _prim in (maximum, minimum, fmax, fmin):
+    defdomain(_prim, binary(distinct=True))
+
+
+def _off_grid(rng):
+    """Values whose fractional part is in [0.1, 0.4]: away from the jumps of floor, round, sign, ..."""
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return rng.integers(-3, 3, size=shape) + rng.uniform(0.1, 0.4, size=shape)
+
+
+def _nondiff_unary_sample(rng):
+    return Sample((_off_grid(rng),))
+
+
+def _nondiff_binary_sample(rng):
+    x = _off_grid(rng)
+    return Sample((x, x + rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 1.0, size=np.shape(x))))
+
+
+def _floor_divide_sample(rng):
+    return Sample((_off_grid(rng), np.float64(1.0)))
+
+
+for _prim in (sign, floor, ceil, trunc, rint, fix, round_, around, signbit):
+    defdomain(_prim, _nondiff_unary_sample)
+for _f in _COMPARISONS + _INDEX_VALUED:
+    defdomain(primitive(_f), _nondiff_binary_sample if _f.__class__ is np.ufunc and _f.nin == 2
+              else _nondiff_unary_sample)
+defdomain(heaviside, _nondiff_binary_sample)
+defdomain(floor_divide, _floor_divide_sample)
 
 
 def _where_sample(rng):
@@ -269,10 +522,16 @@ def _clip_sample(rng):
     return Sample((x, -1.0 + 0.0 * x[0], np.float64(1.0)))
 
 
+def _nan_to_num_sample(rng):
+    x = uniform(rng, (2, 3), -2.0, 2.0)
+    return Sample((x,), {"nan": 0.0, "posinf": None, "neginf": None})
+
+
 def _astype_sample(rng):
     return Sample((uniform(rng, (2, 3), -1.0, 1.0),), {"dtype": np.dtype(np.float64)})
 
 
 defdomain(where, _where_sample)
 defdomain(clip, _clip_sample)
+defdomain(nan_to_num, _nan_to_num_sample)
 defdomain(astype, _astype_sample)

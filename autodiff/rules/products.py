@@ -1,4 +1,5 @@
-"""Products: matmul and dot, each with its rules.
+"""Products: matmul and einsum, each with its rules; dot, tensordot, inner, outer, vdot, kron and cross
+as contractions built on them.
 
 A 1-D operand of matmul is promoted to a matrix (a row on the left, a column on the right) and the
 promoted axis removed afterwards, so one formula covers every case; tangents of an operand with fewer
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive, register_op
+from autodiff.rules._util import const_like
 from autodiff.shapes import unbroadcast
 
 
@@ -92,6 +94,152 @@ defvjp(matmul, _matmul_vjp_a, _matmul_vjp_b)
 register_op("matmul", matmul)
 
 
+# ---- einsum: one primitive for every contraction ---------------------------------------------------
+#
+# The primitive takes *canonical* subscripts: explicit output, no ellipsis, and no broadcasting (the
+# adapter removes size-1 axes that broadcast). Then the JVP for an operand is the same contraction with
+# the tangent in its place, and the VJP is the contraction of the cotangent with the other operands onto
+# that operand's letters. Batch axes get fresh letters in front.
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _einsum_impl(*operands, subscripts):
+    return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+
+def _split_subscripts(subscripts):
+    ins, out = subscripts.split("->")
+    return ins.split(","), out
+
+
+def _fresh(used, k):
+    """``k`` letters not in ``used``."""
+    free = [c for c in _LETTERS if c not in used]
+    if len(free) < k:
+        raise ValueError("einsum: too many axes to differentiate (ran out of subscript letters).")
+    return "".join(free[:k])
+
+
+def _einsum_jvp_rule(i):
+    def rule(t, ans, *operands, subscripts):
+        ins, out = _split_subscripts(subscripts)
+        batch = _fresh(subscripts, np.ndim(t) - np.ndim(operands[i]))
+        ins = list(ins)
+        ins[i] = batch + ins[i]
+        ops = list(operands)
+        ops[i] = t
+        return einsum(*ops, subscripts=",".join(ins) + "->" + batch + out)
+    return rule
+
+
+def _einsum_vjp_rule(i):
+    def rule(ans, *operands, subscripts):
+        ins, out = _split_subscripts(subscripts)
+        sizes = {c: d for sub, x in zip(ins, operands) for c, d in zip(sub, np.shape(x))}
+        others = [(sub, x) for j, (sub, x) in enumerate(zip(ins, operands)) if j != i]
+
+        def pullback(g):
+            batch = _fresh(subscripts, np.ndim(g) - np.ndim(ans))
+            used = subscripts + batch
+            target, extra = "", []
+            for c in ins[i]:
+                if c in target:
+                    # A repeated letter reads a diagonal: its cotangent lives on that diagonal only.
+                    c2 = _fresh(used, 1)
+                    used += c2
+                    extra.append((c + c2, const_like(np.eye(sizes[c]), g)))
+                    c = c2
+                target += c
+            have = set(batch + out + "".join(sub for sub, _ in others))
+            for c in set(ins[i]) - have:
+                # A letter that is only summed over: every entry of that axis gets the same cotangent.
+                extra.append((c, const_like(np.ones(sizes[c]), g)))
+            subs = [batch + out] + [sub for sub, _ in others] + [sub for sub, _ in extra]
+            ops = [g] + [x for _, x in others] + [x for _, x in extra]
+            return einsum(*ops, subscripts=",".join(subs) + "->" + batch + target)
+
+        return pullback
+    return rule
+
+
+einsum = primitive(_einsum_impl, name="einsum")
+einsum.jvps = tuple(_einsum_jvp_rule(i) for i in range(32))
+einsum.vjps = tuple(_einsum_vjp_rule(i) for i in range(32))
+
+
+def _sublist_to_letters(sublist):
+    return "".join("..." if item is Ellipsis else _LETTERS[int(item)] for item in sublist)
+
+
+def _parse_einsum_args(args):
+    """NumPy's two call forms -> (subscripts string, operands)."""
+    if isinstance(args[0], str):
+        return args[0], list(args[1:])
+    ops, subs = list(args[0::2]), [_sublist_to_letters(s) for s in args[1::2]]
+    out = None
+    if len(subs) < len(ops):  # a trailing output sublist was taken as an operand
+        out = _sublist_to_letters(ops.pop())
+    return ",".join(subs) + ("" if out is None else "->" + out), ops
+
+
+def canonical_einsum(subscripts, shapes):
+    """Explicit, ellipsis-free subscripts for operands of ``shapes``, and the axes to squeeze from each.
+
+    Size-1 axes that broadcast against a longer axis of the same letter are squeezed away, so the
+    primitive never broadcasts (which keeps its rules free of un-broadcasting).
+    """
+    subscripts = subscripts.replace(" ", "")
+    ins, out = (subscripts.split("->") + [None])[:2]
+    ins = ins.split(",")
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: {len(ins)} subscripts for {len(shapes)} operands")
+    used = subscripts.replace(".", "")
+    n_ell = max([len(s) - len(sub.replace("...", "")) for sub, s in zip(ins, shapes) if "..." in sub],
+                default=0)
+    ell = _fresh(used, n_ell)
+    full = []
+    for sub, shape in zip(ins, shapes):
+        if "..." in sub:
+            k = len(shape) - len(sub.replace("...", ""))
+            sub = sub.replace("...", ell[n_ell - k:] if k else "")
+        if len(sub) != len(shape):
+            raise ValueError(f"einsum: subscripts {sub!r} do not match an operand of shape {shape}")
+        full.append(sub)
+    if out is None:
+        counts = {}
+        for c in "".join(full):
+            counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    else:
+        out = out.replace("...", ell)
+    size = {}
+    for sub, shape in zip(full, shapes):
+        for c, d in zip(sub, shape):
+            size[c] = max(size.get(c, 1), d)
+    squeeze = []
+    for j, (sub, shape) in enumerate(zip(full, shapes)):
+        drop = tuple(k for k, (c, d) in enumerate(zip(sub, shape)) if d == 1 and size[c] > 1)
+        squeeze.append(drop)
+        full[j] = "".join(c for k, c in enumerate(sub) if k not in drop)
+    return ",".join(full) + "->" + out, squeeze
+
+
+@implements(np.einsum)
+def _np_einsum(*args, out=None, optimize=False, **kwargs):
+    if out is not None:
+        raise TypeError("np.einsum(..., out=...) writes in place and cannot be differentiated.")
+    subscripts, ops = _parse_einsum_args(args)
+    shapes = [np.shape(lower(x)) for x in ops]
+    canon, squeeze = canonical_einsum(subscripts, shapes)
+    ops = [np.reshape(x, tuple(d for k, d in enumerate(s) if k not in drop)) if drop else x
+           for x, s, drop in zip(ops, shapes, squeeze)]
+    return einsum(*ops, subscripts=canon)
+
+
+# ---- the other products, as contractions -----------------------------------------------------------
+
+
 @implements(np.dot)
 def _np_dot(a, b, out=None):
     if out is not None:
@@ -100,11 +248,94 @@ def _np_dot(a, b, out=None):
         return a * b
     if np.ndim(lower(b)) <= 2:
         return matmul(a, b)
-    # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]): move b's contracted axis last but one.
+    # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]): contract a's last axis with b's last but one.
     return np.tensordot(a, b, axes=([-1], [-2]))
 
 
-__all__ = ["matmul"]
+@implements(np.tensordot)
+def _np_tensordot(a, b, axes=2):
+    """sum over the paired axes of a and b; free axes of a, then free axes of b (as NumPy)."""
+    na, nb_ = np.ndim(lower(a)), np.ndim(lower(b))
+    if isinstance(axes, (int, np.integer)):
+        axes_a, axes_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        axes_a, axes_b = axes
+        axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
+        axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+    axes_a = [int(x) % na for x in axes_a]
+    axes_b = [int(x) % nb_ for x in axes_b]
+    la, lb = list(_LETTERS[:na]), list(_LETTERS[na:na + nb_])
+    for x, y in zip(axes_a, axes_b):
+        lb[y] = la[x]
+    out = "".join(c for k, c in enumerate(la) if k not in axes_a) + \
+        "".join(c for k, c in enumerate(lb) if k not in axes_b)
+    return np.einsum("".join(la) + "," + "".join(lb) + "->" + out, a, b)
+
+
+@implements(np.inner)
+def _np_inner(a, b):
+    """sum(a[..., :] * b[..., :]) over the last axes; a * b if either is a scalar."""
+    if np.ndim(lower(a)) == 0 or np.ndim(lower(b)) == 0:
+        return a * b
+    return _np_tensordot(a, b, ([-1], [-1]))
+
+
+@implements(np.outer)
+def _np_outer(a, b, out=None):
+    """outer(a, b)[i, j] = a.ravel()[i] * b.ravel()[j]."""
+    return np.einsum("i,j->ij", np.ravel(a), np.ravel(b))
+
+
+@implements(np.vdot)
+def _np_vdot(a, b):
+    """sum(conj(a) * b) over the flattened arrays."""
+    a = np.ravel(a)
+    if np.iscomplexobj(lower(a)):
+        a = np.conjugate(a)
+    return np.einsum("i,i->", a, np.ravel(b))
+
+
+@implements(np.kron)
+def _np_kron(a, b):
+    """Kronecker product: kron(a, b)[i*p + k, ...] = a[i, ...] * b[k, ...] (as NumPy)."""
+    sa, sb = np.shape(lower(a)), np.shape(lower(b))
+    nd = max(len(sa), len(sb))
+    sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
+    la, lb = _LETTERS[:nd], _LETTERS[nd:2 * nd]
+    prod = einsum(np.reshape(a, sa), np.reshape(b, sb),
+                  subscripts=la + "," + lb + "->" + "".join(x + y for x, y in zip(la, lb)))
+    return np.reshape(prod, tuple(x * y for x, y in zip(sa, sb)))
+
+
+@implements(np.cross)
+def _np_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    """Cross product of 3-vectors (or 2-vectors, as NumPy) along the given axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = np.moveaxis(a, axisa, -1)
+    b = np.moveaxis(b, axisb, -1)
+    da, db = np.shape(lower(a))[-1], np.shape(lower(b))[-1]
+    if da not in (2, 3) or db not in (2, 3):
+        raise ValueError("incompatible dimensions for cross product (dimension must be 2 or 3)")
+    ca = [a[..., k] for k in range(da)] + [None] * (3 - da)
+    cb = [b[..., k] for k in range(db)] + [None] * (3 - db)
+
+    def term(i, j):  # a_i b_j - a_j b_i, with missing third components being 0
+        left = None if ca[i] is None or cb[j] is None else ca[i] * cb[j]
+        right = None if ca[j] is None or cb[i] is None else ca[j] * cb[i]
+        if right is None:
+            return left
+        return -right if left is None else left - right
+
+    z = term(0, 1)
+    if da == 2 and db == 2:
+        return z
+    parts = [term(1, 2), term(2, 0), z]
+    shape = np.broadcast_shapes(*(np.shape(lower(p)) for p in parts))
+    return np.moveaxis(np.stack([np.broadcast_to(p, shape) for p in parts], axis=-1), -1, axisc)
+
+
+__all__ = ["matmul", "einsum", "canonical_einsum"]
 
 
 def _matmul_sample(rng):
@@ -115,3 +346,19 @@ def _matmul_sample(rng):
 
 
 defdomain(matmul, _matmul_sample)
+
+
+_EINSUM_CASES = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("i,i->", [(3,), (3,)]), ("ij->", [(2, 3)]), ("ij->j", [(2, 3)]),
+    ("ii->i", [(3, 3)]), ("ii->", [(3, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+    ("ij,kl->ijkl", [(2, 2), (1, 3)]), ("ii,ij->j", [(3, 3), (3, 2)]), ("i,->i", [(3,), ()]),
+    ("ij,jk,kl->il", [(2, 3), (3, 3), (3, 2)]), ("ij->ji", [(2, 3)]),
+]
+
+
+def _einsum_sample(rng):
+    subscripts, shapes = _EINSUM_CASES[rng.integers(len(_EINSUM_CASES))]
+    return Sample(tuple(rng.uniform(-2, 2, size=s) for s in shapes), {"subscripts": subscripts})
+
+
+defdomain(einsum, _einsum_sample)

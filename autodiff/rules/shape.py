@@ -129,8 +129,14 @@ def _np_swapaxes(a, axis1, axis2):
 @implements(np.moveaxis)
 def _np_moveaxis(a, source, destination):
     nd = np.ndim(lower(a))
-    order = np.moveaxis(np.arange(nd), source, destination)
-    return _np_transpose(a, tuple(int(i) for i in order))
+    src = [int(s) % nd for s in np.atleast_1d(source)]
+    dst = [int(d) % nd for d in np.atleast_1d(destination)]
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: `source` and `destination` must have the same number of elements")
+    order = [n for n in range(nd) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return _np_transpose(a, tuple(order))
 
 
 # ---- concatenate -----------------------------------------------------------------------------------

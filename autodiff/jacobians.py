@@ -12,6 +12,7 @@ This module is layer 3: it imports ``forward`` and ``reverse`` (which never impo
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,7 +22,7 @@ from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import lower
 from autodiff.pytree import tree_flatten, tree_unflatten
 from forward.jvp import jacfwd, jvp
-from reverse.tape import memory_report
+from reverse.tape import _arrays_in, memory_report
 from reverse.vjp import Recording, grad, jacrev
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
@@ -32,9 +33,10 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Bytes one pass may use when ``chunk_size="auto"`` (256 MiB), unless a budget is given."""
 
 # Memory model, calibrated against tracemalloc (tests/test_jacobian.py checks it within a factor 2).
-# While a rule runs, about three arrays of the widest intermediate's size are alive in batched form:
-# the incoming tangent (cotangent), the rule's temporary and its result.
-_LIVE_COPIES = 3
+# While a rule runs, one to four arrays of the widest intermediate's size are alive in batched form
+# (the incoming tangent or cotangent, the rule's temporaries, its result, a sum of contributions);
+# two is within a factor 2 of either end.
+_LIVE_COPIES = 2
 # Python objects of one recorded operation (node, tracer, staged closure), beyond its arrays.
 _NODE_OVERHEAD = 600
 
@@ -152,11 +154,13 @@ class JacobianPlan:
     passes: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     per_direction_bytes: dict = field(default_factory=dict)
+    fixed_bytes: dict = field(default_factory=dict)
     chunk_sizes: dict = field(default_factory=dict)
     tape_bytes: int = 0
+    tape_new_bytes: int = 0
     tape_nodes: int = 0
     result_bytes: int = 0
-    widest_intermediate: int = 0
+    widest: dict = field(default_factory=dict)
     memory_budget: int = DEFAULT_MEMORY_BUDGET
 
     @property
@@ -168,7 +172,7 @@ class JacobianPlan:
         """Estimated peak extra bytes of a Jacobian in ``mode`` doing ``chunk_size`` directions a pass."""
         total = self.n_inputs if mode == "forward" else self.n_outputs
         k = total if chunk_size is None else max(1, min(chunk_size, total))
-        fixed = self.memory["fixed_" + mode]
+        fixed = self.fixed_bytes[mode]
         extra_result = self.result_bytes if k < total else 0  # chunks are concatenated at the end
         return fixed + extra_result + k * self.per_direction_bytes[mode]
 
@@ -225,31 +229,89 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
         check_float_leaf(x, "input")
     rec = Recording(g, in_tree, flat, keep_nodes=True)
     report = memory_report(rec.tape.nodes)
+    new_bytes = _bytes_created(rec.tape.nodes, _reachable_arrays((f, args, kwargs)))
     n = sum(int(np.size(x)) for x in flat)
     m = sum(int(np.size(v)) for v in rec.values)
     dtypes = [np.result_type(lower(v)) for v in list(flat) + list(rec.values)]
     itemsize = max((d.itemsize for d in dtypes if np.issubdtype(d, np.inexact)), default=8)
-    widest = max([int(np.prod(node.shape, dtype=int)) for node in rec.tape.nodes] + [1])
+    # The widest batched tangent (cotangent) a pass creates. Forward mode: any computed value (the
+    # inputs' tangents are the basis, counted apart). Reverse mode: any value but the outputs (their
+    # cotangents are the basis).
+    out_ids = {id(node) for node in rec.out_nodes}
+    computed = [(int(np.prod(node.shape, dtype=int)), id(node) in out_ids)
+                for node in rec.tape.nodes if node.parents]
+    computed += [(int(np.size(v)), True) for v, node in zip(rec.values, rec.out_nodes) if node is None]
+    widest = {"forward": max([size for size, _ in computed] + [1]),
+              "reverse": max([size for size, is_out in computed if not is_out] + [1])}
     result = n * m * itemsize
-    tape = report["saved_bytes"] + _NODE_OVERHEAD * report["nodes"]
-    per_dir = _LIVE_COPIES * widest * itemsize
-    # Forward mode also holds its n basis tangents (n * n); reverse its m basis cotangents (m * m).
-    fixed = {"forward": result + n * n * itemsize, "reverse": result + tape + m * m * itemsize}
-    memory = {mode: fixed[mode] + (n if mode == "forward" else m) * per_dir for mode in fixed}
+    tape = report["saved_bytes"]
+    kept = new_bytes + _NODE_OVERHEAD * report["nodes"]
+    # Per direction: one row of the identity (the basis tangent or cotangent) and the live copies.
+    live = {mode: int(_LIVE_COPIES * widest[mode] * itemsize) for mode in widest}
+    per_dir = {"forward": n * itemsize + live["forward"], "reverse": m * itemsize + live["reverse"]}
+    fixed = {"forward": result + live["forward"], "reverse": result + kept + live["reverse"]}
+    memory = {mode: fixed[mode] + (n if mode == "forward" else m) * per_dir[mode] for mode in fixed}
     chunks = {}
     for mode, total in (("forward", n), ("reverse", m)):
-        room = budget - fixed[mode] - result
-        chunks[mode] = max(1, min(max(total, 1), int(room // per_dir) if room > 0 else 1))
+        # Chunks are concatenated at the end: the result is held twice when there is more than one.
+        room = budget - fixed[mode] - (result if memory[mode] > budget else 0)
+        chunks[mode] = max(1, min(max(total, 1), int(room // per_dir[mode]) if room > 0 else 1))
     mode = _choose(n, m)
-    plan = JacobianPlan(
+    return JacobianPlan(
         n_inputs=n, n_outputs=m, mode=mode, reason=_reason(n, m, mode, memory, tape),
         passes={"forward": n, "reverse": m}, memory=memory,
-        per_direction_bytes={"forward": per_dir, "reverse": per_dir}, chunk_sizes=chunks,
-        tape_bytes=tape, tape_nodes=report["nodes"], result_bytes=result, widest_intermediate=widest,
+        per_direction_bytes=per_dir, fixed_bytes=fixed, chunk_sizes=chunks,
+        tape_bytes=tape, tape_new_bytes=new_bytes, tape_nodes=report["nodes"], result_bytes=result,
+        widest=widest,
         memory_budget=budget,
     )
-    plan.memory["fixed_forward"], plan.memory["fixed_reverse"] = fixed["forward"], fixed["reverse"]
-    return plan
+
+
+def _reachable_arrays(obj: Any, depth: int = 0, found: set | None = None) -> set[int]:
+    """ids of the arrays that exist before f runs: in its arguments, closure, defaults, globals, self.
+
+    The tape holds some of them (a weight matrix saved by matmul's VJP), but they cost nothing extra.
+    """
+    found = set() if found is None else found
+    if depth > 4:
+        return found
+    if isinstance(obj, np.ndarray):
+        found.add(id(obj))
+        if obj.base is not None:
+            found.add(id(obj.base))
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            _reachable_arrays(item, depth + 1, found)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            _reachable_arrays(item, depth + 1, found)
+    elif isinstance(obj, types.MethodType):
+        _reachable_arrays((obj.__self__, obj.__func__), depth + 1, found)
+    elif isinstance(obj, types.FunctionType):
+        cells = [c.cell_contents for c in obj.__closure__ or () if _cell_full(c)]
+        names = [obj.__globals__[k] for k in obj.__code__.co_names if k in obj.__globals__]
+        names = [v for v in names if not isinstance(v, types.ModuleType)]
+        _reachable_arrays((cells, obj.__defaults__ or (), names), depth + 1, found)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
+        _reachable_arrays(vars(obj), depth + 1, found)
+    return found
+
+
+def _cell_full(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def _bytes_created(nodes: list, preexisting: set[int]) -> int:
+    """Bytes of the distinct arrays the nodes' staged VJPs keep, except those that existed before."""
+    found: dict[int, int] = {}
+    for node in nodes:
+        for pullback in node.vjps:
+            _arrays_in(pullback, found)
+    return sum(b for i, b in found.items() if i not in preexisting)
 
 
 def _reason(n: int, m: int, mode: str, memory: dict, tape: int) -> str:

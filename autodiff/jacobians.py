@@ -181,8 +181,9 @@ class JacobianPlan:
         rows = [
             ("directions", f"{self.passes[f]} JVP (n)", f"{self.passes[r]} VJP (m)"),
             ("evaluations of f", "1 (carries the tangents)", "1 recorded + 1 backward sweep"),
-            ("kept for the backward pass", "nothing", f"{_fmt_bytes(self.tape_bytes)} "
-                                                       f"({self.tape_nodes} nodes)"),
+            ("kept for the backward pass", "nothing",
+             f"{self.tape_nodes} nodes, {_fmt_bytes(self.tape_bytes)} "
+             f"({_fmt_bytes(self.tape_new_bytes)} new)"),
             ("peak memory, one pass", _fmt_bytes(self.memory[f]), _fmt_bytes(self.memory[r])),
             (f"chunk under {_fmt_bytes(self.memory_budget)}", str(self.chunk_sizes[f]),
              str(self.chunk_sizes[r])),

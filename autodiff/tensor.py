@@ -1,0 +1,469 @@
+"""TensorFlow-style values: ``constant``, ``Tensor`` and ``Variable``, shared by both modes.
+
+Design. A :class:`Tensor` is a thin, immutable box around a *value*: a NumPy array, or — while a
+transformation is recording — a tracer of the core (a ``TapeTracer`` of a ``GradientTape``, a ``Dual`` of
+a ``ForwardAccumulator``, or a tracer of a functional ``grad``/``jvp``). Every operator and every NumPy
+function on a Tensor (``__array_ufunc__``/``__array_function__``) unboxes its arguments with :func:`read`,
+calls the same NumPy function on the values — which dispatches to the core's tracers, or runs plain
+NumPy — and boxes the result(s) again. So the tape API adds no rules of its own: it is the functional
+core seen through boxes.
+
+Watching. A constant or a :class:`Variable` holds a plain array; a tape or accumulator that *watches* it
+substitutes its own tracer when the value is read. :func:`read` walks the active transformations of this
+thread, outermost first, and asks each one that watches Tensors (a :class:`TensorWatcher`) for its view of
+the value seen so far — so an inner tape's leaf wraps the outer tape's tracer of the same variable, and
+the inner backward pass is itself recorded by the outer tape (second derivatives). Trainable Variables
+read inside a ``GradientTape(watch_accessed_variables=True)`` are watched on that first read. A watcher
+remembers the outer value its view was built on, and rebuilds the view (same tape node, same tangent)
+when that value changes, e.g. after ``Variable.assign``.
+
+As in TensorFlow, ``.numpy()``, ``float()``, ``bool()`` and ``np.asarray`` give plain values: they break
+the derivative path on purpose.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from autodiff.core import Trace, Tracer, active_traces, is_float_dtype, lower
+
+__all__ = ["Tensor", "Variable", "constant", "read", "box", "TensorWatcher", "Watched", "tensor_function"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a boxed value through the active watchers.
+# --------------------------------------------------------------------------------------------------
+
+class Watched:
+    """What one trace substitutes for one Tensor: ``value``, built on the outer value ``source``."""
+
+    __slots__ = ("tensor", "source", "value", "aux")
+
+    def __init__(self, tensor: Tensor, source: Any, value: Any, aux: Any) -> None:
+        self.tensor = tensor   # kept alive, so the id() key cannot be reused
+        self.source = source
+        self.value = value
+        self.aux = aux         # the tape node or the tangent: what a rebuilt view must share
+
+
+class TensorWatcher:
+    """Mixin for traces that substitute tracers for watched Tensors (GradientTape, ForwardAccumulator).
+
+    Subclasses implement ``_new_view(tensor, outer) -> (value, aux)``, ``_rebuild(aux, outer) -> value``
+    and may override ``_auto_watches(tensor)``.
+    """
+
+    def _init_watcher(self) -> None:
+        self._watched: dict[int, Watched] = {}
+
+    def _tensor_view(self, tensor: Tensor, outer: Any) -> Any:
+        """This trace's value for ``tensor``, given the value ``outer`` seen by the traces around it."""
+        entry = self._watched.get(id(tensor))
+        if entry is not None:
+            if entry.source is not outer:
+                entry.source = outer
+                entry.value = self._rebuild(entry.aux, outer)
+            return entry.value
+        if self._auto_watches(tensor):
+            return self._watch_tensor(tensor, outer).value
+        return outer
+
+    def _watch_tensor(self, tensor: Tensor, outer: Any) -> Watched:
+        entry = self._watched.get(id(tensor))
+        if entry is None:
+            value, aux = self._new_view(tensor, outer)
+            entry = self._watched[id(tensor)] = Watched(tensor, outer, value, aux)
+        return entry
+
+    def _watched_entry(self, tensor: Any) -> Watched | None:
+        entry = self._watched.get(id(tensor))
+        return entry if entry is not None and entry.tensor is tensor else None
+
+    def _auto_watches(self, tensor: Tensor) -> bool:
+        return False
+
+    def _new_view(self, tensor: Tensor, outer: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _rebuild(self, aux: Any, outer: Any) -> Any:
+        raise NotImplementedError
+
+
+def read(x: Any, until: Trace | None = None) -> Any:
+    """The value of ``x`` as the active transformations see it (``x`` itself if it is not a Tensor).
+
+    Each active :class:`TensorWatcher`, outermost first, may replace the value by its tracer. With
+    ``until``, stop before that trace: the value as the traces around it see it.
+    """
+    if not isinstance(x, Tensor):
+        return x
+    value = x._value
+    for trace in active_traces():
+        if trace is until:
+            break
+        if isinstance(trace, TensorWatcher) and trace.active:
+            value = trace._tensor_view(x, value)
+    return value
+
+
+def box(value: Any) -> Any:
+    """Box the result of a NumPy call: arrays, scalars and tracers become Tensors; tuples map."""
+    if isinstance(value, (np.ndarray, np.generic, Tracer)):
+        return _new_tensor(value)
+    if isinstance(value, list):
+        return [box(v) for v in value]
+    if isinstance(value, tuple):  # named tuples (np.linalg results) come back as plain tuples
+        return tuple(box(v) for v in value)
+    return value
+
+
+def _unbox_nest(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return read(x)
+    if type(x) in (list, tuple):
+        return type(x)(_unbox_nest(v) for v in x)
+    return x
+
+
+def _index(x: Any) -> Any:
+    """An index with its Tensors replaced by plain values (indices have no derivative)."""
+    if isinstance(x, Tensor):
+        return lower(read(x))
+    if isinstance(x, tuple):
+        return tuple(_index(v) for v in x)
+    if isinstance(x, list):
+        return [_index(v) for v in x]
+    return x
+
+
+def tensor_function(fn: Callable) -> Callable:
+    """Decorator: ``fn`` (written for arrays and tracers) also takes Tensors, and then returns Tensors."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if not any(isinstance(a, Tensor) for a in args):
+            return fn(*args, **kwargs)
+        return box(fn(*(read(a) for a in args), **kwargs))
+    return wrapper
+
+
+# --------------------------------------------------------------------------------------------------
+# Tensor
+# --------------------------------------------------------------------------------------------------
+
+def _new_tensor(value: Any) -> Tensor:
+    t = object.__new__(Tensor)
+    t._value = value
+    return t
+
+
+def _ufunc(fn: np.ufunc, *args: Any) -> Tensor:
+    return box(fn(*(read(a) for a in args)))
+
+
+def _compare(fn: np.ufunc, a: Any, b: Any) -> Tensor:
+    return _new_tensor(fn(lower(read(a)), lower(read(b))))
+
+
+class Tensor:
+    """An immutable value (array) of the TensorFlow-style API: operators and NumPy functions give Tensors.
+
+    ``.numpy()`` is the plain NumPy value (it breaks the derivative path, as in TensorFlow).
+    """
+
+    __slots__ = ("_value", "__weakref__")
+    __array_priority__ = 2000
+
+    def __init__(self, value: Any, dtype: Any = None) -> None:
+        if isinstance(value, Tensor):
+            value = read(value)
+        if isinstance(value, Tracer):
+            self._value = value if dtype is None else value.astype(dtype)
+        else:
+            self._value = np.asarray(value, dtype=dtype)
+
+    # ---- the value ------------------------------------------------------------------------------
+    def _autodiff_value(self) -> Any:
+        """The value for the functional API (argnums.as_value): as the active transformations see it."""
+        return read(self)
+
+    def numpy(self) -> Any:
+        """The plain NumPy value (a NumPy scalar for a 0-d Tensor); no derivative flows through it."""
+        value = np.asarray(lower(self._value))
+        return value[()] if value.ndim == 0 else value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(np.shape(lower(self._value)))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.asarray(lower(self._value)).dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=int))
+
+    @property
+    def T(self) -> Tensor:
+        return np.transpose(self)
+
+    def __repr__(self) -> str:
+        return f"Tensor({_format(self._value)}, shape={self.shape}, dtype={self.dtype})"
+
+    __str__ = __repr__
+
+    # ---- conversions: plain values, as TensorFlow's eager tensors ---------------------------------
+    def __array__(self, dtype=None, copy=None):
+        value = np.asarray(lower(self._value))
+        return value if dtype is None else value.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(lower(self._value))
+
+    def __int__(self) -> int:
+        return int(lower(self._value))
+
+    def __index__(self) -> int:
+        return int(np.asarray(lower(self._value)).__index__())
+
+    def __bool__(self) -> bool:
+        return bool(lower(self._value))
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d Tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    __hash__ = object.__hash__
+
+    # ---- operators --------------------------------------------------------------------------------
+    def __add__(self, other):
+        return _ufunc(np.add, self, other)
+
+    def __radd__(self, other):
+        return _ufunc(np.add, other, self)
+
+    def __sub__(self, other):
+        return _ufunc(np.subtract, self, other)
+
+    def __rsub__(self, other):
+        return _ufunc(np.subtract, other, self)
+
+    def __mul__(self, other):
+        return _ufunc(np.multiply, self, other)
+
+    def __rmul__(self, other):
+        return _ufunc(np.multiply, other, self)
+
+    def __truediv__(self, other):
+        return _ufunc(np.divide, self, other)
+
+    def __rtruediv__(self, other):
+        return _ufunc(np.divide, other, self)
+
+    def __floordiv__(self, other):
+        return _ufunc(np.floor_divide, self, other)
+
+    def __rfloordiv__(self, other):
+        return _ufunc(np.floor_divide, other, self)
+
+    def __mod__(self, other):
+        return _ufunc(np.mod, self, other)
+
+    def __rmod__(self, other):
+        return _ufunc(np.mod, other, self)
+
+    def __pow__(self, other):
+        return _ufunc(np.power, self, other)
+
+    def __rpow__(self, other):
+        return _ufunc(np.power, other, self)
+
+    def __matmul__(self, other):
+        return _ufunc(np.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return _ufunc(np.matmul, other, self)
+
+    def __neg__(self):
+        return _ufunc(np.negative, self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ufunc(np.absolute, self)
+
+    def __lt__(self, other):
+        return _compare(np.less, self, other)
+
+    def __le__(self, other):
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other):
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other):
+        return _compare(np.greater_equal, self, other)
+
+    def __eq__(self, other):
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other):
+        return _compare(np.not_equal, self, other)
+
+    def __getitem__(self, index):
+        return box(read(self)[_index(index)])
+
+    # ---- common ndarray methods, through NumPy's functions ------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis=None, keepdims=False):
+        return np.prod(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return np.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+            axes = tuple(axes[0])
+        return np.transpose(self, axes or None)
+
+    def astype(self, dtype):
+        return box(read(self).astype(dtype))
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def ravel(self):
+        return np.ravel(self)
+
+    def squeeze(self, axis=None):
+        return np.squeeze(self, axis=axis)
+
+    # ---- NumPy's dispatch protocols ---------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None and any(isinstance(o, Tensor) for o in out):
+            raise TypeError(
+                f"np.{ufunc.__name__}(..., out=<Tensor>): Tensors are immutable; use the returned value "
+                "(or Variable.assign for a Variable)."
+            )
+        values = [read(x) for x in inputs]
+        return box(getattr(ufunc, method)(*values, **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        args = _unbox_nest(args)
+        kwargs = {k: _unbox_nest(v) for k, v in kwargs.items()}
+        return box(func(*args, **kwargs))
+
+
+def _format(value: Any) -> str:
+    value = np.asarray(lower(value))
+    if value.ndim == 0:
+        return str(value[()])   # 6.0, as TensorFlow prints a scalar
+    return np.array2string(value, separator=" ")
+
+
+def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
+    """An immutable Tensor holding ``value`` (float64 by default for Python floats, as NumPy).
+
+    ``name`` is accepted for TensorFlow compatibility and ignored.
+    """
+    if isinstance(value, Tensor):
+        value = lower(value._value)
+    return Tensor(np.array(value, dtype=dtype))
+
+
+# --------------------------------------------------------------------------------------------------
+# Variable
+# --------------------------------------------------------------------------------------------------
+
+class Variable(Tensor):
+    """A mutable Tensor: a model parameter. ``assign``/``assign_add``/``assign_sub`` replace its value.
+
+    Trainable Variables are watched by a ``GradientTape`` when read inside it. Arithmetic on a Variable
+    gives plain Tensors (``Variable(2.0) + 1.0`` is not a Variable). Assignment is not differentiable:
+    it stores the plain value (as in TensorFlow).
+    """
+
+    __slots__ = ("_name", "_trainable")
+
+    def __init__(self, initial_value: Any, trainable: bool = True, name: str | None = None,
+                 dtype: Any = None) -> None:
+        if callable(initial_value) and not isinstance(initial_value, Tensor):
+            initial_value = initial_value()
+        if isinstance(initial_value, Tensor):
+            initial_value = lower(initial_value._value)
+        self._value = np.array(lower(initial_value), dtype=dtype)
+        self._name = "Variable" if name is None else str(name)
+        self._trainable = bool(trainable)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    def __repr__(self) -> str:
+        return (f"<Variable '{self._name}' shape={self.shape} dtype={self.dtype}, "
+                f"numpy={_format(self._value)}>")
+
+    __str__ = __repr__
+
+    def numpy(self) -> Any:
+        """A copy of the current value (a NumPy scalar for a 0-d Variable)."""
+        value = np.array(self._value)
+        return value[()] if value.ndim == 0 else value
+
+    def assign(self, value: Any) -> Variable:
+        """Replace the value (same shape; cast to this Variable's dtype). Returns the Variable."""
+        new = np.array(lower(read(value)), dtype=self._value.dtype)
+        if new.shape != self._value.shape:
+            if new.size == self._value.size == 1 or new.shape == ():
+                new = np.broadcast_to(new, self._value.shape).copy()
+            else:
+                raise ValueError(
+                    f"Variable {self._name!r}: cannot assign a value of shape {new.shape} to a variable "
+                    f"of shape {self._value.shape}."
+                )
+        self._value = new
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        """``v <- v + delta``. Returns the Variable."""
+        return self.assign(self._value + np.asarray(lower(read(delta))))
+
+    def assign_sub(self, delta: Any) -> Variable:
+        """``v <- v - delta``. Returns the Variable."""
+        return self.assign(self._value - np.asarray(lower(read(delta))))
+
+
+def is_float_tensor(x: Any) -> bool:
+    """True when ``x`` holds floating values (the only ones with derivatives)."""
+    return is_float_dtype(x.dtype)

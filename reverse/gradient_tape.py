@@ -1,0 +1,338 @@
+"""``GradientTape``: TensorFlow's tape API on top of reverse mode's :class:`~reverse.tape.Tape`.
+
+Design. A GradientTape owns one *recording* (a ``Tape`` with ``keep_nodes=True`` that is also a
+:class:`~autodiff.tensor.TensorWatcher`). Entering the tape pushes the recording on this thread's trace
+stack (``trace_scope``; popped on exit even on error), with a fresh level so that it is the innermost
+transformation. A watched Tensor or Variable is read as a leaf ``TapeTracer`` of the recording (built on
+the value the outer transformations see, so an inner tape's backward pass is recorded by an outer tape:
+second derivatives); operations on it are then recorded by the core as for ``grad``, and their results
+are Tensors holding TapeTracers, which is why gradients with respect to intermediate results work.
+
+``gradient`` seeds the targets' nodes and runs one backward sweep (``reverse.tape.backward``);
+``jacobian`` and ``batch_jacobian`` seed a batch of cotangents (the rows of an identity) and also run a
+single sweep. A non-persistent tape frees what it recorded right after its first use. ``reset`` swaps in
+a new recording, so values recorded before it become constants; ``stop_recording`` deactivates the
+recording for a block (the core then treats its tracers as the constants they hold).
+
+Why is a gradient ``None``? The source was not watched (a ``constant`` needs ``tape.watch(x)``; a
+Variable is watched automatically only when trainable and read inside the tape), the target was
+computed outside the tape or through ``.numpy()``/``float()``/``stop_gradient``, or the source is not
+floating. ``unconnected_gradients="zero"`` gives zeros instead of ``None``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from autodiff.core import Trace, Tracer, lower, trace_scope
+from autodiff.pytree import tree_flatten, tree_leaves, tree_unflatten
+from autodiff.stats import record_backward_pass, record_tape_pass
+from autodiff.tensor import Tensor, TensorWatcher, Variable, box, read
+from reverse.tape import Node, Tape, TapeTracer, backward, memory_report, new_leaf
+
+__all__ = ["GradientTape"]
+
+
+class _Recording(Tape, TensorWatcher):
+    """One recording of a GradientTape: the reverse-mode trace and the Tensors it watches."""
+
+    def __init__(self, watch_accessed_variables: bool) -> None:
+        Tape.__init__(self, keep_nodes=True)
+        self._init_watcher()
+        self.active = False           # until the tape is entered
+        self.auto_watch = watch_accessed_variables
+        self.variables: list[Variable] = []   # watched Variables, in the order first watched
+
+    def _auto_watches(self, tensor: Tensor) -> bool:
+        return (self.auto_watch and isinstance(tensor, Variable) and tensor.trainable
+                and np.issubdtype(tensor.dtype, np.inexact))
+
+    def _new_view(self, tensor: Tensor, outer: Any) -> tuple[Any, Node]:
+        if isinstance(tensor, Variable):
+            self.variables.append(tensor)
+        if type(outer) is TapeTracer and outer._trace is self:   # an intermediate result of this tape
+            return outer, outer._node
+        leaf = new_leaf(self, outer)
+        return leaf, leaf._node
+
+    def _rebuild(self, node: Node, outer: Any) -> Any:
+        if type(outer) is TapeTracer and outer._trace is self:
+            return outer
+        return TapeTracer(self, outer, node)
+
+    def node_of(self, x: Any) -> tuple[Node | None, Any]:
+        """The node of ``x`` on this recording (or None) and the value of ``x`` it stands for."""
+        if isinstance(x, Tensor):
+            entry = self._watched_entry(x)
+            if entry is not None:
+                return entry.aux, lower(entry.value)
+            x = x._value
+        value = lower(x)
+        while isinstance(x, Tracer):
+            if x._trace is self:
+                return x._node, value
+            x = x.primal
+        return None, value
+
+    def release(self) -> None:
+        """Drop every staged VJP (and the arrays it keeps alive): the recording can no longer be used."""
+        for node in self.nodes:
+            node.parents = ()
+            node.vjps = ()
+        self.nodes.clear()
+
+
+def _zero_policy(unconnected_gradients: Any) -> bool:
+    """True for "zero", False for "none" (TensorFlow's UnconnectedGradients, by value or name)."""
+    name = str(getattr(unconnected_gradients, "value", unconnected_gradients)).lower()
+    if name not in ("none", "zero"):
+        raise ValueError(
+            f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}."
+        )
+    return name == "zero"
+
+
+def _float_dtype(value: Any) -> np.dtype:
+    dtype = np.asarray(value).dtype
+    return dtype if np.issubdtype(dtype, np.inexact) else np.dtype(np.float64)
+
+
+class GradientTape:
+    """Record operations on watched Tensors and Variables, then compute gradients by reverse mode.
+
+    ``persistent=False``: ``gradient``/``jacobian`` may be called once, and the recording is freed after
+    it. ``watch_accessed_variables=True``: trainable Variables read inside the tape are watched.
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
+        self._persistent = bool(persistent)
+        self._watch_accessed_variables = bool(watch_accessed_variables)
+        self._rec = _Recording(self._watch_accessed_variables)
+        self._scope = None
+        self._used = False
+
+    # ---- recording ------------------------------------------------------------------------------
+    def __enter__(self) -> GradientTape:
+        if self._scope is not None:
+            raise RuntimeError("This GradientTape is already recording; it cannot be entered twice.")
+        self._start(self._rec)
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        self._stop()
+        return False
+
+    def _start(self, rec: _Recording) -> None:
+        Trace.__init__(rec)   # a fresh level: the tape is the innermost transformation now
+        record_tape_pass()
+        self._scope = trace_scope(rec)
+        self._scope.__enter__()
+
+    def _stop(self) -> None:
+        scope, self._scope = self._scope, None
+        if scope is not None:
+            scope.__exit__(None, None, None)
+
+    def watch(self, tensor: Any) -> None:
+        """Watch a Tensor or Variable (or a list/tuple/dict nest of them): record what is computed from it.
+
+        Integer and boolean Tensors are not watched (they have no derivative); a warning says so.
+        """
+        rec = self._rec
+        for t in tree_leaves(tensor):
+            if not isinstance(t, Tensor):
+                raise TypeError(
+                    f"GradientTape.watch takes Tensors or Variables, got {type(t).__name__}; wrap arrays "
+                    "with autodiff.constant(x) and use that Tensor in the computation."
+                )
+            if not np.issubdtype(t.dtype, np.inexact):
+                warnings.warn(f"The dtype of a watched tensor must be floating, got {t.dtype}; it is not "
+                              "watched (integer and boolean values have no derivative).", stacklevel=2)
+                continue
+            rec._watch_tensor(t, read(t, until=rec))
+
+    def watched_variables(self) -> tuple[Variable, ...]:
+        """The Variables this tape watches, in the order they were first watched."""
+        return tuple(self._rec.variables)
+
+    @contextmanager
+    def stop_recording(self):
+        """A block inside which nothing is recorded by this tape (its values act as constants)."""
+        if self._scope is None:
+            raise ValueError("stop_recording() is only meaningful while the tape is recording (inside "
+                             "its `with` block).")
+        rec = self._rec
+        rec.active = False
+        try:
+            yield
+        finally:
+            if self._scope is not None and self._rec is rec:
+                rec.active = True
+
+    def reset(self) -> None:
+        """Forget everything recorded and watched, as if the tape were exited and entered again fresh."""
+        old = self._rec
+        self._rec = _Recording(self._watch_accessed_variables)
+        self._used = False
+        old.release()
+        if self._scope is not None:
+            self._stop()
+            self._start(self._rec)
+
+    # ---- results --------------------------------------------------------------------------------
+    def _begin_use(self) -> _Recording:
+        if self._used and not self._persistent:
+            raise RuntimeError(
+                "A non-persistent GradientTape can only be used to compute one set of gradients (or "
+                "jacobians); create it with GradientTape(persistent=True) to call gradient() repeatedly."
+            )
+        self._used = True
+        return self._rec
+
+    def _end_use(self, rec: _Recording) -> None:
+        if not self._persistent:
+            rec.release()
+
+    def _source(self, rec: _Recording, source: Any) -> Node | None:
+        if not isinstance(source, (Tensor, Tracer)):
+            raise TypeError(f"gradient sources must be Tensors or Variables, got {type(source).__name__}.")
+        if not np.issubdtype(source.dtype, np.inexact):
+            warnings.warn(f"The dtype of the source tensor must be floating (got {source.dtype}); its "
+                          "gradient is None.", stacklevel=3)
+            return None
+        return rec.node_of(source)[0]
+
+    def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
+                 unconnected_gradients: Any = "none") -> Any:
+        """d(sum of targets)/d(source) for each source, in the structure of ``sources``.
+
+        ``target``: a Tensor or a list/nest of Tensors (summed); a non-scalar target is summed, or
+        weighted by ``output_gradients`` (one per target, shaped like it). A source the targets do not
+        depend on gets ``None`` — or zeros with ``unconnected_gradients="zero"``. See the module
+        docstring for why a gradient can be ``None``.
+        """
+        zero = _zero_policy(unconnected_gradients)
+        rec = self._begin_use()
+        try:
+            targets, t_tree = tree_flatten(target)
+            if output_gradients is None:
+                weights = [None] * len(targets)
+            else:
+                weights, w_tree = tree_flatten(output_gradients)
+                if len(weights) != len(targets):
+                    raise ValueError(f"output_gradients must match target: {len(weights)} given for "
+                                     f"{len(targets)} target(s).")
+            seeds = []
+            for t, w in zip(targets, weights):
+                node, value = rec.node_of(t)
+                if node is None or not np.issubdtype(np.asarray(value).dtype, np.inexact):
+                    continue
+                seeds.append((node, _seed(value, w)))
+            flat, s_tree = tree_flatten(sources)
+            nodes = [self._source(rec, s) for s in flat]
+            got = {}
+            if seeds:
+                record_backward_pass(1)
+                got = backward(seeds, [n for n in nodes if n is not None], release=not self._persistent)
+            results = [_result(got.get(n) if n is not None else None, s, (), zero)
+                       for n, s in zip(nodes, flat)]
+            return tree_unflatten(s_tree, results)
+        finally:
+            self._end_use(rec)
+
+    def jacobian(self, target: Any, sources: Any, unconnected_gradients: Any = "none",
+                 parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """d target / d source, shaped ``target.shape + source.shape``, for each source of the nest.
+
+        Vectorized: all rows come from one backward sweep with a batch of cotangents (the identity).
+        """
+        zero = _zero_policy(unconnected_gradients)
+        rec = self._begin_use()
+        try:
+            node, value = rec.node_of(target)
+            shape = np.shape(value)
+            m = int(np.prod(shape, dtype=int))
+            flat, s_tree = tree_flatten(sources)
+            nodes = [self._source(rec, s) for s in flat]
+            got = {}
+            if node is not None and np.issubdtype(np.asarray(value).dtype, np.inexact) and m > 0:
+                eye = np.eye(m, dtype=_float_dtype(value)).reshape((m,) + shape)
+                record_backward_pass(m)
+                got = backward([(node, eye)], [n for n in nodes if n is not None],
+                               release=not self._persistent)
+            results = []
+            for n, s in zip(nodes, flat):
+                g = got.get(n) if n is not None else None
+                if g is not None:
+                    g = np.reshape(g, shape + tuple(s.shape))
+                results.append(_result(g, s, shape, zero))
+            return tree_unflatten(s_tree, results)
+        finally:
+            self._end_use(rec)
+
+    def batch_jacobian(self, target: Any, source: Any, unconnected_gradients: Any = "none",
+                       parallel_iterations: Any = None, experimental_use_pfor: bool = True) -> Any:
+        """Per-example Jacobians: ``J[b] = d target[b] / d source[b]``, shaped
+        ``(batch,) + target.shape[1:] + source.shape[1:]``.
+
+        Assumes (as TensorFlow does) that example b of the target depends only on example b of the
+        source. Vectorized: one backward sweep seeds output component j in every example at once.
+        """
+        zero = _zero_policy(unconnected_gradients)
+        rec = self._begin_use()
+        try:
+            node, value = rec.node_of(target)
+            shape = np.shape(value)
+            if len(shape) < 1 or len(source.shape) < 1 or shape[0] != source.shape[0]:
+                raise ValueError(f"batch_jacobian needs target and source with the same first (batch) "
+                                 f"dimension, got shapes {shape} and {source.shape}.")
+            batch, rest = shape[0], shape[1:]
+            k = int(np.prod(rest, dtype=int))
+            src = self._source(rec, source)
+            g = None
+            if node is not None and src is not None and np.issubdtype(np.asarray(value).dtype, np.inexact):
+                seed = np.zeros((k, batch, k), dtype=_float_dtype(value))
+                seed[np.arange(k), :, np.arange(k)] = 1
+                record_backward_pass(k)
+                got = backward([(node, seed.reshape((k, batch) + rest))], [src],
+                               release=not self._persistent)
+                g = got.get(src)
+                if g is not None:   # (k, batch) + source.shape[1:]  ->  (batch,) + rest + source.shape[1:]
+                    g = np.reshape(np.moveaxis(g, 0, 1), (batch,) + rest + tuple(source.shape[1:]))
+            out_shape = (batch,) + rest
+            return _result(g, source, out_shape, zero, batch_dims=1)
+        finally:
+            self._end_use(rec)
+
+    def memory_report(self) -> dict:
+        """What the tape holds for its backward pass: ``nodes``, ``saved_bytes``, ``by_primitive``."""
+        return memory_report(self._rec.nodes)
+
+
+def _seed(value: Any, weight: Any) -> Any:
+    """The cotangent that starts the sweep at a target: ones (sum of its entries) or ``weight``."""
+    dtype = np.asarray(value).dtype
+    if weight is None:
+        return np.ones(np.shape(value), dtype=dtype)
+    w = read(weight)
+    if not isinstance(w, Tracer):
+        w = np.asarray(w, dtype=dtype)
+    if np.shape(w) != np.shape(value):
+        w = np.broadcast_to(w, np.shape(value))
+    return w
+
+
+def _result(g: Any, source: Any, out_shape: tuple, zero: bool, batch_dims: int = 0) -> Any:
+    """A gradient as a Tensor in the source's dtype; None or zeros when the source is unconnected."""
+    dtype = source.dtype
+    if g is None:
+        if not zero or not np.issubdtype(dtype, np.inexact):
+            return None
+        return box(np.zeros(tuple(out_shape) + tuple(source.shape[batch_dims:]), dtype=dtype))
+    if np.asarray(lower(g)).dtype != dtype:
+        g = g.astype(dtype)
+    return box(g)

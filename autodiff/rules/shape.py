@@ -259,20 +259,56 @@ def _take(a, index):
     return getitem(a, index=index)
 
 
+def _getitem_jvp(t, ans, x, index):
+    nb = np.ndim(t) - np.ndim(x)
+    if _is_basic(index):
+        # Basic indices never move axes, so full slices in front address the batch axes exactly.
+        return getitem(t, index=(slice(None),) * nb + index)
+    return _batched(t, nb, index, _take)
+
+
 def _getitem_vjp(ans, x, index):
     shape, dtype = np.shape(x), np.result_type(lower(x))
+    basic = _is_basic(index)
 
     def pullback(g):
         nb = np.ndim(g) - np.ndim(ans)
-        zeros = np.zeros(np.shape(g)[:nb] + shape, dtype=dtype)
+        if basic:
+            # A slice picks each entry at most once: write g into zeros (no np.add.at, which is slow).
+            return scatter(g, shape=np.shape(g)[:nb] + shape, index=(slice(None),) * nb + index)
+        zeros = np.zeros(np.shape(g)[:nb] + shape, dtype=np.result_type(dtype, lower(g)))
         return _batched_write(index_add, zeros, g, nb, index)
 
     return pullback
 
 
 getitem = primitive(_getitem_impl, name="getitem")
-defjvp(getitem, lambda t, ans, x, index: _batched(t, np.ndim(t) - np.ndim(x), index, _take))
+defjvp(getitem, _getitem_jvp)
 defvjp(getitem, _getitem_vjp)
+
+
+def _scatter_impl(g, shape, index):
+    out = np.zeros(shape, dtype=np.result_type(g))
+    out[index] = g
+    return out
+
+
+def _scatter_jvp(t, ans, g, shape, index):
+    nb = np.ndim(t) - np.ndim(g)
+    return scatter(t, shape=np.shape(t)[:nb] + tuple(shape), index=(slice(None),) * nb + index)
+
+
+def _scatter_vjp(ans, g, shape, index):
+    return lambda c: getitem(c, index=(slice(None),) * (np.ndim(c) - len(shape)) + index)
+
+
+scatter = primitive(_scatter_impl, name="scatter")
+"""``scatter(g, shape=, index=)``: zeros of ``shape`` with ``g`` written at the basic ``index``.
+
+The transpose of basic indexing; it is linear in g, so its JVP is itself and its VJP is indexing.
+"""
+defjvp(scatter, _scatter_jvp)
+defvjp(scatter, _scatter_vjp)
 
 
 def _tracer_getitem(x, index):
@@ -370,8 +406,267 @@ def index_update_public(x, index, values):
     return index_update(x, values, index=normalize_index(index, np.shape(lower(x))))
 
 
+# ---- pad: zero padding is a primitive (its transpose is a slice); other modes gather --------------
+
+
+def _pad_impl(x, pad_width):
+    return np.pad(x, pad_width)
+
+
+def _batch_pad_width(t, pad_width):
+    return ((0, 0),) * (np.ndim(t) - len(pad_width)) + tuple(pad_width)
+
+
+def _unpad(g, x_shape, pad_width):
+    nb = np.ndim(g) - len(x_shape)
+    return g[(slice(None),) * nb + tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x_shape))]
+
+
+pad_zeros = primitive(_pad_impl, name="pad")
+defjvp(pad_zeros, lambda t, ans, x, pad_width: pad_zeros(t, pad_width=_batch_pad_width(t, pad_width)))
+defvjp(pad_zeros, lambda ans, x, pad_width: lambda g: _unpad(g, np.shape(x), pad_width))
+
+_GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
+
+
+@implements(np.pad)
+def _np_pad(array, pad_width, mode="constant", **kwargs):
+    shape = np.shape(lower(array))
+    widths = tuple((int(b), int(a)) for b, a in np.broadcast_to(np.asarray(pad_width), (len(shape), 2)))
+    if mode == "constant":
+        out = pad_zeros(array, pad_width=widths)
+        values = kwargs.get("constant_values", 0)
+        if np.any(np.asarray(values) != 0):
+            # The padding values are constants: add them on a zero-padded array of zeros.
+            out = out + np.pad(np.zeros(shape, dtype=np.result_type(lower(array))), widths,
+                               constant_values=values)
+        return out
+    if mode in _GATHER_MODES:
+        # These modes only copy entries: pad an array of positions, then gather by them.
+        where = np.pad(np.arange(int(np.prod(shape, dtype=int))).reshape(shape), widths, mode=mode,
+                       **kwargs)
+        return np.ravel(array)[where]
+    raise NotImplementedError(f"np.pad(mode={mode!r}) is not differentiable here; use one of "
+                              f"'constant', {', '.join(map(repr, _GATHER_MODES))}.")
+
+
+# ---- adapters: stacking, splitting, tiling, flipping, gathering --------------------------------------
+
+
+@implements(np.atleast_1d)
+def _np_atleast_1d(*arys):
+    out = [a if np.ndim(lower(a)) >= 1 else np.reshape(a, (1,)) for a in arys]
+    return out[0] if len(out) == 1 else out
+
+
+@implements(np.atleast_2d)
+def _np_atleast_2d(*arys):
+    out = []
+    for a in arys:
+        nd = np.ndim(lower(a))
+        out.append(a if nd >= 2 else np.reshape(a, (1,) * (2 - nd) + np.shape(lower(a))))
+    return out[0] if len(out) == 1 else out
+
+
+@implements(np.hstack)
+def _np_hstack(tup, dtype=None, casting="same_kind"):
+    arrs = [_np_atleast_1d(a) for a in tup]
+    return _np_concatenate(arrs, axis=0 if np.ndim(lower(arrs[0])) == 1 else 1)
+
+
+@implements(np.vstack)
+def _np_vstack(tup, dtype=None, casting="same_kind"):
+    return _np_concatenate([_np_atleast_2d(a) for a in tup], axis=0)
+
+
+@implements(np.column_stack)
+def _np_column_stack(tup):
+    arrs = [np.reshape(a, (-1, 1)) if np.ndim(lower(a)) < 2 else a for a in tup]
+    return _np_concatenate(arrs, axis=1)
+
+
+def _split_bounds(n, indices_or_sections, equal):
+    """(start, stop) of each piece, found by letting NumPy split positions 0..n-1."""
+    split = np.split if equal else np.array_split
+    pieces = split(np.arange(n), indices_or_sections)
+    starts = np.cumsum([0] + [len(p) for p in pieces])
+    return list(zip(starts[:-1].tolist(), starts[1:].tolist()))
+
+
+def _split(ary, indices_or_sections, axis, equal):
+    nd = np.ndim(lower(ary))
+    axis = int(axis) % nd
+    bounds = _split_bounds(np.shape(lower(ary))[axis], indices_or_sections, equal)
+    return [ary[(slice(None),) * axis + (slice(b, e),)] for b, e in bounds]
+
+
+@implements(np.split)
+def _np_split(ary, indices_or_sections, axis=0):
+    return _split(ary, indices_or_sections, axis, True)
+
+
+@implements(np.array_split)
+def _np_array_split(ary, indices_or_sections, axis=0):
+    return _split(ary, indices_or_sections, axis, False)
+
+
+@implements(np.tile)
+def _np_tile(A, reps):
+    """Tile by broadcasting: interleave singleton axes, broadcast them to ``reps``, merge pairs."""
+    reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
+    shape = np.shape(lower(A))
+    d = max(len(shape), len(reps))
+    shape = (1,) * (d - len(shape)) + shape
+    reps = (1,) * (d - len(reps)) + reps
+    inter = tuple(x for s in shape for x in (1, s))
+    wide = np.broadcast_to(np.reshape(A, inter), tuple(x for r, s in zip(reps, shape) for x in (r, s)))
+    return np.reshape(wide, tuple(r * s for r, s in zip(reps, shape)))
+
+
+@implements(np.repeat)
+def _np_repeat(a, repeats, axis=None):
+    if axis is None:
+        a, axis = np.ravel(a), 0
+    nd = np.ndim(lower(a))
+    axis = int(axis) % nd
+    shape = np.shape(lower(a))
+    if np.ndim(repeats) == 0:
+        r = int(repeats)
+        wide = np.broadcast_to(np.expand_dims(a, axis + 1), shape[:axis + 1] + (r,) + shape[axis + 1:])
+        return np.reshape(wide, shape[:axis] + (shape[axis] * r,) + shape[axis + 1:])
+    positions = np.repeat(np.arange(shape[axis]), np.asarray(repeats))
+    return a[(slice(None),) * axis + (positions,)]
+
+
+@implements(np.flip)
+def _np_flip(m, axis=None):
+    nd = np.ndim(lower(m))
+    axes = range(nd) if axis is None else [int(a) % nd for a in np.atleast_1d(axis)]
+    return m[tuple(slice(None, None, -1) if k in axes else slice(None) for k in range(nd))]
+
+
+@implements(np.fliplr)
+def _np_fliplr(m):
+    return _np_flip(m, 1)
+
+
+@implements(np.flipud)
+def _np_flipud(m):
+    return _np_flip(m, 0)
+
+
+@implements(np.roll)
+def _np_roll(a, shift, axis=None):
+    """Roll by joining two slices per axis (so the VJP is slicing too, never a scatter-add)."""
+    if axis is None:
+        return np.reshape(_np_roll(np.ravel(a), shift, 0), np.shape(lower(a)))
+    shifts, axes = np.broadcast_arrays(np.asarray(shift), np.asarray(axis))
+    nd = np.ndim(lower(a))
+    total = {}
+    for s, ax in zip(shifts.ravel().tolist(), axes.ravel().tolist()):
+        total[ax % nd] = total.get(ax % nd, 0) + s
+    for ax, s in total.items():
+        n = np.shape(lower(a))[ax]
+        s = s % n if n else 0
+        if s:
+            head = (slice(None),) * ax
+            a = _np_concatenate([a[head + (slice(n - s, None),)], a[head + (slice(0, n - s),)]], axis=ax)
+    return a
+
+
+@implements(np.take)
+def _np_take(a, indices, axis=None, out=None, mode="raise"):
+    if out is not None:
+        raise TypeError("np.take(..., out=...) writes in place and cannot be differentiated.")
+    if axis is None:
+        a, axis = np.ravel(a), 0
+    axis = int(axis) % np.ndim(lower(a))
+    n = np.shape(lower(a))[axis]
+    indices = np.asarray(lower(indices))
+    if mode == "wrap":
+        indices = np.mod(indices, n)
+    elif mode == "clip":
+        indices = np.clip(indices, 0, n - 1)
+    return a[(slice(None),) * axis + (indices,)]
+
+
+@implements(np.take_along_axis)
+def _np_take_along_axis(arr, indices, axis=-1):
+    if axis is None:
+        return np.ravel(arr)[np.asarray(lower(indices))]
+    indices = np.asarray(lower(indices))
+    nd = np.ndim(lower(arr))
+    axis = int(axis) % nd
+    index = []
+    for k in range(nd):
+        if k == axis:
+            index.append(indices)
+        else:
+            shape = [1] * nd
+            shape[k] = indices.shape[k]
+            index.append(np.arange(indices.shape[k]).reshape(shape))
+    return arr[tuple(index)]
+
+
+@implements(np.sort)
+def _np_sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """The sorted values: a gather by argsort (ties keep the stable order; each value keeps its slot)."""
+    if axis is None:
+        a, axis = np.ravel(a), -1
+    order_idx = np.argsort(lower(a), axis=axis, kind="stable")
+    return _np_take_along_axis(a, order_idx, axis)
+
+
+def _diagonal_positions(n1, n2, offset):
+    if offset >= 0:
+        i = np.arange(max(0, min(n1, n2 - offset)))
+        return i, i + offset
+    i = np.arange(max(0, min(n1 + offset, n2)))
+    return i - offset, i
+
+
+@implements(np.diagonal)
+def _np_diagonal(a, offset=0, axis1=0, axis2=1):
+    """Diagonal along (axis1, axis2), appended as the last axis (as NumPy): a gather."""
+    moved = _np_moveaxis(a, (axis1, axis2), (-2, -1))
+    n1, n2 = np.shape(lower(moved))[-2:]
+    i, j = _diagonal_positions(n1, n2, int(offset))
+    return moved[..., i, j]
+
+
+@implements(np.diag)
+def _np_diag(v, k=0):
+    """1-D v: a matrix with v on its k-th diagonal; 2-D v: its k-th diagonal."""
+    if np.ndim(lower(v)) == 2:
+        return _np_diagonal(v, k)
+    n = np.shape(lower(v))[0] + abs(int(k))
+    i, j = _diagonal_positions(n, n, int(k))
+    zeros = np.zeros((n, n), dtype=np.result_type(lower(v)))
+    return index_add(zeros, v, index=(i, j))
+
+
+def _tri_mask(a, k, upper):
+    n, m = np.shape(lower(a))[-2:]
+    # tril keeps j <= i + k; triu keeps j >= i + k, the complement of tril at k - 1.
+    mask = ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
+    dtype = np.result_type(lower(a))
+    return mask.astype(dtype if np.issubdtype(dtype, np.inexact) else np.float64)
+
+
+@implements(np.tril)
+def _np_tril(m, k=0):
+    """m with entries above the k-th diagonal set to zero (a constant mask times m)."""
+    return m * _tri_mask(m, int(k), False)
+
+
+@implements(np.triu)
+def _np_triu(m, k=0):
+    """m with entries below the k-th diagonal set to zero (a constant mask times m)."""
+    return m * _tri_mask(m, int(k), True)
+
+
 __all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "getitem", "index_add", "index_update",
-           "normalize_index", "index_add_public", "index_update_public"]
+           "normalize_index", "index_add_public", "index_update_public", "scatter", "pad_zeros"]
 
 
 # ---- test domains ----------------------------------------------------------------------------------
@@ -427,3 +722,23 @@ defdomain(concatenate, _concatenate_sample)
 defdomain(getitem, _getitem_sample)
 defdomain(index_add, _index_write_sample)
 defdomain(index_update, _index_write_sample)
+
+
+
+def _scatter_sample(rng):
+    shape = (3, 4)
+    index = [(slice(1, None),), (slice(None), 2), (1, slice(None, None, -2)), (None, slice(0, 2))][
+        rng.integers(4)]
+    index = normalize_index(index, shape)
+    slot = np.zeros(shape)[index].shape
+    return Sample((rng.uniform(-2, 2, size=slot),), {"shape": shape, "index": index})
+
+
+def _pad_sample(rng):
+    shapes = [((3,), ((1, 2),)), ((2, 3), ((0, 1), (2, 0))), ((2, 2), ((1, 1), (1, 1)))]
+    shape, widths = shapes[rng.integers(len(shapes))]
+    return Sample((rng.uniform(-2, 2, size=shape),), {"pad_width": widths})
+
+
+defdomain(scatter, _scatter_sample)
+defdomain(pad_zeros, _pad_sample)

@@ -1,0 +1,18 @@
+"""Shared test configuration: Hypothesis profiles, selected by the HYPOTHESIS_PROFILE env var.
+
+- ``dev`` (default): random examples, no deadline (the first call of a rule may be slow).
+- ``ci`` (set by .ci/run): derandomized, so every run checks the same examples, and no example database.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci", max_examples=15, deadline=None, derandomize=True, database=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import autodiff as ad
@@ -105,7 +105,6 @@ def test_tuple_argnums_gives_one_block_per_argument():
     np.testing.assert_allclose(ad.jacobian(f, 1)(x, y), np.diag(A @ x), rtol=1e-13)
 
 
-@settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 9), m=st.integers(1, 9), k=st.integers(1, 10), seed=st.integers(0, 2**16))
 def test_modes_agree_for_any_sizes_and_chunks(n, m, k, seed):
     rng = np.random.default_rng(seed)

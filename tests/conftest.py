@@ -16,3 +16,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# Import the testing support now, before any test module registers a throwaway primitive: it records the
+# package's own primitives, which the registry-driven tests and the coverage table are about.
+import autodiff.testing  # noqa: E402, F401

@@ -106,10 +106,34 @@ defderiv(power,
          lambda ans, x, y: y * x ** (y - 1),
          lambda ans, x, y: ans * _log_base(x))
 
+
+
+def _float_power_dx(ans, x, y):
+    return y * np.float_power(x, y - 1)
+
+
+def _float_power_dy(ans, x, y):
+    return ans * _log_base(x)
+
+
+def _vjp_in_own_dtype(deriv, argnum):
+    """VJP ``g * deriv`` cast to the argument's float dtype: float_power computes in float64 even for
+    float32 inputs, but a float32 input's cotangent must stay float32."""
+    def vjp(ans, *args):
+        dtype = np.result_type(lower(args[argnum]))
+        if not np.issubdtype(dtype, np.inexact):
+            dtype = None
+        return lambda g: _cast(g * deriv(ans, *args), dtype)
+    return vjp
+
+
+def _cast(x, dtype):
+    return x if dtype is None or x.dtype == dtype else x.astype(dtype)
+
+
 float_power = primitive(np.float_power)   # x**y computed in float64 (or complex128)
-defderiv(float_power,
-         lambda ans, x, y: y * np.float_power(x, y - 1),
-         lambda ans, x, y: ans * _log_base(x))
+defderiv(float_power, _float_power_dx, _float_power_dy)
+defvjp(float_power, _vjp_in_own_dtype(_float_power_dx, 0), _vjp_in_own_dtype(_float_power_dy, 1))
 
 
 def _mod_quotient(ans, x, y):
@@ -503,9 +527,17 @@ def _floor_divide_sample(rng):
 
 for _prim in (sign, floor, ceil, trunc, rint, fix, round_, around, signbit):
     defdomain(_prim, _nondiff_unary_sample)
-for _f in _COMPARISONS + _INDEX_VALUED:
-    defdomain(primitive(_f), _nondiff_binary_sample if _f.__class__ is np.ufunc and _f.nin == 2
-              else _nondiff_unary_sample)
+
+
+def _nondiff_array_sample(rng):
+    """Non-scalar values (np.nonzero refuses 0-d arrays)."""
+    return Sample((_off_grid(rng).reshape(-1) if rng.integers(2) else _off_grid(rng) * np.ones((2, 3)),))
+
+
+for _f in _COMPARISONS:
+    defdomain(primitive(_f), _nondiff_binary_sample if _f.nin == 2 else _nondiff_unary_sample)
+for _f in _INDEX_VALUED:
+    defdomain(primitive(_f), _nondiff_array_sample)
 defdomain(heaviside, _nondiff_binary_sample)
 defdomain(floor_divide, _floor_divide_sample)
 

@@ -1,0 +1,106 @@
+"""Shared pieces of the benchmarks: timing (median of repeated runs), peak memory, tables, targets."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Settings:
+    """How long to time each case: ``min_time`` seconds per run, ``repeat`` runs, median taken."""
+
+    min_time: float = 0.05
+    repeat: int = 7
+
+    @classmethod
+    def for_mode(cls, quick: bool) -> Settings:
+        return cls(0.003, 3) if quick else cls()
+
+
+def median_time(fn: Callable[[], object], s: Settings) -> float:
+    """Median seconds per call of ``fn``: ``s.repeat`` runs of enough calls to last ``s.min_time``."""
+    fn()  # warm-up (caches, jit compilation) outside the measurement
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    number = max(1, int(s.min_time / once))
+    times = []
+    for _ in range(s.repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - start) / number)
+    return statistics.median(times)
+
+
+def peak_extra_bytes(fn: Callable[[], object]) -> int:
+    """Peak bytes allocated while ``fn()`` runs, beyond those allocated when it starts (tracemalloc)."""
+    fn()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        result = fn()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    del result
+    return peak
+
+
+def mib(b: float) -> str:
+    return f"{b / 2**20:.1f} MiB"
+
+
+def fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Target:
+    """A speed target: ``value`` must be <= ``limit`` (``what`` says of what)."""
+
+    what: str
+    value: float
+    limit: float
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.limit
+
+    def row(self) -> list[str]:
+        if self.limit <= 0:  # a yes/no target: value 0 means yes
+            return [self.what, "yes" if self.met else "no", "yes", "met" if self.met else "missed"]
+        verdict = "met" if self.met else f"missed by {self.value / self.limit:.2f}x"
+        return [self.what, f"{self.value:.2f}{self.unit}", f"<= {self.limit:g}{self.unit}", verdict]
+
+
+@dataclass
+class Section:
+    """One benchmark's output: a title, Markdown body, and its targets."""
+
+    title: str
+    body: str
+    targets: list[Target] = field(default_factory=list)
+
+
+def progress(msg: str) -> None:
+    print(f"  ... {msg}", flush=True)

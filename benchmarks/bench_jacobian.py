@@ -1,0 +1,158 @@
+"""Issue 5: Jacobians in either mode, Hessians and Hessian-vector products, against autograd and JAX.
+
+Workload: f(x) = tanh(W₂ tanh(W₁ x)), hidden width 64, at (n, m) = (10, 1000), (1000, 10), (300, 300).
+Ratios are the Jacobian's time / one evaluation of f: for ours and autograd, f in NumPy; for JAX, its own
+f (jitted f for the jit column, eager f for the eager one). Peers use the mode that suits the shape:
+autograd its forward loop (``make_jvp`` per basis vector) when n < m and its reverse loop (``jacobian``)
+otherwise; JAX ``jacfwd`` when n < m and ``jacrev`` otherwise.
+Second order: g(x) = Σ log(1 + exp(A x)) + ½‖x‖², A of 200 × 100: Hessian and HVP / one evaluation of g.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from _common import Section, Settings, Target, fmt_time, median_time, progress, table
+
+import autodiff as ad
+
+SHAPES = [(10, 1000), (1000, 10), (300, 300)]
+HIDDEN = 64
+TARGETS = {(10, 1000): 15, (1000, 10): 20, (300, 300): 60}
+
+
+def two_layer_weights(n, m, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((HIDDEN, n)) / np.sqrt(n), rng.standard_normal((m, HIDDEN)) / np.sqrt(HIDDEN),
+            rng.standard_normal(n))
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _autograd_jacobian(f, n, m):
+    import autograd
+    from autograd.differential_operators import make_jvp
+
+    if n < m:
+        def forward_loop(x):
+            jvp_at = make_jvp(f)(x)
+            basis = np.eye(n)
+            return np.stack([jvp_at(basis[j])[1] for j in range(n)], axis=-1)
+        return forward_loop
+    return autograd.jacobian(f)
+
+
+def _jacobians(s: Settings, rows: list, targets: list, auto_rows: list) -> None:
+    import autograd.numpy as anp
+
+    jax = _jax()
+    jnp = jax.numpy
+    for n, m in SHAPES:
+        progress(f"Jacobian n={n} m={m}")
+        W1, W2, x = two_layer_weights(n, m)
+        f = lambda x: np.tanh(W2 @ np.tanh(W1 @ x))  # noqa: E731, B023
+        f_ag = lambda x: anp.tanh(W2 @ anp.tanh(W1 @ x))  # noqa: E731, B023
+        jW1, jW2 = jnp.asarray(W1), jnp.asarray(W2)
+        f_jax = lambda x: jnp.tanh(jW2 @ jnp.tanh(jW1 @ x))  # noqa: E731, B023
+        jx = jnp.asarray(x)
+        jac_jax = (jax.jacfwd if n < m else jax.jacrev)(f_jax)
+        jac_jax_jit, f_jax_jit = jax.jit(jac_jax), jax.jit(f_jax)
+        J_auto, J_fwd, J_rev = ad.jacobian(f), ad.jacfwd(f), ad.jacrev(f)
+        J_ag = _autograd_jacobian(f_ag, n, m)
+        ref = J_fwd(x)
+        for other in (J_auto(x), J_rev(x), J_ag(x), np.asarray(jac_jax(jx)), np.asarray(jac_jax_jit(jx))):
+            np.testing.assert_allclose(other, ref, rtol=1e-10, atol=1e-13)
+
+        t_f = median_time(lambda: f(x), s)  # noqa: B023
+        t_f_jax = median_time(lambda: f_jax(jx).block_until_ready(), s)  # noqa: B023
+        t_f_jit = median_time(lambda: f_jax_jit(jx).block_until_ready(), s)  # noqa: B023
+        t_auto = median_time(lambda: J_auto(x), s)  # noqa: B023
+        t_fwd = median_time(lambda: J_fwd(x), s)  # noqa: B023
+        t_rev = median_time(lambda: J_rev(x), s)  # noqa: B023
+        t_ag = median_time(lambda: J_ag(x), s)  # noqa: B023
+        t_jax = median_time(lambda: jac_jax(jx).block_until_ready(), s)  # noqa: B023
+        t_jit = median_time(lambda: jac_jax_jit(jx).block_until_ready(), s)  # noqa: B023
+        mode = ad.plan_jacobian(f, x).mode
+        rows.append([f"{n}", f"{m}", mode, f"{fmt_time(t_auto)} ({t_auto / t_f:.1f}x)",
+                     f"{t_fwd / t_f:.1f}x", f"{t_rev / t_f:.1f}x",
+                     f"{fmt_time(t_ag)} ({t_ag / t_f:.0f}x)", f"{fmt_time(t_jax)} ({t_jax / t_f_jax:.0f}x)",
+                     f"{fmt_time(t_jit)} ({t_jit / t_f_jit:.1f}x)", f"{fmt_time(t_f)}"])
+        targets.append(Target(f"issue 5: Jacobian n={n}, m={m} ({mode}) / f", t_auto / t_f, TARGETS[(n, m)]))
+        faster = "forward" if t_fwd < t_rev else "reverse"
+        clear = max(t_fwd, t_rev) / min(t_fwd, t_rev)
+        ok = mode == faster or clear <= 1.5
+        auto_rows.append([f"{n}", f"{m}", fmt_time(t_fwd), fmt_time(t_rev), f"{clear:.2f}x", faster, mode,
+                          "yes" if mode == faster else ("tie (< 1.5x)" if ok else "NO")])
+        targets.append(Target(f"issue 5: auto picks the faster mode (or a tie within 1.5x) at n={n}, m={m}",
+                              0.0 if ok else 1.0, 0.0, ""))
+
+
+def _second_order(s: Settings, targets: list) -> str:
+    import autograd
+    import autograd.numpy as anp
+
+    jax = _jax()
+    jnp = jax.numpy
+    progress("Hessian and HVP")
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((200, 100)) / 10
+    x, v = rng.standard_normal(100), rng.standard_normal(100)
+    g = lambda x: np.sum(np.log(1 + np.exp(A @ x))) + 0.5 * np.sum(x ** 2)  # noqa: E731
+    g_ag = lambda x: anp.sum(anp.log(1 + anp.exp(A @ x))) + 0.5 * anp.sum(x ** 2)  # noqa: E731
+    jA = jnp.asarray(A)
+    g_jax = lambda x: jnp.sum(jnp.log(1 + jnp.exp(jA @ x))) + 0.5 * jnp.sum(x ** 2)  # noqa: E731
+    jx, jv = jnp.asarray(x), jnp.asarray(v)
+    sig = 1 / (1 + np.exp(-(A @ x)))
+    H_ref = A.T @ ((sig * (1 - sig))[:, None] * A) + np.eye(100)
+
+    H_ours, H_ag, H_jax = ad.hessian(g), autograd.hessian(g_ag), jax.hessian(g_jax)
+    H_jit = jax.jit(H_jax)
+    hvp_ag = autograd.hessian_vector_product(g_ag)
+    hvp_jax = lambda x, v: jax.jvp(jax.grad(g_jax), (x,), (v,))[1]  # noqa: E731
+    hvp_jit = jax.jit(hvp_jax)
+    for H in (H_ours(x), H_ag(x), np.asarray(H_jax(jx)), np.asarray(H_jit(jx))):
+        np.testing.assert_allclose(H, H_ref, rtol=1e-10, atol=1e-12)
+    for hv in (ad.hvp(g, (x,), (v,)), hvp_ag(x, v), np.asarray(hvp_jax(jx, jv)), np.asarray(hvp_jit(jx, jv))):
+        np.testing.assert_allclose(hv, H_ref @ v, rtol=1e-10, atol=1e-12)
+
+    t_g = median_time(lambda: g(x), s)
+    t_g_jax = median_time(lambda: g_jax(jx).block_until_ready(), s)
+    g_jit = jax.jit(g_jax)
+    t_g_jit = median_time(lambda: g_jit(jx).block_until_ready(), s)
+    cases = {
+        "Hessian": (lambda: H_ours(x), lambda: H_ag(x), lambda: H_jax(jx).block_until_ready(),
+                    lambda: H_jit(jx).block_until_ready(), 150),
+        "Hessian-vector product": (lambda: ad.hvp(g, (x,), (v,)), lambda: hvp_ag(x, v),
+                                   lambda: hvp_jax(jx, jv).block_until_ready(),
+                                   lambda: hvp_jit(jx, jv).block_until_ready(), 15),
+    }
+    rows = []
+    for name, (ours, ag, jx_eager, jx_jit, limit) in cases.items():
+        t_o, t_a = median_time(ours, s), median_time(ag, s)
+        t_e, t_j = median_time(jx_eager, s), median_time(jx_jit, s)
+        rows.append([name, f"{fmt_time(t_o)} ({t_o / t_g:.1f}x)", f"{fmt_time(t_a)} ({t_a / t_g:.0f}x)",
+                     f"{fmt_time(t_e)} ({t_e / t_g_jax:.0f}x)", f"{fmt_time(t_j)} ({t_j / t_g_jit:.1f}x)"])
+        targets.append(Target(f"issue 5: {name} / g", t_o / t_g, limit))
+    rows.append(["g itself", fmt_time(t_g), fmt_time(t_g), fmt_time(t_g_jax), fmt_time(t_g_jit)])
+    return table(["g(x) = Σ log(1+exp(Ax)) + ½‖x‖², A 200×100", "autodiff", "autograd", "JAX eager",
+                  "JAX jit"], rows)
+
+
+def run(quick: bool = False) -> Section:
+    s = Settings.for_mode(quick)
+    rows, targets, auto_rows = [], [], []
+    _jacobians(s, rows, targets, auto_rows)
+    second = _second_order(s, targets)
+    body = (
+        "Jacobian of f(x) = tanh(W₂ tanh(W₁ x)), hidden 64 — time (and time / one evaluation of f):\n\n"
+        + table(["n", "m", "auto chose", "autodiff `jacobian`", "ours forward", "ours reverse",
+                 "autograd", "JAX eager", "JAX jit", "f (NumPy)"], rows)
+        + "\n\nDid `jacobian(mode=\"auto\")` pick the faster mode?\n\n"
+        + table(["n", "m", "forward", "reverse", "gap", "faster", "auto chose", "auto right?"], auto_rows)
+        + "\n\nSecond order — time (and time / one evaluation of g; JAX: of its own g):\n\n" + second
+    )
+    return Section("Issue 5 — Jacobians, Hessians, HVPs", body, targets)

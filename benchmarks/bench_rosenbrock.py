@@ -1,0 +1,53 @@
+"""Issue 4: the gradient of the vectorized Rosenbrock function at n = 100,000, as a ratio to evaluating it.
+
+f(x) = Σ 100 (x[1:] - x[:-1]²)² + (1 - x[:-1])² — slicing is the interesting part: its VJP must write
+into a zero array without ``np.add.at`` (autograd's slow path).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from _common import Section, Settings, Target, fmt_time, median_time, progress, table
+
+import autodiff as ad
+
+N = 100_000
+
+
+def rosenbrock(np_):
+    def f(x):
+        return np_.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    return f
+
+
+def rosenbrock_grad_by_hand(x):
+    g = np.zeros_like(x)
+    d = x[1:] - x[:-1] ** 2
+    g[:-1] = -400.0 * d * x[:-1] - 2 * (1 - x[:-1])
+    g[1:] += 200.0 * d
+    return g
+
+
+def run(quick: bool = False) -> Section:
+    import autograd
+    import autograd.numpy as anp
+
+    progress("Rosenbrock")
+    s = Settings.for_mode(quick)
+    x = np.random.default_rng(0).uniform(-2, 2, N)
+    f = rosenbrock(np)
+    g_ours, g_ag = ad.grad(f), autograd.grad(rosenbrock(anp))
+    ref = rosenbrock_grad_by_hand(x)
+    np.testing.assert_allclose(g_ours(x), ref, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(g_ag(x), ref, rtol=1e-9, atol=1e-10)
+    t_f = median_time(lambda: f(x), s)
+    rows, ours = [["evaluation (NumPy)", fmt_time(t_f), "1.00x"]], None
+    for name, fn in (("autodiff `grad`", lambda: g_ours(x)), ("HIPS autograd `grad`", lambda: g_ag(x)),
+                     ("hand-written NumPy gradient", lambda: rosenbrock_grad_by_hand(x))):
+        t = median_time(fn, s)
+        rows.append([name, fmt_time(t), f"{t / t_f:.2f}x"])
+        ours = t / t_f if ours is None else ours
+    body = (f"Gradient of the vectorized Rosenbrock function, n = {N:,}:\n\n"
+            + table(["", "time", "/ evaluation"], rows))
+    return Section("Issue 4 — Rosenbrock gradient", body,
+                   [Target("issue 4: Rosenbrock gradient / evaluation", ours, 2.0)])

@@ -1,0 +1,100 @@
+"""Run every benchmark side by side with its peers and write the figures into benchmarks/README.md.
+
+    python benchmarks/run.py            # full run (about two minutes), rewrites benchmarks/README.md
+    python benchmarks/run.py --quick    # smoke run: short timings, prints only (unless --write)
+
+Needs the `bench` extra: ``pip install -e ".[bench]"`` (autograd, jax[cpu], matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+import bench_core  # noqa: E402
+import bench_jacobian  # noqa: E402
+import bench_rosenbrock  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import table  # noqa: E402
+
+BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian}
+
+INTRO = """# Benchmarks
+
+Side-by-side timings of autodiff against HIPS autograd, JAX (eager and `jit`) and hand-written NumPy.
+These are not tests: nothing here asserts a time. Every case first checks that all peers give the same
+derivative, then times each with the median of repeated runs (timeit-style: each run repeats the call
+until it lasts ~50 ms; 7 runs). Ratios are derivative time / function time, so they do not depend much
+on the machine; absolute times do.
+
+Run everything (about two minutes) and rewrite the figures below:
+
+```bash
+pip install -e ".[bench]"
+python benchmarks/run.py            # or --quick for a smoke run (prints only), --only jacobian
+```
+
+Files: `bench_core.py` (issue 2: per-operation overhead, MLP gradient and its memory),
+`bench_rosenbrock.py` (issue 4), `bench_jacobian.py` (issue 5: Jacobians in both modes, Hessian, HVP,
+and whether `jacobian(mode="auto")` picks the faster mode), `_common.py` (timing, tracemalloc, tables).
+"""
+
+
+def machine() -> str:
+    import autograd  # noqa: F401
+    import jax
+
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "n/a"
+    return (f"Python {platform.python_version()}, NumPy {np.__version__}, JAX {jax.__version__}, "
+            f"{os.cpu_count()} CPUs ({platform.machine()}), load average {load} at the start; "
+            f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short timings; prints, does not write")
+    parser.add_argument("--write", action="store_true", help="write README.md even with --quick")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append",
+                        help="run only these benchmarks (repeatable); does not write README.md")
+    parser.add_argument("--output", default=str(HERE / "README.md"), help="where to write the figures")
+    args = parser.parse_args(argv)
+
+    env = machine()
+    print(env)
+    start = time.perf_counter()
+    sections = []
+    for name in args.only or BENCHMARKS:
+        print(f"[{name}]", flush=True)
+        section = BENCHMARKS[name].run(quick=args.quick)
+        sections.append(section)
+        print(f"\n## {section.title}\n\n{section.body}\n", flush=True)
+    targets = [t for s in sections for t in s.targets]
+    summary = table(["target", "ours", "limit", "verdict"], [t.row() for t in targets])
+    print("## Targets\n\n" + summary)
+    elapsed = time.perf_counter() - start
+    print(f"\n({elapsed:.0f} s)")
+
+    if (not args.quick or args.write) and not args.only:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        parts = [INTRO, f"## Latest figures\n\nFrom one run of `python benchmarks/run.py"
+                        f"{' --quick' if args.quick else ''}` on {stamp} ({elapsed:.0f} s). {env}.\n",
+                 "### Targets\n\n" + summary + "\n"]
+        parts += [f"### {s.title}\n\n{s.body}\n" for s in sections]
+        Path(args.output).write_text("\n".join(parts))
+        print(f"figures written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

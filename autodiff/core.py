@@ -24,7 +24,7 @@ import numpy as np
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
-    "differentiable_dtype", "is_float_dtype", "strip_inner",
+    "differentiable_dtype", "is_float_dtype", "strip_inner", "Boxed",
 ]
 
 
@@ -643,6 +643,7 @@ def bind(prim: Primitive, *args, **params):
     """
     top = None
     stale = False
+    boxed = None
     for a in args:
         if isinstance(a, Tracer):
             trace = a._trace
@@ -650,11 +651,34 @@ def bind(prim: Primitive, *args, **params):
                 stale = True
             elif top is None or trace.level > top.level:
                 top = trace
+        elif isinstance(a, Boxed):
+            boxed = a
+    if boxed is not None:
+        values = tuple(a._autodiff_value() if isinstance(a, Boxed) else a for a in args)
+        return boxed._autodiff_box(bind(prim, *values, **params))
     if stale:
         args = tuple(_drop_inactive(a) for a in args)
     if top is None:
         return prim.impl(*args, **params)
     return top.process(prim, args, params)
+
+
+class Boxed:
+    """Base of user-facing boxes around values (the TensorFlow-style Tensor of autodiff.tensor).
+
+    A primitive applied to a box (``stop_gradient(variable)``, ``tracer * tensor``) works on the boxed
+    value (``_autodiff_value()``, as the active transformations see it) and boxes its result again
+    (``_autodiff_box(result)``); without this, a box would reach a NumPy implementation or a rule as
+    an opaque object.
+    """
+
+    __slots__ = ()
+
+    def _autodiff_value(self) -> Any:
+        raise NotImplementedError
+
+    def _autodiff_box(self, value: Any) -> Any:
+        raise NotImplementedError
 
 
 def strip_inner(x: Any, trace: Trace) -> Any:

@@ -30,7 +30,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
     out_flat, out_tree = tree_flatten(out)
     values, out_tangents = [], []
     for o in out_flat:
-        o = strip_inner(o, trace)
+        o = strip_inner(as_value(o), trace)  # as_value unboxes a Tensor output
         if type(o) is Dual and o._trace is trace:
             values.append(o.primal)
             out_tangents.append(o.tangent)

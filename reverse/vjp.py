@@ -35,7 +35,7 @@ class Recording:
         out_flat, self.out_tree = tree_flatten(out)
         self.values, self.out_nodes = [], []
         for o in out_flat:
-            o = strip_inner(o, tape)
+            o = strip_inner(as_value(o), tape)  # as_value unboxes a Tensor output
             if type(o) is TapeTracer and o._trace is tape:
                 self.values.append(o.primal)
                 self.out_nodes.append(o._node)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.core import Trace, Tracer, active_traces, is_float_dtype, lower
+from autodiff.core import Boxed, Trace, Tracer, active_traces, is_float_dtype, lower
 
 __all__ = ["Tensor", "Variable", "constant", "read", "box", "TensorWatcher", "Watched", "tensor_function"]
 
@@ -167,7 +167,7 @@ def _compare(fn: np.ufunc, a: Any, b: Any) -> Tensor:
     return _new_tensor(fn(lower(read(a)), lower(read(b))))
 
 
-class Tensor:
+class Tensor(Boxed):
     """An immutable value (array) of the TensorFlow-style API: operators and NumPy functions give Tensors.
 
     ``.numpy()`` is the plain NumPy value (it breaks the derivative path, as in TensorFlow).
@@ -186,8 +186,12 @@ class Tensor:
 
     # ---- the value ------------------------------------------------------------------------------
     def _autodiff_value(self) -> Any:
-        """The value for the functional API (argnums.as_value): as the active transformations see it."""
+        """The value for the functional API and for bind: as the active transformations see it."""
         return read(self)
+
+    def _autodiff_box(self, value: Any) -> Any:
+        """Box what a primitive applied to Tensors returned (core.bind calls this)."""
+        return box(value)
 
     def numpy(self) -> Any:
         """The plain NumPy value (a NumPy scalar for a 0-d Tensor); no derivative flows through it."""

@@ -64,8 +64,14 @@ class _Recording(Tape, TensorWatcher):
             return outer
         return TapeTracer(self, outer, node)
 
-    def node_of(self, x: Any) -> tuple[Node | None, Any]:
-        """The node of ``x`` on this recording (or None) and the value of ``x`` it stands for."""
+    def node_of(self, x: Any, alias: dict | None = None) -> tuple[Node | None, Any]:
+        """The node of ``x`` on this recording (or None) and the value of ``x`` it stands for.
+
+        With ``alias`` (one dict per gradient call), a Tensor the tape does not know gets a fresh leaf
+        node, the same each time it is asked for: so a target that *is* a source (``gradient(v, v)``
+        for a Variable never read inside the tape) gets its seed as gradient, as in TensorFlow.
+        """
+        tensor = x
         if isinstance(x, Tensor):
             entry = self._watched_entry(x)
             if entry is not None:
@@ -76,6 +82,11 @@ class _Recording(Tape, TensorWatcher):
             if x._trace is self:
                 return x._node, value
             x = x.primal
+        if alias is not None and isinstance(tensor, Tensor):
+            node = alias.get(id(tensor))
+            if node is None:
+                node = alias[id(tensor)] = Node((), (), np.shape(value))
+            return node, value
         return None, value
 
     def release(self) -> None:
@@ -197,14 +208,14 @@ class GradientTape:
         if not self._persistent:
             rec.release()
 
-    def _source(self, rec: _Recording, source: Any) -> Node | None:
+    def _source(self, rec: _Recording, source: Any, alias: dict | None = None) -> Node | None:
         if not isinstance(source, (Tensor, Tracer)):
             raise TypeError(f"gradient sources must be Tensors or Variables, got {type(source).__name__}.")
         if not np.issubdtype(source.dtype, np.inexact):
             warnings.warn(f"The dtype of the source tensor must be floating (got {source.dtype}); its "
                           "gradient is None.", stacklevel=3)
             return None
-        return rec.node_of(source)[0]
+        return rec.node_of(source, alias)[0]
 
     def gradient(self, target: Any, sources: Any, output_gradients: Any = None,
                  unconnected_gradients: Any = "none") -> Any:
@@ -226,14 +237,15 @@ class GradientTape:
                 if len(weights) != len(targets):
                     raise ValueError(f"output_gradients must match target: {len(weights)} given for "
                                      f"{len(targets)} target(s).")
+            alias: dict = {}
             seeds = []
             for t, w in zip(targets, weights):
-                node, value = rec.node_of(t)
+                node, value = rec.node_of(t, alias)
                 if node is None or not np.issubdtype(np.asarray(value).dtype, np.inexact):
                     continue
                 seeds.append((node, _seed(value, w)))
             flat, s_tree = tree_flatten(sources)
-            nodes = [self._source(rec, s) for s in flat]
+            nodes = [self._source(rec, s, alias) for s in flat]
             got = {}
             if seeds:
                 record_backward_pass(1)
@@ -253,11 +265,12 @@ class GradientTape:
         zero = _zero_policy(unconnected_gradients)
         rec = self._begin_use()
         try:
-            node, value = rec.node_of(target)
+            alias: dict = {}
+            node, value = rec.node_of(target, alias)
             shape = np.shape(value)
             m = int(np.prod(shape, dtype=int))
             flat, s_tree = tree_flatten(sources)
-            nodes = [self._source(rec, s) for s in flat]
+            nodes = [self._source(rec, s, alias) for s in flat]
             got = {}
             if node is not None and np.issubdtype(np.asarray(value).dtype, np.inexact) and m > 0:
                 eye = np.eye(m, dtype=_float_dtype(value)).reshape((m,) + shape)
@@ -285,14 +298,15 @@ class GradientTape:
         zero = _zero_policy(unconnected_gradients)
         rec = self._begin_use()
         try:
-            node, value = rec.node_of(target)
+            alias: dict = {}
+            node, value = rec.node_of(target, alias)
             shape = np.shape(value)
             if len(shape) < 1 or len(source.shape) < 1 or shape[0] != source.shape[0]:
                 raise ValueError(f"batch_jacobian needs target and source with the same first (batch) "
                                  f"dimension, got shapes {shape} and {source.shape}.")
             batch, rest = shape[0], shape[1:]
             k = int(np.prod(rest, dtype=int))
-            src = self._source(rec, source)
+            src = self._source(rec, source, alias)
             g = None
             if node is not None and src is not None and np.issubdtype(np.asarray(value).dtype, np.inexact):
                 seed = np.zeros((k, batch, k), dtype=_float_dtype(value))

@@ -38,11 +38,14 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
         JVPTrace.__init__(self)
         self._init_watcher()
         self.active = False   # until entered
-        flat_p, p_tree = tree_flatten(primals)
-        flat_t, t_tree = tree_flatten(tangents)
-        if p_tree != t_tree:
-            raise ValueError(f"ForwardAccumulator: tangents have structure {t_tree!r} but primals have "
-                             f"{p_tree!r}; give one tangent per primal.")
+        if isinstance(primals, Tensor):   # one primal: its tangent may be given as a (nested) list
+            flat_p, flat_t = [primals], [tangents]
+        else:
+            flat_p, p_tree = tree_flatten(primals)
+            flat_t, t_tree = tree_flatten(tangents)
+            if p_tree != t_tree:
+                raise ValueError(f"ForwardAccumulator: tangents have structure {t_tree!r} but primals "
+                                 f"have {p_tree!r}; give one tangent per primal.")
         self._pairs = []
         for i, (p, t) in enumerate(zip(flat_p, flat_t)):
             if not isinstance(p, Tensor):
@@ -51,6 +54,8 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
             if not np.issubdtype(p.dtype, np.inexact):
                 raise TypeError(f"ForwardAccumulator: primal {i} has dtype {p.dtype}; integer and boolean "
                                 "values have no derivative.")
+            if not isinstance(t, (Tensor, Tracer)):
+                t = np.asarray(t)
             if tuple(np.shape(lower(read(t)))) != p.shape:
                 raise ValueError(f"ForwardAccumulator: tangent {i} has shape {np.shape(lower(read(t)))} but "
                                  f"its primal has shape {p.shape}.")

@@ -38,6 +38,30 @@ def median_time(fn: Callable[[], object], s: Settings) -> float:
     return statistics.median(times)
 
 
+def time_together(fns: dict[str, Callable[[], object]], s: Settings, base: str) -> dict[str, tuple]:
+    """Time several functions round-robin: ``{name: (median seconds per call, median ratio to base)}``.
+
+    Each round times every function once (``s.min_time`` worth of calls), so a function and its baseline
+    see the same load on a shared machine; the ratio is the median over rounds of the per-round ratio.
+    """
+    numbers = {}
+    for name, fn in fns.items():
+        fn()  # warm-up (caches, jit compilation)
+        start = time.perf_counter()
+        fn()
+        numbers[name] = max(1, int(s.min_time / max(time.perf_counter() - start, 1e-7)))
+    rounds: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(s.repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(numbers[name]):
+                fn()
+            rounds[name].append((time.perf_counter() - start) / numbers[name])
+    return {name: (statistics.median(ts),
+                   statistics.median(t / b for t, b in zip(ts, rounds[base])))
+            for name, ts in rounds.items()}
+
+
 def peak_extra_bytes(fn: Callable[[], object]) -> int:
     """Peak bytes allocated while ``fn()`` runs, beyond those allocated when it starts (tracemalloc)."""
     fn()
@@ -90,7 +114,7 @@ class Target:
         if self.limit <= 0:  # a yes/no target: value 0 means yes
             return [self.what, "yes" if self.met else "no", "yes", "met" if self.met else "missed"]
         verdict = "met" if self.met else f"missed by {self.value / self.limit:.2f}x"
-        return [self.what, f"{self.value:.2f}{self.unit}", f"<= {self.limit:g}{self.unit}", verdict]
+        return [self.what, f"{self.value:.2f}{self.unit}", f"<= {self.limit:.3g}{self.unit}", verdict]
 
 
 @dataclass

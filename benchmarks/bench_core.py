@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import numpy as np
-from _common import Section, Settings, Target, fmt_time, median_time, mib, peak_extra_bytes, progress, table
+from _common import Section, Settings, Target, fmt_time, mib, peak_extra_bytes, progress, table, time_together
 
 import autodiff as ad
 
@@ -78,18 +78,16 @@ def run(quick: bool = False) -> Section:
     f_ours, f_ag = scalar_loop(np), scalar_loop(anp)
     g_ours, g_ag = ad.grad(f_ours), autograd.grad(f_ag)
     assert np.isclose(g_ours(0.3), g_ag(0.3), rtol=1e-12)
-    t_eval = median_time(lambda: f_ours(0.3), s)
-    t_ours = median_time(lambda: g_ours(0.3), s)
-    t_ag = median_time(lambda: g_ag(0.3), s)
-    per_op = {k: v / N_OPS * 1e6 for k, v in (("ours", t_ours), ("autograd", t_ag), ("eval", t_eval))}
+    t = time_together({"eval": lambda: f_ours(0.3), "ours": lambda: g_ours(0.3),
+                       "autograd": lambda: g_ag(0.3)}, s, base="autograd")
+    per_op = {k: v[0] / N_OPS * 1e6 for k, v in t.items()}
+    rel = t["ours"][1]
     loop_rows = [
-        ["plain NumPy evaluation (no derivative)", fmt_time(t_eval), f"{per_op['eval']:.2f} µs", ""],
-        ["autodiff `grad`", fmt_time(t_ours), f"{per_op['ours']:.2f} µs",
-         f"{per_op['ours'] / per_op['autograd']:.2f}"],
-        ["HIPS autograd `grad`", fmt_time(t_ag), f"{per_op['autograd']:.2f} µs", "1.00"],
+        ["plain NumPy evaluation (no derivative)", fmt_time(t["eval"][0]), f"{per_op['eval']:.2f} µs", ""],
+        ["autodiff `grad`", fmt_time(t["ours"][0]), f"{per_op['ours']:.2f} µs", f"{rel:.2f}"],
+        ["HIPS autograd `grad`", fmt_time(t["autograd"][0]), f"{per_op['autograd']:.2f} µs", "1.00"],
     ]
-    targets.append(Target("issue 2: per-op overhead, ours / autograd", per_op["ours"] / per_op["autograd"],
-                          1 / 3))
+    targets.append(Target("issue 2: per-op overhead, ours / autograd", rel, 1 / 3))
 
     progress("MLP gradient")
     params, X, Y = mlp_problem()
@@ -99,16 +97,16 @@ def run(quick: bool = False) -> Section:
     for a, b, c in zip(g_mlp(params, X, Y), g_mlp_ag(params, X, Y), ref):
         np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(b, c, rtol=1e-9, atol=1e-12)
-    t_loss = median_time(lambda: loss(params, X, Y), s)
-    mlp_rows, ratios = [], {}
-    for name, fn in (("autodiff `grad`", lambda: g_mlp(params, X, Y)),
-                     ("HIPS autograd `grad`", lambda: g_mlp_ag(params, X, Y)),
-                     ("hand-written NumPy backprop", lambda: mlp_grad_by_hand(params, X, Y))):
-        t = median_time(fn, s)
+    cases = {"autodiff `grad`": lambda: g_mlp(params, X, Y),
+             "HIPS autograd `grad`": lambda: g_mlp_ag(params, X, Y),
+             "hand-written NumPy backprop": lambda: mlp_grad_by_hand(params, X, Y)}
+    t = time_together({"loss": lambda: loss(params, X, Y), **cases}, s, base="loss")
+    mlp_rows = [["loss evaluation (NumPy)", fmt_time(t["loss"][0]), "1.00x", ""]]
+    ratios = {}
+    for name, fn in cases.items():
         peak = peak_extra_bytes(fn)
-        ratios[name] = (t / t_loss, peak)
-        mlp_rows.append([name, fmt_time(t), f"{t / t_loss:.2f}x", mib(peak)])
-    mlp_rows.insert(0, ["loss evaluation (NumPy)", fmt_time(t_loss), "1.00x", ""])
+        ratios[name] = (t[name][1], peak)
+        mlp_rows.append([name, fmt_time(t[name][0]), f"{t[name][1]:.2f}x", mib(peak)])
     ours_ratio, ours_peak = ratios["autodiff `grad`"]
     targets.append(Target("issue 2: MLP gradient / loss", ours_ratio, 2.3))
     targets.append(Target("issue 2: MLP gradient peak extra memory", ours_peak / 2**20, 10, " MiB"))

@@ -11,7 +11,7 @@ Second order: g(x) = Σ log(1 + exp(A x)) + ½‖x‖², A of 200 × 100: Hessia
 from __future__ import annotations
 
 import numpy as np
-from _common import Section, Settings, Target, fmt_time, median_time, progress, table
+from _common import Section, Settings, Target, fmt_time, progress, table, time_together
 
 import autodiff as ad
 
@@ -67,21 +67,22 @@ def _jacobians(s: Settings, rows: list, targets: list, auto_rows: list) -> None:
         for other in (J_auto(x), J_rev(x), J_ag(x), np.asarray(jac_jax(jx)), np.asarray(jac_jax_jit(jx))):
             np.testing.assert_allclose(other, ref, rtol=1e-10, atol=1e-13)
 
-        t_f = median_time(lambda: f(x), s)  # noqa: B023
-        t_f_jax = median_time(lambda: f_jax(jx).block_until_ready(), s)  # noqa: B023
-        t_f_jit = median_time(lambda: f_jax_jit(jx).block_until_ready(), s)  # noqa: B023
-        t_auto = median_time(lambda: J_auto(x), s)  # noqa: B023
-        t_fwd = median_time(lambda: J_fwd(x), s)  # noqa: B023
-        t_rev = median_time(lambda: J_rev(x), s)  # noqa: B023
-        t_ag = median_time(lambda: J_ag(x), s)  # noqa: B023
-        t_jax = median_time(lambda: jac_jax(jx).block_until_ready(), s)  # noqa: B023
-        t_jit = median_time(lambda: jac_jax_jit(jx).block_until_ready(), s)  # noqa: B023
+        t = time_together({
+            "f": lambda: f(x), "auto": lambda: J_auto(x), "fwd": lambda: J_fwd(x),  # noqa: B023
+            "rev": lambda: J_rev(x), "ag": lambda: J_ag(x),  # noqa: B023
+        }, s, base="f")
+        tj = time_together({"f": lambda: f_jax(jx).block_until_ready(),  # noqa: B023
+                            "jac": lambda: jac_jax(jx).block_until_ready()}, s, base="f")  # noqa: B023
+        tjit = time_together({"f": lambda: f_jax_jit(jx).block_until_ready(),  # noqa: B023
+                              "jac": lambda: jac_jax_jit(jx).block_until_ready()}, s, base="f")  # noqa: B023
+        t_auto, t_fwd, t_rev = t["auto"][0], t["fwd"][0], t["rev"][0]
         mode = ad.plan_jacobian(f, x).mode
-        rows.append([f"{n}", f"{m}", mode, f"{fmt_time(t_auto)} ({t_auto / t_f:.1f}x)",
-                     f"{t_fwd / t_f:.1f}x", f"{t_rev / t_f:.1f}x",
-                     f"{fmt_time(t_ag)} ({t_ag / t_f:.0f}x)", f"{fmt_time(t_jax)} ({t_jax / t_f_jax:.0f}x)",
-                     f"{fmt_time(t_jit)} ({t_jit / t_f_jit:.1f}x)", f"{fmt_time(t_f)}"])
-        targets.append(Target(f"issue 5: Jacobian n={n}, m={m} ({mode}) / f", t_auto / t_f, TARGETS[(n, m)]))
+        rows.append([f"{n}", f"{m}", mode, f"{fmt_time(t_auto)} ({t['auto'][1]:.1f}x)",
+                     f"{t['fwd'][1]:.1f}x", f"{t['rev'][1]:.1f}x",
+                     f"{fmt_time(t['ag'][0])} ({t['ag'][1]:.0f}x)",
+                     f"{fmt_time(tj['jac'][0])} ({tj['jac'][1]:.0f}x)",
+                     f"{fmt_time(tjit['jac'][0])} ({tjit['jac'][1]:.1f}x)", fmt_time(t["f"][0])])
+        targets.append(Target(f"issue 5: Jacobian n={n}, m={m} ({mode}) / f", t["auto"][1], TARGETS[(n, m)]))
         faster = "forward" if t_fwd < t_rev else "reverse"
         clear = max(t_fwd, t_rev) / min(t_fwd, t_rev)
         ok = mode == faster or clear <= 1.5
@@ -119,10 +120,7 @@ def _second_order(s: Settings, targets: list) -> str:
     for hv in (ad.hvp(g, (x,), (v,)), hvp_ag(x, v), np.asarray(hvp_jax(jx, jv)), np.asarray(hvp_jit(jx, jv))):
         np.testing.assert_allclose(hv, H_ref @ v, rtol=1e-10, atol=1e-12)
 
-    t_g = median_time(lambda: g(x), s)
-    t_g_jax = median_time(lambda: g_jax(jx).block_until_ready(), s)
     g_jit = jax.jit(g_jax)
-    t_g_jit = median_time(lambda: g_jit(jx).block_until_ready(), s)
     cases = {
         "Hessian": (lambda: H_ours(x), lambda: H_ag(x), lambda: H_jax(jx).block_until_ready(),
                     lambda: H_jit(jx).block_until_ready(), 150),
@@ -131,13 +129,17 @@ def _second_order(s: Settings, targets: list) -> str:
                                    lambda: hvp_jit(jx, jv).block_until_ready(), 15),
     }
     rows = []
-    for name, (ours, ag, jx_eager, jx_jit, limit) in cases.items():
-        t_o, t_a = median_time(ours, s), median_time(ag, s)
-        t_e, t_j = median_time(jx_eager, s), median_time(jx_jit, s)
-        rows.append([name, f"{fmt_time(t_o)} ({t_o / t_g:.1f}x)", f"{fmt_time(t_a)} ({t_a / t_g:.0f}x)",
-                     f"{fmt_time(t_e)} ({t_e / t_g_jax:.0f}x)", f"{fmt_time(t_j)} ({t_j / t_g_jit:.1f}x)"])
-        targets.append(Target(f"issue 5: {name} / g", t_o / t_g, limit))
-    rows.append(["g itself", fmt_time(t_g), fmt_time(t_g), fmt_time(t_g_jax), fmt_time(t_g_jit)])
+    for name, (ours, ag, eager, jit, limit) in cases.items():
+        t = time_together({"g": lambda: g(x), "ours": ours, "ag": ag}, s, base="g")
+        te = time_together({"g": lambda: g_jax(jx).block_until_ready(), "d": eager}, s, base="g")
+        tj = time_together({"g": lambda: g_jit(jx).block_until_ready(), "d": jit}, s, base="g")
+        rows.append([name, f"{fmt_time(t['ours'][0])} ({t['ours'][1]:.1f}x)",
+                     f"{fmt_time(t['ag'][0])} ({t['ag'][1]:.0f}x)",
+                     f"{fmt_time(te['d'][0])} ({te['d'][1]:.0f}x)",
+                     f"{fmt_time(tj['d'][0])} ({tj['d'][1]:.1f}x)"])
+        targets.append(Target(f"issue 5: {name} / g", t["ours"][1], limit))
+    rows.append(["g itself", fmt_time(t["g"][0]), fmt_time(t["g"][0]), fmt_time(te["g"][0]),
+                 fmt_time(tj["g"][0])])
     return table(["g(x) = Σ log(1+exp(Ax)) + ½‖x‖², A 200×100", "autodiff", "autograd", "JAX eager",
                   "JAX jit"], rows)
 

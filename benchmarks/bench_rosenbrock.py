@@ -7,7 +7,7 @@ into a zero array without ``np.add.at`` (autograd's slow path).
 from __future__ import annotations
 
 import numpy as np
-from _common import Section, Settings, Target, fmt_time, median_time, progress, table
+from _common import Section, Settings, Target, fmt_time, progress, table, time_together
 
 import autodiff as ad
 
@@ -40,13 +40,12 @@ def run(quick: bool = False) -> Section:
     ref = rosenbrock_grad_by_hand(x)
     np.testing.assert_allclose(g_ours(x), ref, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(g_ag(x), ref, rtol=1e-9, atol=1e-10)
-    t_f = median_time(lambda: f(x), s)
-    rows, ours = [["evaluation (NumPy)", fmt_time(t_f), "1.00x"]], None
-    for name, fn in (("autodiff `grad`", lambda: g_ours(x)), ("HIPS autograd `grad`", lambda: g_ag(x)),
-                     ("hand-written NumPy gradient", lambda: rosenbrock_grad_by_hand(x))):
-        t = median_time(fn, s)
-        rows.append([name, fmt_time(t), f"{t / t_f:.2f}x"])
-        ours = t / t_f if ours is None else ours
+    cases = {"autodiff `grad`": lambda: g_ours(x), "HIPS autograd `grad`": lambda: g_ag(x),
+             "hand-written NumPy gradient": lambda: rosenbrock_grad_by_hand(x)}
+    t = time_together({"f": lambda: f(x), **cases}, s, base="f")
+    rows = [["evaluation (NumPy)", fmt_time(t["f"][0]), "1.00x"]]
+    rows += [[name, fmt_time(t[name][0]), f"{t[name][1]:.2f}x"] for name in cases]
+    ours = t["autodiff `grad`"][1]
     body = (f"Gradient of the vectorized Rosenbrock function, n = {N:,}:\n\n"
             + table(["", "time", "/ evaluation"], rows))
     return Section("Issue 4 — Rosenbrock gradient", body,

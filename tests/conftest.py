@@ -6,7 +6,13 @@
 
 import os
 
-from hypothesis import HealthCheck, settings
+# Tiny matrices everywhere: BLAS threads only add overhead, and on a busy 2-core machine OpenBLAS's
+# spinning threads make a 3x3 scipy.linalg.solve_triangular take 20 ms instead of 70 µs. Set before
+# NumPy/SciPy load their BLAS (subprocesses started by tests inherit it).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -95,6 +95,7 @@ class _Recording(Tape, TensorWatcher):
             node.parents = ()
             node.vjps = ()
         self.nodes.clear()
+        self._watched.clear()   # its leaf tracers point back here: drop the cycle, free at once
 
 
 def _zero_policy(unconnected_gradients: Any) -> bool:

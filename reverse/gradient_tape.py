@@ -131,6 +131,8 @@ class GradientTape:
     def __enter__(self) -> GradientTape:
         if self._scope is not None:
             raise RuntimeError("This GradientTape is already recording; it cannot be entered twice.")
+        if self._used and not self._persistent:
+            self.reset()   # its recording was spent and freed: record afresh
         self._start(self._rec)
         return self
 
@@ -224,8 +226,16 @@ class GradientTape:
 
         ``target``: a Tensor or a list/nest of Tensors (summed); a non-scalar target is summed, or
         weighted by ``output_gradients`` (one per target, shaped like it). A source the targets do not
-        depend on gets ``None`` — or zeros with ``unconnected_gradients="zero"``. See the module
-        docstring for why a gradient can be ``None``.
+        depend on gets ``None`` — or zeros with ``unconnected_gradients="zero"``.
+
+        A ``None`` you did not expect has a common cause: the source was never watched. A constant
+        needs ``tape.watch(x)`` before it is used; a Variable is watched automatically only when it is
+        trainable and read inside the ``with`` block (and the tape has watch_accessed_variables=True).
+        Otherwise the path was cut: by ``.numpy()``/``float()``/``stop_gradient``, by computing
+        outside the block or inside ``stop_recording()``, or by an integer source.
+
+        Gradients are not recorded by the tape that computes them, even inside its own block: for
+        second derivatives nest two tapes (the inner gradient is then recorded by the outer one).
         """
         zero = _zero_policy(unconnected_gradients)
         rec = self._begin_use()

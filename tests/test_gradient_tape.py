@@ -256,6 +256,22 @@ def test_non_persistent_tape_raises_on_second_call():
     assert tape.gradient(y, x).numpy() == 6.0
     with pytest.raises(RuntimeError, match="persistent"):
         tape.gradient(y, x)
+    with pytest.raises(RuntimeError, match="persistent"):
+        tape.jacobian(y, x)
+    with tape:                      # entering it again starts a fresh recording
+        y = x**3
+    assert tape.gradient(y, x).numpy() == 27.0
+
+
+def test_persistent_tape_can_be_entered_again_to_record_more():
+    x = ad.Variable(3.0)
+    tape = ad.GradientTape(persistent=True)
+    with tape:
+        y = x * x
+    with tape:
+        z = y * x
+    assert tape.gradient(z, x).numpy() == 27.0
+    assert tape.gradient(y, x).numpy() == 6.0
 
 
 def test_tape_state_is_restored_when_the_body_raises():

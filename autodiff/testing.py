@@ -269,7 +269,8 @@ def check_grads(f: Callable, args: Any, *, order: int = 2, modes: Sequence[str] 
     Only float leaves are differentiated. For random directions v (inputs) and u (outputs):
 
     - forward mode: ``J v`` against the finite difference ``d/dh f(x + h v)`` (scipy.differentiate);
-    - reverse mode: ``<Jᵀ u, v>`` against ``<u, d/dh f(x + h v)>``;
+    - reverse mode: ``<Jᵀ u, v>`` against ``<u, d/dh f(x + h v)>``, and each cotangent has its input's
+      shape and dtype (a real input gets a real cotangent, float32 stays float32);
     - both modes: ``<u, J v> = <Jᵀ u, v>`` to rounding error;
     - order k > 1: the same checks of order k - 1 on ``x -> J(x) v`` and on ``x -> J(x)ᵀ u`` (the
       directional derivatives of each requested mode), so every nesting of the modes is exercised.
@@ -323,20 +324,26 @@ def _check_orders(fun: Callable, xs: list, labels: list[str], order: int, level:
 def _first_order(fun, xs, vs, us, kinds, labels, modes, tol, where) -> None:
     """All first-order comparisons; on a failure, find the first argument that shows it."""
     try:
-        _first_order_all(fun, xs, vs, us, kinds, modes, tol, where)
+        _first_order_all(fun, xs, vs, us, kinds, labels, modes, tol, where)
+    except _Located:
+        raise
     except AssertionError as whole:
         if len(xs) == 1:
             raise AssertionError(f"check_grads: {labels[0]}: {whole}") from None
         for i in range(len(xs)):
             only = [v if j == i else np.zeros_like(v) for j, v in enumerate(vs)]
             try:
-                _first_order_all(fun, xs, only, us, kinds, modes, tol, where)
+                _first_order_all(fun, xs, only, us, kinds, labels, modes, tol, where)
             except AssertionError as part:
                 raise AssertionError(f"check_grads: {labels[i]}: {part}") from None
         raise AssertionError(f"check_grads: all arguments together: {whole}") from None
 
 
-def _first_order_all(fun, xs, vs, us, kinds, modes, tol, where) -> None:
+class _Located(AssertionError):
+    """A failure that already names its argument."""
+
+
+def _first_order_all(fun, xs, vs, us, kinds, labels, modes, tol, where) -> None:
     rtol, atol, modes_rtol = tol
     fd = _fd_directional(fun, xs, vs, kinds)
     u_fd, fd_scale = _pair(us, fd)
@@ -349,6 +356,12 @@ def _first_order_all(fun, xs, vs, us, kinds, modes, tol, where) -> None:
                                 t, want, rtol, atol)
     if "reverse" in modes:
         jtu = _pull(fun, xs, us)
+        for c, x, label in zip(jtu, xs, labels):
+            c, x = np.asarray(lower(c)), np.asarray(lower(x))
+            if c.shape != x.shape or c.dtype != x.dtype:
+                raise _Located(f"check_grads: {label}: reverse mode, {where}: the cotangent has shape "
+                               f"{c.shape} and dtype {c.dtype}, but the input has shape {x.shape} and dtype "
+                               f"{x.dtype}")
         got, scale = _pair(jtu, vs)
         _compare_scalars(f"reverse mode, {where}, <Jᵀu, v> against <u, finite differences>",
                          got, u_fd, max(scale, fd_scale), rtol, atol)

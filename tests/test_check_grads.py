@@ -60,6 +60,19 @@ def test_check_grads_holds_integer_arguments_fixed_and_accepts_float32():
     check_grads(lambda x: np.sin(x) * x, (X.astype(np.float32),))
 
 
+def test_check_grads_on_complex_inputs_follows_jax_convention():
+    z = np.array([1.0 + 2.0j, 0.5 - 1.0j])
+    check_grads(lambda z: z * z + 3.0 * z, (z,))
+    check_grads(lambda z: np.exp(z) / (z + 2.0), (z,), order=1)
+
+
+def test_check_grads_fails_on_a_cotangent_of_the_wrong_dtype():
+    prim = _sin_primitive("throwaway_float64_cotangent", jvp=_good_jvp,
+                          vjp=lambda ans, x: lambda g: (g * np.cos(x)).astype(np.float64))
+    with pytest.raises(AssertionError, match=r"argument 0: reverse mode.*dtype float64.*float32"):
+        check_grads(prim, (X.astype(np.float32),), order=1)
+
+
 def test_check_grads_rejects_bad_options():
     with pytest.raises(ValueError, match="modes"):
         check_grads(np.sin, (X,), modes=("sideways",))

@@ -395,10 +395,13 @@ def _format(value: Any) -> str:
 def constant(value: Any, dtype: Any = None, name: str | None = None) -> Tensor:
     """An immutable Tensor holding ``value`` (float64 by default for Python floats, as NumPy).
 
-    ``name`` is accepted for TensorFlow compatibility and ignored.
+    A traced value (inside ``grad``, ``jvp``, ...) stays traced, so tapes compose with the functional
+    API. ``name`` is accepted for TensorFlow compatibility and ignored.
     """
     if isinstance(value, Tensor):
-        value = lower(value._value)
+        value = read(value)
+    if isinstance(value, Tracer):
+        return Tensor(value, dtype=dtype)
     return Tensor(np.array(value, dtype=dtype))
 
 

@@ -339,3 +339,19 @@ def test_no_warning_for_an_ordinary_gradient():
         with ad.GradientTape() as tape:
             y = np.exp(x)
         assert tape.gradient(y, x).numpy() == pytest.approx(np.e)
+
+
+def test_tape_inside_functional_grad_and_jacfwd():
+    def first_derivative(x):
+        xt = ad.constant(x)          # a traced x stays traced inside the Tensor
+        with ad.GradientTape() as tape:
+            tape.watch(xt)
+            y = np.sin(xt) * xt
+        return tape.gradient(y, xt)
+
+    second = -np.sin(0.7) * 0.7 + 2 * np.cos(0.7)
+    assert ad.grad(first_derivative)(0.7) == pytest.approx(second, rel=1e-14)
+    x = np.array([0.7, 0.1])
+    expected = np.diag(-np.sin(x) * x + 2 * np.cos(x))
+    np.testing.assert_allclose(ad.jacfwd(first_derivative)(x), expected, rtol=1e-14)
+    np.testing.assert_allclose(ad.jacrev(first_derivative)(x), expected, rtol=1e-14)

@@ -216,7 +216,8 @@ def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
 
     One recorded evaluation of f gives the output size m, every intermediate's size and the bytes the
     tape keeps (``reverse.tape.memory_report``); from those the plan estimates each mode's peak memory
-    and the largest chunk of directions per pass that stays under ``memory_budget`` bytes.
+    and the largest chunk of directions per pass that stays under ``memory_budget`` bytes. Keyword
+    arguments other than ``argnums`` and ``memory_budget`` are passed to f.
     """
     return _plan(f, args, kwargs, argnums, memory_budget)
 

@@ -323,3 +323,18 @@ def test_hvp_matches_hessian_times_vector_without_forming_it():
     # A matrix argument: H v has the argument's shape.
     X, V = RNG.standard_normal((2, 3)), RNG.standard_normal((2, 3))
     np.testing.assert_allclose(ad.hvp(lambda X: np.sum(X ** 3), (X,), (V,)), 6 * X * V, rtol=1e-13)
+
+
+def test_jacobian_nests_in_every_mode():
+    # f(x) = x0 Σ sin(x): H = x0 (-diag sin x) + e0 cos(x)ᵀ + cos(x) e0ᵀ.
+    x = np.array([0.3, -0.2, 0.5])
+    f = lambda x: np.sum(np.sin(x)) * x[0]  # noqa: E731
+    e0 = np.eye(3)[0]
+    expected = -x[0] * np.diag(np.sin(x)) + np.outer(e0, np.cos(x)) + np.outer(np.cos(x), e0)
+    for outer in ("auto", "forward", "reverse"):
+        for inner in ("auto", "forward", "reverse"):
+            H = ad.jacobian(ad.jacobian(f, mode=inner, chunk_size="auto"), mode=outer)(x)
+            np.testing.assert_allclose(H, expected, rtol=1e-13, err_msg=f"{outer} over {inner}")
+    # A Jacobian inside a gradient: d/dx Σ (∂(x ⊙ sin y)/∂y at y=x)² = d/dx Σ (x cos x)².
+    g = lambda x: np.sum(ad.jacobian(lambda y: np.sin(y) * x)(x) ** 2)  # noqa: E731
+    np.testing.assert_allclose(ad.grad(g)(x), 2 * x * np.cos(x) * (np.cos(x) - x * np.sin(x)), rtol=1e-13)

@@ -443,6 +443,12 @@ class Variable(Tensor):
 
     __str__ = __repr__
 
+    def read_value(self) -> Tensor:
+        """The current value as a Tensor (recorded as a read by the active tapes, as any use is)."""
+        return box(read(self))
+
+    value = read_value
+
     def numpy(self) -> Any:
         """A copy of the current value (a NumPy scalar for a 0-d Variable)."""
         value = np.array(self._value)

@@ -274,6 +274,7 @@ class GradientTape:
         Vectorized: all rows come from one backward sweep with a batch of cotangents (the identity).
         """
         zero = _zero_policy(unconnected_gradients)
+        _check_target(target, "jacobian")
         rec = self._begin_use()
         try:
             alias: dict = {}
@@ -307,6 +308,7 @@ class GradientTape:
         source. Vectorized: one backward sweep seeds output component j in every example at once.
         """
         zero = _zero_policy(unconnected_gradients)
+        _check_target(target, "batch_jacobian")
         rec = self._begin_use()
         try:
             alias: dict = {}
@@ -336,6 +338,12 @@ class GradientTape:
     def memory_report(self) -> dict:
         """What the tape holds for its backward pass: ``nodes``, ``saved_bytes``, ``by_primitive``."""
         return memory_report(self._rec.nodes)
+
+
+def _check_target(target: Any, what: str) -> None:
+    if not isinstance(target, (Tensor, Tracer)):
+        raise TypeError(f"{what} takes one Tensor as target, got {type(target).__name__}; for several "
+                        "targets call it once per target (or stack them into one Tensor).")
 
 
 def _seed(value: Any, weight: Any) -> Any:

@@ -192,6 +192,24 @@ def test_jacobian_is_one_backward_pass():
     np.testing.assert_allclose(j.numpy(), expected, rtol=1e-14)
 
 
+def test_jacobian_takes_one_tensor_target():
+    x = ad.Variable([1.0, 2.0])
+    with ad.GradientTape(persistent=True) as tape:
+        y = x * 2.0
+    with pytest.raises(TypeError, match="one Tensor"):
+        tape.jacobian([y, y], x)
+    with pytest.raises(ValueError, match="batch"):
+        tape.batch_jacobian(y[None, :], ad.constant(np.ones((3, 2))))
+
+
+def test_read_value_is_a_recorded_read():
+    v = ad.Variable(3.0)
+    with ad.GradientTape() as tape:
+        r = v.read_value()
+        y = r * r
+    assert type(r) is ad.Tensor and tape.gradient(y, v).numpy() == 6.0
+
+
 def test_jacobian_unconnected():
     x, u = ad.Variable([1.0, 2.0]), ad.Variable([3.0, 4.0, 5.0])
     with ad.GradientTape(persistent=True) as tape:

@@ -181,3 +181,17 @@ def test_variable_basics():
     np.testing.assert_array_equal(np.asarray(c), [1.0, 2.0])
     assert (c > 1.5).numpy().tolist() == [False, True]
     assert c[1].numpy() == 2.0 and c.sum().numpy() == 3.0 and np.mean(c).numpy() == 1.5
+
+
+def test_tensors_mixed_with_tracers_in_numpy_functions():
+    w = ad.Variable(np.array([1.0, 2.0]))
+    x = np.array([3.0, 4.0])
+    expected = np.vstack([np.eye(2), np.diag([1.0, 2.0])])
+    np.testing.assert_allclose(ad.jacfwd(lambda x: np.concatenate([x, w * x]))(x), expected)
+    np.testing.assert_allclose(ad.jacrev(lambda x: np.concatenate([x, w * x]))(x), expected)
+    assert ad.jacrev(lambda x: np.stack([x, w]))(x).shape == (2, 2, 2)
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(np.where(x > 3.5, x, w)))(x), [0.0, 1.0])
+    np.testing.assert_allclose(ad.grad(lambda x: w @ x)(x), [1.0, 2.0])
+    with ad.GradientTape() as tape:
+        y = np.sum(np.concatenate([w, w * 2]))
+    np.testing.assert_allclose(tape.gradient(y, w).numpy(), [3.0, 3.0])

@@ -36,7 +36,8 @@ class Module:
 
     @property
     def name(self) -> str:
-        return self._module_name
+        # a subclass that forgot super().__init__() still gets its default name
+        return self.__dict__.get("_module_name") or _snake_case(type(self).__name__)
 
     @property
     def variables(self) -> list[Variable]:

@@ -195,3 +195,12 @@ def test_tensors_mixed_with_tracers_in_numpy_functions():
     with ad.GradientTape() as tape:
         y = np.sum(np.concatenate([w, w * 2]))
     np.testing.assert_allclose(tape.gradient(y, w).numpy(), [3.0, 3.0])
+
+
+def test_subclass_without_super_init_still_works():
+    class Bare(ad.Module):
+        def __init__(self):
+            self.v = ad.Variable(1.0)
+
+    m = Bare()
+    assert m.name == "bare" and m.variables == [m.v]

@@ -24,6 +24,7 @@ the derivative path on purpose.
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -225,20 +226,34 @@ class Tensor(Boxed):
 
     # ---- conversions: plain values, as TensorFlow's eager tensors ---------------------------------
     def __array__(self, dtype=None, copy=None):
-        value = np.asarray(lower(self._value))
+        value = np.asarray(self._plain(np.asarray))
         return value if dtype is None else value.astype(dtype)
 
     def __float__(self) -> float:
-        return float(lower(self._value))
+        return float(self._plain(float))
 
     def __int__(self) -> int:
-        return int(lower(self._value))
+        return int(self._plain(int))
 
     def __index__(self) -> int:
-        return int(np.asarray(lower(self._value)).__index__())
+        return operator.index(np.asarray(self._plain(operator.index))[()])
 
     def __bool__(self) -> bool:
-        return bool(lower(self._value))
+        return bool(self._plain(bool))
+
+    def _plain(self, conversion: Callable) -> Any:
+        """The plain value for an implicit conversion.
+
+        As in TensorFlow, converting a Tensor recorded by a GradientTape or ForwardAccumulator just cuts
+        the path. Inside a functional transformation (grad, jvp, ...) it would silently turn the traced
+        value into a constant, so that raises, as the core's tracers do (``.numpy()`` stays explicit).
+        """
+        x = self._value
+        while isinstance(x, Tracer):
+            if x._trace.active and not isinstance(x._trace, TensorWatcher):
+                conversion(x)   # raises the core's TypeError, which says what to do instead
+            x = x.primal
+        return x
 
     def __len__(self) -> int:
         if not self.shape:

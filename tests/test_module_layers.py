@@ -204,3 +204,16 @@ def test_subclass_without_super_init_still_works():
 
     m = Bare()
     assert m.name == "bare" and m.variables == [m.v]
+
+
+def test_implicit_conversion_cuts_a_tape_path_but_refuses_a_functional_tracer():
+    x = ad.Variable(2.0)
+    with ad.GradientTape() as tape:
+        y = x * x
+        assert float(y) == 4.0 and np.asarray(y) == 4.0     # as TensorFlow's eager tensors
+        z = ad.constant(float(y)) * x
+    assert tape.gradient(z, x).numpy() == 4.0
+    with pytest.raises(TypeError, match="float"):
+        ad.grad(lambda v: float(ad.constant(v) * 2.0))(1.0)
+    with pytest.raises(TypeError, match="NumPy array"):
+        ad.grad(lambda v: np.sum(np.asarray(ad.constant(v))))(np.ones(2))

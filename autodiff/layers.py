@@ -86,6 +86,7 @@ class Dense(Module):
 
     @property
     def built(self) -> bool:
+        """Whether the Variables exist (after the first call)."""
         return self.kernel is not None
 
     def build(self, in_features: int, dtype: Any = np.float64) -> None:

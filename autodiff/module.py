@@ -36,6 +36,7 @@ class Module:
 
     @property
     def name(self) -> str:
+        """The module's name (default: the class name in snake_case)."""
         # a subclass that forgot super().__init__() still gets its default name
         return self.__dict__.get("_module_name") or _snake_case(type(self).__name__)
 

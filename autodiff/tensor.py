@@ -201,22 +201,27 @@ class Tensor(Boxed):
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the value."""
         return tuple(np.shape(lower(self._value)))
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the value."""
         return np.asarray(lower(self._value)).dtype
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """The number of entries."""
         return int(np.prod(self.shape, dtype=int))
 
     @property
     def T(self) -> Tensor:
+        """The transpose (axes reversed)."""
         return np.transpose(self)
 
     def __repr__(self) -> str:
@@ -446,10 +451,12 @@ class Variable(Tensor):
 
     @property
     def name(self) -> str:
+        """The name given at creation (default "Variable")."""
         return self._name
 
     @property
     def trainable(self) -> bool:
+        """Whether tapes watch this Variable automatically when it is read."""
         return self._trainable
 
     def __repr__(self) -> str:

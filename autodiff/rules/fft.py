@@ -1,0 +1,246 @@
+"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft) and the complex parts real, imag, conj.
+
+Complex numbers follow JAX's convention (docs/complex.md): a JVP is the ordinary (R-linear) derivative
+applied to a complex tangent, and a VJP is its *transpose* for the bilinear pairing
+``<a, b> = Re(sum(a * b))`` — no conjugation. A real input always gets a real cotangent (the transpose
+of embedding R in C is taking the real part). So ``grad`` of a real function of real inputs through
+complex intermediates is the ordinary real gradient, and for a complex input z = x + iy it is
+``∂f/∂x - i ∂f/∂y`` (the conjugate of the steepest-ascent direction, as in JAX).
+
+The transforms are linear. The DFT matrix is symmetric, so the transpose of ``fft`` is ``fft`` itself
+(with the zero-padding or truncation to ``n`` transposed, i.e. undone), and likewise for ``ifft``.
+``rfft`` is fft restricted to real inputs and to the first n//2+1 outputs; ``irfft`` reads only the real
+part of the zero-frequency (and Nyquist) terms, and counts every other term twice (it stands for a
+conjugate pair), so its transpose weights the terms 1, 2, ..., 2, 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive
+from autodiff.rules._util import const_like
+
+# ---- complex parts ---------------------------------------------------------------------------------
+
+
+def _real_impl(x):
+    return np.real(x)
+
+
+def _imag_impl(x):
+    return np.imag(x)
+
+
+def _as_complex(g, x):
+    """g (real) as an array of x's complex dtype: the cotangent of a complex input is complex."""
+    return g + const_like(0, x)
+
+
+real = primitive(_real_impl, name="real")
+defjvp(real, lambda t, ans, x: np.real(t))
+defvjp(real, lambda ans, x: lambda g: _as_complex(g, x))           # <g, Re dz> = Re(g dz)
+
+imag = primitive(_imag_impl, name="imag")
+defjvp(imag, lambda t, ans, x: np.imag(t))
+defvjp(imag, lambda ans, x: lambda g: g * const_like(-1j, x))      # <g, Im dz> = Re(-i g dz)
+
+conjugate = primitive(np.conjugate)
+defjvp(conjugate, lambda t, ans, x: np.conjugate(t))
+defvjp(conjugate, lambda ans, x: np.conjugate)                     # Re(g conj(dz)) = Re(conj(g) dz)
+
+
+@implements(np.real)
+def _np_real(val):
+    """Real part; the identity on real arrays."""
+    return real(val) if np.iscomplexobj(lower(val)) else val
+
+
+@implements(np.imag)
+def _np_imag(val):
+    """Imaginary part; a constant zero array for real arrays."""
+    if np.iscomplexobj(lower(val)):
+        return imag(val)
+    return np.zeros(np.shape(lower(val)), dtype=np.result_type(lower(val)))
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def _resize(g, length, axis):
+    """g truncated or zero-padded to ``length`` along the (negative) ``axis``: the transpose of
+    NumPy's own truncating/padding of an fft input to ``n`` points."""
+    have = np.shape(g)[axis]
+    if have == length:
+        return g
+    if have > length:
+        index = (slice(None),) * (np.ndim(g) + axis) + (slice(0, length),)
+        return g[index]
+    widths = [(0, 0)] * np.ndim(g)
+    widths[np.ndim(g) + axis] = (0, length - have)
+    return np.pad(g, widths)
+
+
+def _real_if(c, x):
+    """The cotangent of a real input is the real part (the transpose of embedding R in C)."""
+    return c if np.iscomplexobj(lower(x)) else np.real(c)
+
+
+def _params(x, n, axis):
+    """n (the transform length) and axis normalised to a negative number."""
+    nd = np.ndim(lower(x))
+    axis = int(axis) % nd - nd
+    return (np.shape(lower(x))[axis] if n is None else int(n)), axis
+
+
+# ---- fft and ifft: complex to complex, symmetric matrices ---------------------------------------------
+
+
+def _fft_impl(x, n, axis, norm):
+    return np.fft.fft(x, n=n, axis=axis, norm=norm)
+
+
+def _ifft_impl(x, n, axis, norm):
+    return np.fft.ifft(x, n=n, axis=axis, norm=norm)
+
+
+fft = primitive(_fft_impl, name="fft")
+defjvp(fft, lambda t, ans, x, n, axis, norm: fft(t, n=n, axis=axis, norm=norm))
+defvjp(fft, lambda ans, x, n, axis, norm: lambda g: _real_if(
+    _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+
+ifft = primitive(_ifft_impl, name="ifft")
+defjvp(ifft, lambda t, ans, x, n, axis, norm: ifft(t, n=n, axis=axis, norm=norm))
+defvjp(ifft, lambda ans, x, n, axis, norm: lambda g: _real_if(
+    _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+
+
+@implements(np.fft.fft)
+def _np_fft(a, n=None, axis=-1, norm=None, out=None):
+    """Discrete Fourier transform along ``axis`` (n points: truncated or zero-padded)."""
+    n, axis = _params(a, n, axis)
+    return fft(a, n=n, axis=axis, norm=norm)
+
+
+@implements(np.fft.ifft)
+def _np_ifft(a, n=None, axis=-1, norm=None, out=None):
+    """Inverse discrete Fourier transform along ``axis``."""
+    n, axis = _params(a, n, axis)
+    return ifft(a, n=n, axis=axis, norm=norm)
+
+
+# ---- rfft: real to the first n//2 + 1 frequencies ------------------------------------------------------
+
+
+def _rfft_impl(x, n, axis, norm):
+    return np.fft.rfft(x, n=n, axis=axis, norm=norm)
+
+
+def _rfft_vjp(ans, x, n, axis, norm):
+    length = np.shape(x)[axis]
+
+    def pullback(g):
+        full = fft(_resize(g, n, axis), n=n, axis=axis, norm=norm)   # Fᵀ Eᵀ g, E = first n//2+1 rows
+        return np.real(_resize(full, length, axis))
+
+    return pullback
+
+
+rfft = primitive(_rfft_impl, name="rfft")
+defjvp(rfft, lambda t, ans, x, n, axis, norm: rfft(t, n=n, axis=axis, norm=norm))
+defvjp(rfft, _rfft_vjp)
+
+
+@implements(np.fft.rfft)
+def _np_rfft(a, n=None, axis=-1, norm=None, out=None):
+    """Discrete Fourier transform of a real signal: the n//2 + 1 non-negative frequencies."""
+    n, axis = _params(a, n, axis)
+    return rfft(a, n=n, axis=axis, norm=norm)
+
+
+# ---- irfft: the n//2 + 1 non-negative frequencies of a Hermitian spectrum to a real signal -----------
+
+
+def _irfft_impl(x, n, axis, norm):
+    return np.fft.irfft(x, n=n, axis=axis, norm=norm)
+
+
+def _irfft_weights(n, axis, like):
+    """1 for the zero frequency (and Nyquist, n even), 2 for the others (each stands for a pair)."""
+    m = n // 2 + 1
+    w = np.full(m, 2.0)
+    w[0] = 1.0
+    if n % 2 == 0:
+        w[-1] = 1.0
+    return const_like(np.reshape(w, (m,) + (1,) * (-axis - 1)), like)
+
+
+def _irfft_vjp(ans, x, n, axis, norm):
+    length = np.shape(x)[axis]
+
+    def pullback(g):
+        c = ifft(g, n=n, axis=axis, norm=norm)
+        c = _resize(c, n // 2 + 1, axis)
+        c = c * _irfft_weights(n, axis, c)
+        return _resize(c, length, axis)
+
+    return pullback
+
+
+irfft = primitive(_irfft_impl, name="irfft")
+defjvp(irfft, lambda t, ans, x, n, axis, norm: irfft(t, n=n, axis=axis, norm=norm))
+defvjp(irfft, _irfft_vjp)
+
+
+@implements(np.fft.irfft)
+def _np_irfft(a, n=None, axis=-1, norm=None, out=None):
+    """Inverse of rfft: n real points (default 2 (m - 1) for m input frequencies)."""
+    nd = np.ndim(lower(a))
+    axis = int(axis) % nd - nd
+    n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
+    return irfft(a, n=n, axis=axis, norm=norm)
+
+
+__all__ = ["real", "imag", "conjugate", "fft", "ifft", "rfft", "irfft"]
+
+
+# ---- test domains ----------------------------------------------------------------------------------
+
+_NORMS = [None, "ortho", "forward"]
+
+
+def _complex_sample(rng, shape):
+    return rng.uniform(-2, 2, size=shape) + 1j * rng.uniform(-2, 2, size=shape)
+
+
+def _fft_sampler(real_input):
+    def sample(rng):
+        shape = [(4,), (5,), (2, 4), (3, 2)][rng.integers(4)]
+        axis = int(rng.integers(-len(shape), 0))
+        length = shape[axis]
+        n = [length, length + 2, max(1, length - 1)][rng.integers(3)]
+        is_real = real_input or rng.integers(2)
+        x = rng.uniform(-2, 2, size=shape) if is_real else _complex_sample(rng, shape)
+        return Sample((x,), {"n": n, "axis": axis, "norm": _NORMS[rng.integers(3)]})
+    return sample
+
+
+def _irfft_sample(rng):
+    shape = [(3,), (4,), (2, 3)][rng.integers(3)]
+    m = shape[-1]
+    n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
+    return Sample((_complex_sample(rng, shape),), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
+
+
+def _part_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return Sample((_complex_sample(rng, shape),))
+
+
+defdomain(fft, _fft_sampler(False))
+defdomain(ifft, _fft_sampler(False))
+defdomain(rfft, _fft_sampler(True))
+defdomain(irfft, _irfft_sample)
+defdomain(real, _part_sample)
+defdomain(imag, _part_sample)
+defdomain(conjugate, _part_sample)

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, bind
+from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind
 from autodiff.shapes import unbroadcast
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
@@ -86,12 +86,16 @@ class Tape(Trace):
             return ans
         rules = prim.vjps
         parents, vjps = [], []
+        complex_out = _dtype_of(ans).kind == "c"
         for i in traced:
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
             if rule is None:
                 continue
             parents.append(args[i]._node)
-            vjps.append(rule(ans, *primals, **params))
+            pullback = rule(ans, *primals, **params)
+            if complex_out and _dtype_of(primals[i]).kind != "c":
+                pullback = _real_part(pullback)
+            vjps.append(pullback)
         if not parents:
             return ans
         shape = ans.shape if hasattr(ans, "shape") else np.shape(ans)
@@ -99,6 +103,15 @@ class Tape(Trace):
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)
+
+
+def _real_part(pullback):
+    """A real input of a complex-valued operation gets the real part of its cotangent: under the pairing
+    Re(sum(a * b)) the transpose of embedding R in C is Re (JAX's convention, docs/complex.md)."""
+    def real_pullback(g):
+        c = pullback(g)
+        return None if c is None else np.real(c)
+    return real_pullback
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:

@@ -95,32 +95,48 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "au
     """
     _check_mode(mode)
     _check_chunk(chunk_size)
-    sizes_seen: dict[Any, int] = {}
+    fixed_chunk = None if chunk_size == "auto" else chunk_size
+    impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk),
+             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk)}
+    modes_seen: dict[Any, str] = {}
 
     def jacobian_fn(*args, **kwargs):
-        chosen, chunk = mode, chunk_size
         if chunk_size == "auto":
             plan = _plan(f, args, kwargs, argnums, memory_budget)
             chosen = plan.mode if mode == "auto" else mode
-            chunk = plan.chunk_sizes[chosen]
-        elif mode == "auto":
-            chosen = _auto_mode(f, args, kwargs, argnums, sizes_seen)
-        impl = jacfwd if chosen == "forward" else jacrev
-        return impl(f, argnums, chunk_size=chunk)(*args, **kwargs)
+            impl = jacfwd if chosen == "forward" else jacrev
+            return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen])(*args, **kwargs)
+        chosen = mode if mode != "auto" else _auto_mode(f, args, kwargs, argnums, modes_seen)
+        return impls[chosen](*args, **kwargs)
 
     return jacobian_fn
 
 
-def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, sizes_seen: dict) -> str:
-    g, dyn, _ = select_args(f, args, kwargs, argnums)
-    n = sum(int(np.size(lower(x))) for x in tree_flatten(dyn)[0])
-    key = _signature(args, kwargs)
-    m = sizes_seen.get(key) if key is not None else None
-    if m is None:
-        m = _output_size(g, dyn)
-        if key is not None and len(sizes_seen) < 64:
-            sizes_seen[key] = m
-    return _choose(n, m)
+def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, modes_seen: dict) -> str:
+    """The mode for this call: n from the arguments, m from one plain evaluation, cached per shapes."""
+    key = _fast_key(args, kwargs)
+    if key is None:
+        key = _signature(args, kwargs)
+    chosen = modes_seen.get(key) if key is not None else None
+    if chosen is None:
+        g, dyn, _ = select_args(f, args, kwargs, argnums)
+        n = sum(int(np.size(lower(x))) for x in tree_flatten(dyn)[0])
+        chosen = _choose(n, _output_size(g, dyn))
+        if key is not None and len(modes_seen) < 64:
+            modes_seen[key] = chosen
+    return chosen
+
+
+def _fast_key(args: tuple, kwargs: dict) -> Any:
+    """The cache key of a call with only ndarray arguments (the common case), without flattening."""
+    if kwargs:
+        return None
+    key = []
+    for a in args:
+        if type(a) is not np.ndarray:
+            return None
+        key.append((a.shape, a.dtype.char))
+    return ("fast", *key)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@
     python benchmarks/run.py            # full run (about two minutes), rewrites benchmarks/README.md
     python benchmarks/run.py --quick    # smoke run: short timings, prints only (unless --write)
 
+It re-executes itself with glibc heap settings that keep freed memory (MALLOC_ENV below), unless
+--plain-malloc is given.
+
 Needs the `bench` extra: ``pip install -e ".[bench]"`` (autograd, jax[cpu], matplotlib).
 """
 
@@ -27,13 +30,30 @@ from _common import table  # noqa: E402
 
 BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian}
 
+# glibc gives freed memory at the top of the heap back to the OS (and large blocks come from fresh mmaps),
+# so a gradient that keeps intermediates alive and frees them at the end page-faults all of them in
+# again on the next call. On this VM that costs more than the arithmetic for 100,000-element arrays
+# (hand-written Rosenbrock gradient: 8x its evaluation with the defaults, 1.3x with these), and it hits
+# every peer alike. The benchmarks therefore run with a heap that keeps its memory; --plain-malloc
+# measures with glibc's defaults instead.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000",
+              "MALLOC_TOP_PAD_": str(256 * 2**20)}
+
 INTRO = """# Benchmarks
 
 Side-by-side timings of autodiff against HIPS autograd, JAX (eager and `jit`) and hand-written NumPy.
 These are not tests: nothing here asserts a time. Every case first checks that all peers give the same
 derivative, then times each with the median of repeated runs (timeit-style: each run repeats the call
 until it lasts ~50 ms; 7 runs). Ratios are derivative time / function time, so they do not depend much
-on the machine; absolute times do.
+on the machine; absolute times do. Each derivative is timed round-robin with its baseline (one run of
+each per round; the ratio is the median of the per-round ratios), so both see the same load on a
+shared machine.
+
+The run re-executes itself with glibc heap settings that keep freed memory (`MALLOC_TRIM_THRESHOLD_`,
+`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TOP_PAD_`; see `run.py`): with glibc's defaults, every call that keeps
+large intermediates alive page-faults them in afresh, which on this VM costs more than the arithmetic
+(hand-written Rosenbrock gradient: ~8x its evaluation instead of ~1.3x) and hits every peer alike.
+`--plain-malloc` measures with the defaults.
 
 Run everything (about two minutes) and rewrite the figures below:
 
@@ -68,9 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append",
                         help="run only these benchmarks (repeatable); does not write README.md")
     parser.add_argument("--output", default=str(HERE / "README.md"), help="where to write the figures")
+    parser.add_argument("--plain-malloc", action="store_true",
+                        help="keep glibc's default heap settings (see MALLOC_ENV in run.py)")
     args = parser.parse_args(argv)
 
-    env = machine()
+    if not args.plain_malloc and sys.platform.startswith("linux") and argv is None and \
+            any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+
+    malloc = "glibc defaults" if args.plain_malloc else \
+        ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)
+    env = machine() + "; heap: " + malloc
     print(env)
     start = time.perf_counter()
     sections = []

@@ -486,7 +486,9 @@ def _np_nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=Non
     _unsupported(where, "nanmean", "where")
     keep = ~_nan_mask(a)
     count = np.sum(keep, axis=neg_axes(axis, np.ndim(a)), keepdims=bool(keepdims))
-    return _np_sum(np.where(keep, a, 0.0), axis, dtype, out, keepdims) / const_like(count, a)
+    mean = _np_sum(np.where(keep, a, 0.0), axis, dtype, out, keepdims) / const_like(np.maximum(count, 1), a)
+    # An all-NaN slice has the value NaN (as NumPy) but no derivative (every entry is NaN).
+    return np.where(count == 0, np.nan, mean) if np.any(count == 0) else mean
 
 
 @implements(np.nanprod)

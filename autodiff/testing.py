@@ -268,7 +268,8 @@ def check_grads(f: Callable, args: Any, *, order: int = 2, modes: Sequence[str] 
     ``args`` is the tuple of positional arguments (pytrees allowed; a single array is one argument).
     Only float leaves are differentiated. For random directions v (inputs) and u (outputs):
 
-    - forward mode: ``J v`` against the finite difference ``d/dh f(x + h v)`` (scipy.differentiate);
+    - forward mode: ``J v`` against the finite difference ``d/dh f(x + h v)`` (scipy.differentiate), and
+      each tangent has its output's shape and dtype;
     - reverse mode: ``<Jᵀ u, v>`` against ``<u, d/dh f(x + h v)>``, and each cotangent has its input's
       shape and dtype (a real input gets a real cotangent, float32 stays float32);
     - both modes: ``<u, J v> = <Jᵀ u, v>`` to rounding error;
@@ -349,9 +350,13 @@ def _first_order_all(fun, xs, vs, us, kinds, labels, modes, tol, where) -> None:
     u_fd, fd_scale = _pair(us, fd)
     jv = jtu = None
     if "forward" in modes:
-        jv = _push(fun, xs, vs)[1]
-        for k, (t, want) in enumerate(zip(jv, fd)):
+        values, jv = _push(fun, xs, vs)
+        for k, (value, t, want) in enumerate(zip(values, jv, fd)):
             if want is not None:
+                value, t = np.asarray(lower(value)), np.asarray(lower(t))
+                if t.dtype != value.dtype:
+                    raise _Located(f"check_grads: output {k}: forward mode, {where}: the tangent has dtype "
+                                   f"{t.dtype}, but the output has dtype {value.dtype}")
                 _compare_arrays(f"forward mode, {where}, output {k}, J·v against finite differences",
                                 t, want, rtol, atol)
     if "reverse" in modes:

@@ -73,6 +73,13 @@ def test_check_grads_fails_on_a_cotangent_of_the_wrong_dtype():
         check_grads(prim, (X.astype(np.float32),), order=1)
 
 
+def test_check_grads_fails_on_a_tangent_of_the_wrong_dtype():
+    prim = _sin_primitive("throwaway_float64_tangent", vjp=_good_vjp,
+                          jvp=lambda t, ans, x: (t * np.cos(x)).astype(np.float64))
+    with pytest.raises(AssertionError, match=r"output 0: forward mode.*dtype float64.*float32"):
+        check_grads(prim, (X.astype(np.float32),), order=1)
+
+
 def test_check_grads_rejects_bad_options():
     with pytest.raises(ValueError, match="modes"):
         check_grads(np.sin, (X,), modes=("sideways",))

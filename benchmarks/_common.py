@@ -15,7 +15,7 @@ class Settings:
     """How long to time each case: ``min_time`` seconds per run, ``repeat`` runs, median taken."""
 
     min_time: float = 0.05
-    repeat: int = 7
+    repeat: int = 9
 
     @classmethod
     def for_mode(cls, quick: bool) -> Settings:

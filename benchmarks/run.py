@@ -15,6 +15,7 @@ import argparse
 import datetime
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,7 @@ INTRO = """# Benchmarks
 Side-by-side timings of autodiff against HIPS autograd, JAX (eager and `jit`) and hand-written NumPy.
 These are not tests: nothing here asserts a time. Every case first checks that all peers give the same
 derivative, then times each with the median of repeated runs (timeit-style: each run repeats the call
-until it lasts ~50 ms; 7 runs). Ratios are derivative time / function time, so they do not depend much
+until it lasts ~50 ms; 9 runs). Ratios are derivative time / function time, so they do not depend much
 on the machine; absolute times do. Each derivative is timed round-robin with its baseline (one run of
 each per round; the ratio is the median of the per-round ratios), so both see the same load on a
 shared machine.
@@ -76,7 +77,13 @@ def machine() -> str:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:  # pragma: no cover
         load = "n/a"
-    return (f"Python {platform.python_version()}, NumPy {np.__version__}, JAX {jax.__version__}, "
+    try:
+        rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
+                             text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        rev = "unknown"
+    return (f"commit {rev}; Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"JAX {jax.__version__}, "
             f"{os.cpu_count()} CPUs ({platform.machine()}), load average {load} at the start; "
             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}")
 

@@ -335,6 +335,38 @@ def _np_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return np.moveaxis(np.stack([np.broadcast_to(p, shape) for p in parts], axis=-1), -1, axisc)
 
 
+# ---- NumPy 2's array-API names -----------------------------------------------------------------------
+
+
+def _conj_if_complex(x):
+    return np.conjugate(x) if np.iscomplexobj(lower(x)) else x
+
+
+def _vecdot(x1, x2, axis=-1):
+    """sum(conj(x1) * x2) over ``axis`` (broadcasting the other axes)."""
+    return np.einsum("...i,...i->...", np.moveaxis(_conj_if_complex(x1), axis, -1), np.moveaxis(x2, axis, -1))
+
+
+implements(np.vecdot)(lambda x1, x2, /, *, axis=-1, **kwargs: _vecdot(x1, x2, axis))
+implements(np.linalg.vecdot)(lambda x1, x2, /, *, axis=-1: _vecdot(x1, x2, axis))
+implements(np.matvec)(lambda x1, x2, /, **kwargs: np.einsum("...ij,...j->...i", x1, x2))
+implements(np.vecmat)(lambda x1, x2, /, **kwargs: np.einsum("...i,...ij->...j", _conj_if_complex(x1), x2))
+implements(np.linalg.matmul)(lambda x1, x2, /: matmul(x1, x2))
+implements(np.linalg.outer)(lambda x1, x2, /: _np_outer(x1, x2))
+implements(np.linalg.tensordot)(lambda x1, x2, /, *, axes=2: _np_tensordot(x1, x2, axes))
+implements(np.linalg.cross)(lambda x1, x2, /, *, axis=-1: _np_cross(x1, x2, axis=axis))
+
+
+@implements(np.linalg.multi_dot)
+def _np_multi_dot(arrays, *, out=None):
+    """A chain of matrix products (1-D first/last arrays as row/column vectors), left to right."""
+    arrays = list(arrays)
+    result = arrays[0]
+    for a in arrays[1:]:
+        result = np.dot(result, a)
+    return result
+
+
 __all__ = ["matmul", "einsum", "canonical_einsum"]
 
 

@@ -510,6 +510,38 @@ def _np_array_split(ary, indices_or_sections, axis=0):
     return _split(ary, indices_or_sections, axis, False)
 
 
+@implements(np.hsplit)
+def _np_hsplit(ary, indices_or_sections):
+    return _split(ary, indices_or_sections, 1 if np.ndim(lower(ary)) > 1 else 0, True)
+
+
+@implements(np.vsplit)
+def _np_vsplit(ary, indices_or_sections):
+    return _split(ary, indices_or_sections, 0, True)
+
+
+@implements(np.unstack)
+def _np_unstack(x, /, *, axis=0):
+    nd = np.ndim(lower(x))
+    axis = int(axis) % nd
+    return tuple(x[(slice(None),) * axis + (i,)] for i in range(np.shape(lower(x))[axis]))
+
+
+@implements(np.matrix_transpose, np.linalg.matrix_transpose)
+def _np_matrix_transpose(x, /):
+    return _np_swapaxes(x, -1, -2)
+
+
+@implements(np.permute_dims)
+def _np_permute_dims(a, axes=None):
+    return _np_transpose(a, axes)
+
+
+@implements(np.concat)
+def _np_concat(arrays, /, *, axis=0):
+    return _np_concatenate(arrays, axis=axis)
+
+
 @implements(np.tile)
 def _np_tile(A, reps):
     """Tile by broadcasting: interleave singleton axes, broadcast them to ``reps``, merge pairs."""

@@ -101,10 +101,20 @@ def _log_base(x):
     return np.log(safe)
 
 
+
+
+def _power_dx(ans, x, y):
+    """y x^(y-1); for the common constant exponent 2 just 2x (one operation, not a pow)."""
+    if type(y) is int or type(y) is float:
+        if y == 2:
+            return 2.0 * x
+        if y == 1:
+            return 1.0
+    return y * x ** (y - 1)
+
+
 power = primitive(np.power)
-defderiv(power,
-         lambda ans, x, y: y * x ** (y - 1),
-         lambda ans, x, y: ans * _log_base(x))
+defderiv(power, _power_dx, lambda ans, x, y: ans * _log_base(x))
 
 
 
@@ -320,6 +330,8 @@ def _sinc_series(x):
 
 def _sinc_deriv(ans, x):
     small = np.abs(lower(x)) < _SINC_SMALL
+    if np.ndim(small) == 0:               # a scalar: one branch, no masks
+        return _sinc_series(x) if small else (np.cos(math.pi * x) - ans) / x
     if not np.any(small):
         return (np.cos(math.pi * x) - ans) / x
     if np.all(small):
@@ -339,8 +351,10 @@ def _share_of_first(ans, x, y):
 
     For fmax/fmin a NaN argument never equals ``ans``, so the other argument gets the whole derivative.
     """
-    xl, yl = lower(x), lower(y)
-    return const_like((xl == lower(ans)) * np.where(xl == yl, 0.5, 1.0), ans)
+    xl, yl, al = lower(x), lower(y), lower(ans)
+    if np.ndim(xl) == 0 and np.ndim(yl) == 0:      # scalars: a Python float keeps float32 float32
+        return 0.5 if xl == yl else (1.0 if xl == al else 0.0)
+    return const_like((xl == al) * np.where(xl == yl, 0.5, 1.0), ans)
 
 
 def _share_of_second(ans, x, y):

@@ -230,6 +230,9 @@ def _np_einsum(*args, out=None, optimize=False, **kwargs):
     if out is not None:
         raise TypeError("np.einsum(..., out=...) writes in place and cannot be differentiated.")
     subscripts, ops = _parse_einsum_args(args)
+    if len(ops) > len(einsum.jvps):
+        raise NotImplementedError(f"np.einsum on traced values takes at most {len(einsum.jvps)} operands; "
+                                  "contract in several steps.")
     shapes = [np.shape(lower(x)) for x in ops]
     canon, squeeze = canonical_einsum(subscripts, shapes)
     ops = [np.reshape(x, tuple(d for k, d in enumerate(s) if k not in drop)) if drop else x

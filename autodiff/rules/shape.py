@@ -288,7 +288,19 @@ defvjp(getitem, _getitem_vjp)
 
 
 def _scatter_impl(g, shape, index):
-    out = np.zeros(shape, dtype=np.result_type(g))
+    dtype = np.result_type(g)
+    if all(isinstance(it, slice) and it.step in (None, 1) for it in index):
+        # Contiguous slices (x[1:], x[:-1] in a stencil): write g, then zero only the margins, so each
+        # entry is written once.
+        out = np.empty(shape, dtype=dtype)
+        out[index] = g
+        for axis, it in enumerate(index):
+            start, stop, _ = it.indices(shape[axis])
+            head = (slice(None),) * axis
+            out[head + (slice(0, start),)] = 0
+            out[head + (slice(max(start, stop), None),)] = 0
+        return out
+    out = np.zeros(shape, dtype=dtype)
     out[index] = g
     return out
 
@@ -629,14 +641,17 @@ def _np_take_along_axis(arr, indices, axis=-1):
     indices = np.asarray(lower(indices))
     nd = np.ndim(lower(arr))
     axis = int(axis) % nd
+    arr_shape = np.shape(lower(arr))
     index = []
     for k in range(nd):
         if k == axis:
             index.append(indices)
         else:
+            # Positions along the other axes; index broadcasting then matches NumPy's (size-1 axes of
+            # `indices` stretch to the array's).
             shape = [1] * nd
-            shape[k] = indices.shape[k]
-            index.append(np.arange(indices.shape[k]).reshape(shape))
+            shape[k] = arr_shape[k]
+            index.append(np.arange(arr_shape[k]).reshape(shape))
     return arr[tuple(index)]
 
 

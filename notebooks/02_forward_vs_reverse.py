@@ -148,12 +148,13 @@ print(f"Pairs with n/m ≥ 8 or ≤ 1/8: the rule is right in {right[far].sum()}
       f"pairs with n/m within a factor 8 of 1: right in {right[~far].sum()} of {(~far).sum()}.")
 
 # %% [markdown]
-# Far from the diagonal the rule is right, and the time ratio follows n/m: the work is proportional to the
-# number of directions. Near n ≈ m both modes do about the same arithmetic, and what decides is what the
-# count of directions ignores: reverse mode records a tape and then sweeps it (more Python work per
-# operation), forward mode allocates an n × n identity of seed tangents, and for tiny sizes the fixed
-# overhead of each operation dominates. There the rule can be off, but only by a small factor, and the
-# misses sit near n/m = 1 — a rule based on sizes alone cannot do better without measuring.
+# Far from the diagonal the rule is (almost always) right, and the time ratio follows n/m: the work is
+# proportional to the number of directions. Near n ≈ m both modes do about the same arithmetic, and what
+# decides is what a count of directions ignores: reverse mode records a tape and then sweeps it (more
+# Python work per operation), forward mode allocates an n × n identity of seed tangents, and for tiny
+# sizes the fixed overhead of each operation dominates. There the rule can be off — the misses and their
+# price are listed above — but a rule based on sizes alone cannot do better without measuring, and the
+# price of a miss is small exactly where misses happen.
 
 # %% [markdown]
 # ## `plan_jacobian` explains its choice

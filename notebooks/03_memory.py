@@ -147,12 +147,19 @@ plt.show()
 # forward mode each layer's value and tangent are dropped as soon as the next layer has used them: the peak
 # stays flat at a few arrays, whatever the depth.
 #
-# What the tape holds for the deepest function, in units of one layer's output:
+# A `GradientTape` reports the same through `memory_report()`, broken down by primitive. For the deepest
+# function:
 
 # %%
-deepest = ad.plan_jacobian(deep(depths[-1]), x)
-print(f"depth {depths[-1]}: {deepest.tape_nodes} nodes, {deepest.tape_bytes / MiB:.2f} MiB kept for the "
-      f"backward pass, {deepest.tape_bytes / x.nbytes:.1f} layer outputs' worth")
+xt = ad.constant(x)
+with ad.GradientTape() as tape:
+    tape.watch(xt)
+    y = deep(depths[-1])(xt)
+report = tape.memory_report()
+print(f"depth {depths[-1]}: {report['nodes']} recorded operations, {report['saved_bytes'] / MiB:.2f} MiB "
+      f"kept for the backward pass = {report['saved_bytes'] / x.nbytes:.1f} layer outputs")
+for name, entry in report["by_primitive"].items():
+    print(f"  {name:10} {entry['count']:4} operations, {entry['bytes'] / MiB:8.2f} MiB")
 
 # %% [markdown]
 # ## Checkpointing: memory for recomputation

@@ -8,7 +8,9 @@ notebooks read it and shrink their sizes), so a failing cell fails the suite. Ea
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,8 +62,27 @@ def test_stored_notebook_carries_the_outputs_of_a_clean_run(stem):
         assert "AUTODIFF_NOTEBOOK_SMALL" in source, f"{stem} ignores the small setting"
 
 
+@pytest.fixture(scope="module")
+def kernel_dir(tmp_path_factory):
+    """A "python3" kernel spec that runs THIS interpreter, found first through JUPYTER_PATH.
+
+    Without it, Jupyter could start another installation's python3 kernel (a user-level kernel spec
+    outranks the virtual environment's), which would test a different interpreter and packages.
+    """
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3", "language": "python",
+    }))
+    return root
+
+
 @pytest.mark.parametrize("stem", STEMS)
-def test_notebook_executes_top_to_bottom(stem, monkeypatch):
+def test_notebook_executes_top_to_bottom(stem, monkeypatch, kernel_dir):
+    monkeypatch.setenv("JUPYTER_PATH", os.pathsep.join(filter(None, [str(kernel_dir),
+                                                                     os.environ.get("JUPYTER_PATH")])))
     monkeypatch.setenv("AUTODIFF_NOTEBOOK_SMALL", "1")
     # The kernel inherits this environment: it imports the project from the repository root.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

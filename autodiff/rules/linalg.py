@@ -610,9 +610,15 @@ def _neg_axes(axis, nd):
     return tuple(sorted(int(a) % nd - nd for a in axis))
 
 
+def _two_norm(x, axis, keepdims):
+    if np.iscomplexobj(lower(x)):  # sqrt(sum |x|^2), |x|^2 = Re(x conj(x))
+        return np.sqrt(np.sum(np.real(x * np.conjugate(x)), axis=axis, keepdims=keepdims))
+    return norm2(x, axis=axis, keepdims=keepdims)
+
+
 def _vector_norm(x, ord, axis, keepdims):
     if ord is None or ord == 2:
-        return norm2(x, axis=axis, keepdims=keepdims)
+        return _two_norm(x, axis, keepdims)
     if ord == np.inf:
         return np.max(np.abs(x), axis=axis, keepdims=keepdims)
     if ord == -np.inf:
@@ -628,7 +634,7 @@ def _matrix_norm(x, ord, axis, keepdims):
     nd = np.ndim(lower(x))
     row, col = (int(a) % nd for a in axis)
     if ord in (None, "fro"):
-        out = norm2(x, axis=_neg_axes((row, col), nd), keepdims=True)
+        out = _two_norm(x, _neg_axes((row, col), nd), True)
     elif ord in ("nuc", 2, -2):
         s = svd_s(np.moveaxis(x, (row, col), (-2, -1)))
         red = {"nuc": np.sum, 2: np.max, -2: np.min}[ord](s, axis=-1)
@@ -649,8 +655,7 @@ def _np_norm(x, ord=None, axis=None, keepdims=False):
     nd = np.ndim(lower(x))
     if axis is None:
         if ord is None:
-            out = norm2(x, axis=tuple(range(-nd, 0)), keepdims=keepdims)
-            return out
+            return _two_norm(x, tuple(range(-nd, 0)), keepdims)
         axis = tuple(range(nd))
     axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     if len(axis) == 1:

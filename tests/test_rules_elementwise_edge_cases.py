@@ -364,6 +364,7 @@ ADAPTERS = {
     "trace_offset": lambda x: np.trace(x, offset=1),
     "trace_axes": lambda x: np.trace(x, axis1=1, axis2=0),
     "trace_method": lambda x: x.trace(offset=-1),
+    "linalg_trace": lambda x: np.linalg.trace(x[None] * np.array([[[1.0]], [[2.0]]]), offset=1),
     "max_initial": lambda x: np.max(x, axis=0, initial=0.5),
 }
 

@@ -445,6 +445,12 @@ def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     return trace(a, offset=int(offset), axis1=ax1, axis2=ax2)
 
 
+@implements(np.linalg.trace)
+def _np_linalg_trace(x, /, *, offset=0, dtype=None):
+    """``np.linalg.trace`` (array API): the trace over the last two axes."""
+    return _np_trace(x, offset, -2, -1, dtype)
+
+
 # ---- average and the nan-functions (compositions of the primitives above) --------------------------
 
 

@@ -104,3 +104,17 @@ def test_coverage_table_is_up_to_date():
     path = coverage.DEFAULT_PATH
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     assert current == text, "docs/coverage.md is stale: run `python -m autodiff.coverage --write`"
+
+
+def test_coverage_command_writes_and_detects_a_stale_file(tmp_path, monkeypatch, capsys):
+    rows = [("sin", "jvp+vjp", "pass", "pass", "pass", "pass", "pass"),
+            ("floor", "zero", *["zero-derivative"] * 5)]
+    monkeypatch.setattr(coverage, "coverage_rows", lambda failures=None: rows)
+    target = tmp_path / "coverage.md"
+    assert coverage.main(["--write", str(target)]) == 0
+    assert "| `sin` | jvp+vjp | pass | pass | pass | pass | pass |" in target.read_text()
+    assert coverage.main(["--check", str(target)]) == 0
+    target.write_text(target.read_text().replace("`floor`", "`ceil`"))
+    assert coverage.main(["--check", str(target)]) == 1
+    assert coverage.main([]) == 0
+    assert "2 primitives (1 with a declared zero derivative); 5 checks pass" in capsys.readouterr().out

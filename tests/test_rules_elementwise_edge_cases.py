@@ -55,6 +55,21 @@ def test_abs_at_zero_inside_a_vector_jacobian():
     np.testing.assert_array_equal(ad.jacrev(np.abs)(x), expected)
 
 
+def test_abs_of_complex_values_follows_the_real_pairing_convention():
+    z = np.array([3 + 4j, 0j, -1 + 0.5j])
+    # |z| is not holomorphic: its gradient is conj(z)/|z| (JAX's convention), 0 at z = 0
+    g = ad.grad(lambda z: np.sum(np.abs(z)))(z)
+    np.testing.assert_allclose(g, [0.6 - 0.8j, 0.0, (-1 - 0.5j) / abs(-1 + 0.5j)], rtol=1e-15)
+    t = np.array([1j, 1.0, 1.0 + 1j])
+    _, dout = ad.jvp(np.abs, (z,), (t,))
+    assert np.isrealobj(dout)
+    np.testing.assert_allclose(dout, np.real(np.conjugate(np.sign(z)) * t), rtol=1e-15)
+    x = np.random.default_rng(3).normal(size=8)
+    power = lambda x: np.sum(np.abs(np.fft.fft(x)) ** 2)  # noqa: E731  (Parseval: 8 |x|^2)
+    np.testing.assert_allclose(ad.grad(power)(x), 16 * x, rtol=1e-12)
+    check_grads(lambda z: np.abs(z), (np.array([3 + 4j, -1 + 0.5j]),))
+
+
 @pytest.mark.parametrize("fn", [np.sign, np.floor, np.ceil, np.trunc, np.rint, np.round, np.around, np.fix])
 def test_zero_derivative_functions_are_declared_not_missing(fn):
     x = np.array([-1.3, 0.0, 0.4, 2.5])

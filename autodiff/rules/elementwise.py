@@ -193,8 +193,35 @@ def _sign_of(ans, x):
     return np.sign(x)
 
 
+def _is_complex(x) -> bool:
+    return np.iscomplexobj(lower(x))
+
+
+def _unit(x, ans):
+    """x / |x| (0 at 0), differentiable: for complex x the direction changes with x, unlike sign(real)."""
+    zero = lower(ans) == 0
+    if not np.any(zero):
+        return x / ans
+    return np.where(zero, 0.0, x / np.where(zero, 1.0, ans))
+
+
+def _abs_jvp(t, ans, x):
+    """d|x| = sign(x) dx for real x; Re(conj(x/|x|) dz) for complex x (|x| is not holomorphic)."""
+    if _is_complex(x):
+        return np.real(np.conjugate(_unit(x, ans)) * t)
+    return t * np.sign(x)
+
+
+def _abs_vjp(ans, x):
+    """The transpose under the real pairing Re(Σ a b) (JAX's convention): g conj(x/|x|) for complex x."""
+    if _is_complex(x):
+        return lambda g: g * np.conjugate(_unit(x, ans))
+    return lambda g: g * np.sign(x)
+
+
 absolute = primitive(np.absolute)
-defderiv(absolute, _sign_of)
+defjvp(absolute, _abs_jvp)
+defvjp(absolute, _abs_vjp)
 fabs = primitive(np.fabs)
 defderiv(fabs, _sign_of)
 
@@ -503,8 +530,20 @@ defdomain(fmod, binary(2.2, 2.8, 1.0, 1.05))
 for _prim in (negative, positive, exp, exp2, expm1, square, sin, cos, tanh, sinh, cosh, arctan, arcsinh,
               deg2rad, rad2deg, sinc):
     defdomain(_prim, unary())
-for _prim in (absolute, fabs, reciprocal, cbrt):
+for _prim in (fabs, reciprocal, cbrt):
     defdomain(_prim, unary(avoid=(0.0,)))
+
+
+def _abs_sample(rng):
+    """Real values away from the kink at 0, or complex values away from 0 (|z| is smooth there)."""
+    s = unary(avoid=(0.0,))(rng)
+    x = s.args[0]
+    if rng.integers(2):
+        x = x + 1j * away_from(rng, np.shape(x), -2.0, 2.0, (0.0,))
+    return Sample((x,))
+
+
+defdomain(absolute, _abs_sample)
 for _prim in (log, log2, log10, sqrt):
     defdomain(_prim, unary(0.1, 3.0))
 defdomain(log1p, unary(-0.9, 3.0))

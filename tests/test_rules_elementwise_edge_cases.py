@@ -70,6 +70,15 @@ def test_abs_of_complex_values_follows_the_real_pairing_convention():
     check_grads(lambda z: np.abs(z), (np.array([3 + 4j, -1 + 0.5j]),))
 
 
+def test_var_std_and_power_of_complex_values():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3))
+    check_grads(lambda z: np.var(z, axis=1), (z,))                 # Σ |z - mean|² / N: real, not holomorphic
+    check_grads(lambda z: np.std(z, axis=0, ddof=1), (z,))
+    check_grads(lambda z: np.power(z, 2.5), (z,))                  # holomorphic: the complex derivative
+    check_grads(lambda y: np.power(z[0], y), (np.array([0.5, 1.5, 2.0]),))   # d/dy = z^y log z
+
+
 @pytest.mark.parametrize("fn", [np.sign, np.floor, np.ceil, np.trunc, np.rint, np.round, np.around, np.fix])
 def test_zero_derivative_functions_are_declared_not_missing(fn):
     x = np.array([-1.3, 0.0, 0.4, 2.5])

@@ -97,6 +97,8 @@ defvjp(positive, lambda ans, x: _identity)
 def _log_base(x):
     """log(x) where x > 0 and 0 elsewhere: d(x**y)/dy = x**y log x, taken as 0 where x**y is 0 at x=0."""
     xl = lower(x)
+    if np.iscomplexobj(xl):
+        return np.log(x)                  # principal branch, as np.power uses for complex values
     safe = np.where(xl > 0, x, 1.0) if np.ndim(xl) else (x if xl > 0 else 1.0)
     return np.log(safe)
 

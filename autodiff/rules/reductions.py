@@ -242,17 +242,23 @@ def _var_scale(x, axis, ddof) -> float:
     return 2.0 / dof if dof > 0 else float("nan")
 
 
+def _centered(x, axis):
+    """x - mean(x); conjugated for complex x, whose variance Σ |x - mean|² is not holomorphic (the
+    derivative is then Re(conj(x - mean) dx), transposed to g conj(x - mean) under the real pairing)."""
+    c = x - np.mean(x, axis=axis, keepdims=True)
+    return np.conjugate(c) if np.iscomplexobj(lower(x)) else c
+
+
 def _var_jvp(t, ans, x, axis, ddof, keepdims):
-    centered = x - np.mean(x, axis=axis, keepdims=True)
-    return _var_scale(x, axis, ddof) * np.sum(centered * t, axis=axis, keepdims=keepdims)
+    d = _var_scale(x, axis, ddof) * np.sum(_centered(x, axis) * t, axis=axis, keepdims=keepdims)
+    return np.real(d) if np.iscomplexobj(lower(x)) else d
 
 
 def _var_vjp(ans, x, axis, ddof, keepdims):
     shape = np.shape(x)
 
     def pullback(g):
-        centered = x - np.mean(x, axis=axis, keepdims=True)
-        return (_var_scale(x, axis, ddof) * _expand_reduced(g, shape, axis, keepdims)) * centered
+        return (_var_scale(x, axis, ddof) * _expand_reduced(g, shape, axis, keepdims)) * _centered(x, axis)
 
     return pullback
 
@@ -599,8 +605,21 @@ defdomain(sum_, array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params))
 defdomain(prod, _with_zeros(array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params)))
 defdomain(max_, array(_SHAPES, params=_axis_params, distinct=True))
 defdomain(min_, array(_SHAPES, params=_axis_params, distinct=True))
-defdomain(var, array(_SHAPES, params=_var_params))
-defdomain(std, array(_SHAPES, params=_var_params))
+
+
+def _sometimes_complex(sampler):
+    """Sampler whose values are complex half of the time (var/std of complex values are real)."""
+    def sample(rng):
+        s = sampler(rng)
+        x = s.args[0]
+        if rng.integers(2):
+            x = x + 1j * rng.uniform(-2.0, 2.0, size=np.shape(x))
+        return Sample((x,), s.params)
+    return sample
+
+
+defdomain(var, _sometimes_complex(array(_SHAPES, params=_var_params)))
+defdomain(std, _sometimes_complex(array(_SHAPES, params=_var_params)))
 defdomain(cumsum, array(_SHAPES, params=_scan_params))
 defdomain(cumprod, _with_zeros(array(_SHAPES, params=_scan_params)))
 defdomain(trace, _trace_sample)

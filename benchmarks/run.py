@@ -69,6 +69,29 @@ and whether `jacobian(mode="auto")` picks the faster mode), `_common.py` (timing
 """
 
 
+NOTES = """## Where the time goes (cProfile, for the targets we miss)
+
+- **Jacobian n = m = 300** (and part of n=10, m=1000): ~75% of the time is in the batched `matmul` rules
+  (`autodiff/rules/products.py`, `_matmul_jvp_b` and the pullback of `_matmul_vjp_b`). A vector operand with
+  a batch of k tangents is promoted to a stack of k column vectors, so NumPy runs k matrix-vector products
+  instead of one matrix-matrix product (`t @ A.T` for the JVP, `g @ A` for the VJP). f itself is two
+  matrix-vector products (~7-20 µs), so the Jacobian can only approach 60x with BLAS-3 efficiency.
+  Caveat: on this shared 2-CPU machine multi-threaded OpenBLAS GEMM was erratic under load, so the gain
+  of folding the batch into one GEMM could not be measured reliably.
+- **Hessian-vector product** (~20 µs g, about 10 operations): per-operation overhead of two nested traces —
+  19 forward-trace `process` calls and 9 tape `process` calls per HVP, ~30 `bind` calls; the arithmetic is
+  negligible at this size.
+- **Rosenbrock, n = 100,000**: without the heap settings above, page faults of freshly mapped memory
+  dominate (every kept intermediate is a new 800 KB block). With them, the remaining gap is the forward
+  pass under the tape (the `power` primitive calls `np.power(x, 2)`, measured ~4x slower than NumPy's
+  `x**2` fast path, and its VJP evaluates `y * x ** (y - 1)`, a general power, rather than `2 * x`; `power`
+  was the largest share of primitive time) and the backward pass's scatter of the two slices (`x[1:]`,
+  `x[:-1]`) into zero arrays.
+- Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
+  are medians of per-round ratios, which cancels most but not all of it.
+"""
+
+
 def machine() -> str:
     import autograd  # noqa: F401
     import jax
@@ -126,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{' --quick' if args.quick else ''}` on {stamp} ({elapsed:.0f} s). {env}.\n",
                  "### Targets\n\n" + summary + "\n"]
         parts += [f"### {s.title}\n\n{s.body}\n" for s in sections]
+        parts.append(NOTES)
         Path(args.output).write_text("\n".join(parts))
         print(f"figures written to {args.output}")
     return 0

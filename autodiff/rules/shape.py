@@ -148,9 +148,11 @@ def _concatenate_impl(*xs, axis):
 
 def _concat_jvp_rule(i):
     def rule(t, ans, *xs, axis):
-        parts = [t if j == i else np.zeros(np.shape(t)[:np.ndim(t) - np.ndim(x)] + np.shape(x),
-                                           dtype=t.dtype) for j, x in enumerate(xs)]
-        return np.concatenate(parts, axis=axis)
+        # The tangent of piece i, zero-padded to the whole: one primitive call, however many pieces.
+        sizes = [np.shape(x)[axis] for x in xs]
+        widths = [(0, 0)] * np.ndim(t)
+        widths[np.ndim(t) + axis] = (sum(sizes[:i]), sum(sizes[i + 1:]))
+        return pad_zeros(t, pad_width=tuple(widths))
     return rule
 
 

@@ -2,7 +2,7 @@
 
 Every notebook in notebooks/ is executed in a fresh python3 kernel with AUTODIFF_NOTEBOOK_SMALL=1 (the
 notebooks read it and shrink their sizes), so a failing cell fails the suite. Each NN_name.ipynb is paired
-(jupytext) with NN_name.py in py:percent form; the two must hold the same code cells, and the stored
+(jupytext) with NN_name.py in py:percent form; the two must hold the same cells, and the stored
 .ipynb must carry the outputs of a complete run (so it reads on a code host).
 """
 
@@ -29,8 +29,8 @@ EXPECTED = [
 MEASURING = set(EXPECTED) - {"01_gradient_tape"}
 
 
-def _code_cells(nb) -> list[str]:
-    return [c.source.strip() for c in nb.cells if c.cell_type == "code"]
+def _cells(nb) -> list[tuple[str, str]]:
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
 
 def test_every_notebook_of_the_issue_is_there_and_paired():
@@ -39,10 +39,10 @@ def test_every_notebook_of_the_issue_is_there_and_paired():
 
 
 @pytest.mark.parametrize("stem", STEMS)
-def test_ipynb_and_py_have_the_same_code_cells(stem):
+def test_ipynb_and_py_have_the_same_cells(stem):
     stored = nbformat.read(NOTEBOOK_DIR / f"{stem}.ipynb", as_version=4)
     text = jupytext.read(NOTEBOOK_DIR / f"{stem}.py")
-    assert _code_cells(text) == _code_cells(stored), (
+    assert _cells(text) == _cells(stored), (
         f"{stem}.py and {stem}.ipynb differ: run `python notebooks/build.py {stem}` after editing the .py")
     assert stored.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
 

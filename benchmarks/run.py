@@ -84,9 +84,8 @@ NOTES = """## Where the time goes (cProfile, for the targets we miss)
 - **Rosenbrock, n = 100,000**: without the heap settings above, page faults of freshly mapped memory
   dominate (every kept intermediate is a new 800 KB block). With them, the remaining gap is the forward
   pass under the tape (the `power` primitive calls `np.power(x, 2)`, measured ~4x slower than NumPy's
-  `x**2` fast path, and its VJP evaluates `y * x ** (y - 1)`, a general power, rather than `2 * x`; `power`
-  was the largest share of primitive time) and the backward pass's scatter of the two slices (`x[1:]`,
-  `x[:-1]`) into zero arrays.
+  `x**2` fast path; `power` was the largest share of primitive time) and the backward pass's scatter of
+  the two slices (`x[1:]`, `x[:-1]`) into zero arrays.
 - Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
   are medians of per-round ratios, which cancels most but not all of it.
 """

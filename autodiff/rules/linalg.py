@@ -423,9 +423,49 @@ svd_s = primitive(_svd_s_impl, name="svd_s")
 svd_vh = primitive(_svd_vh_impl, name="svd_vh")
 defjvp(svd_s, _svd_s_jvp)
 defvjp(svd_s, _svd_s_vjp)
-# U and Vh: JVP rules; their VJPs come from transposing these linear maps (core._vjp_from_jvp).
 defjvp(svd_u, lambda t, ans, a: _svd_factor_tangents(t, a)[0])
 defjvp(svd_vh, lambda t, ans, a: _T(_svd_factor_tangents(t, a)[1]))
+
+
+def _svd_parts(a):
+    u, s, vh = svd_u(a), svd_s(a), svd_vh(a)
+    k = min(np.shape(lower(a))[-2:])
+    eye = _eye(k, s)
+    s_row, s_col = s[..., None, :], s[..., :, None]
+    f = (1.0 - eye) / ((s_row - s_col) * (s_row + s_col) + eye)
+    return u, s_row, s_col, vh, f
+
+
+def _svd_u_vjp(ans, a):
+    # The transpose of dU = U (F∘(dP S + S dPᵀ)) + (I - U Uᵀ) dA V S⁻¹, with dP = Uᵀ dA V.
+    u, s_row, _, vh, f = _svd_parts(a)
+    tall = np.shape(lower(a))[-2] > np.shape(lower(a))[-1]
+
+    def pullback(g):
+        x = f * (_T(u) @ g)
+        out = u @ ((x + _T(x)) * s_row) @ vh
+        if tall:
+            out = out + ((g - u @ (_T(u) @ g)) / s_row) @ vh
+        return out
+    return pullback
+
+
+def _svd_vh_vjp(ans, a):
+    # The transpose of dV = V (F∘(S dP + dPᵀ S)) + (I - V Vᵀ) dAᵀ U S⁻¹, with Vh = Vᵀ.
+    u, s_row, s_col, vh, f = _svd_parts(a)
+    wide = np.shape(lower(a))[-1] > np.shape(lower(a))[-2]
+
+    def pullback(g):
+        y = f * (vh @ _T(g))
+        out = u @ (s_col * (y + _T(y))) @ vh
+        if wide:
+            out = out + (u / s_row) @ (g - (g @ _T(vh)) @ vh)
+        return out
+    return pullback
+
+
+defvjp(svd_u, _svd_u_vjp)
+defvjp(svd_vh, _svd_vh_vjp)
 
 _SVDResult = type(np.linalg.svd(np.eye(1)))
 
@@ -479,11 +519,31 @@ def _qr_tangents(t, a):
     return q @ (omega - x) + da_rinv, (x - omega) @ r
 
 
+def _qr_cotangent(q, r, m, extra):
+    """Ā = (Q N + extra) R⁻ᵀ, N = M - tril(M - Mᵀ, -1): the transpose of the QR tangent map, where
+    M = R̄ Rᵀ - Qᵀ Q̄ and extra = Q̄ (the dA R⁻¹ term of dQ)."""
+    low = const_like(np.tri(np.shape(lower(r))[-1], k=-1), m)
+    n = m - (m - _T(m)) * low
+    y = q @ n if extra is None else q @ n + extra
+    return _T(trisolve(r, _T(y), lower=False, trans=0, unit_diagonal=False))
+
+
+def _qr_q_vjp(ans, a):
+    r = qr_r(a)
+    return lambda g: _qr_cotangent(ans, r, -(_T(ans) @ g), g)
+
+
+def _qr_r_vjp(ans, a):
+    q = qr_q(a)
+    return lambda g: _qr_cotangent(q, ans, g @ _T(ans), None)
+
+
 qr_q = primitive(_qr_q_impl, name="qr_q")
 qr_r = primitive(_qr_r_impl, name="qr_r")
-# Their VJPs come from transposing these linear maps (core._vjp_from_jvp).
 defjvp(qr_q, lambda t, ans, a: _qr_tangents(t, a)[0])
 defjvp(qr_r, lambda t, ans, a: _qr_tangents(t, a)[1])
+defvjp(qr_q, _qr_q_vjp)
+defvjp(qr_r, _qr_r_vjp)
 
 _QRResult = type(np.linalg.qr(np.eye(1)))
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind
-from autodiff.shapes import unbroadcast
+from autodiff.shapes import IndexedCotangent, unbroadcast
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
 
@@ -136,8 +136,58 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
-def _add(a: Any, b: Any) -> Any:
-    return b if a is None else a + b
+def _dense(c: Any) -> Any:
+    return c.materialize() if type(c) is IndexedCotangent else c
+
+
+class _Accumulator:
+    """Sums the cotangents reaching each node, in place where that is safe.
+
+    A sum this sweep created is owned by it: no rule holds a reference to it, so adding the next
+    contribution into it in place is safe and saves an allocation per extra contribution. Arrays that
+    rules returned may be shared (an identity VJP returns its input), so they are never written to.
+    """
+
+    __slots__ = ("cots", "owned")
+
+    def __init__(self) -> None:
+        self.cots: dict[Node, Any] = {}
+        self.owned: dict[int, np.ndarray] = {}
+
+    def add(self, node: Node, c: Any) -> None:
+        cots = self.cots
+        prev = cots.get(node)
+        if prev is None:
+            cots[node] = c
+            return
+        if type(prev) is IndexedCotangent:
+            prev, c = c, prev
+            if type(prev) is IndexedCotangent:
+                prev = self._own(prev.materialize())
+        if type(prev) is np.ndarray and self.owned.get(id(prev)) is prev:
+            if type(c) is IndexedCotangent:
+                cots[node] = c.add_into(prev)
+                return
+            if type(c) is np.ndarray and c.shape == prev.shape and c.dtype == prev.dtype:
+                np.add(prev, c, out=prev)
+                return
+        if type(c) is IndexedCotangent:
+            if type(prev) is np.ndarray and prev.dtype == c.dtype and prev.shape == c.shape:
+                cots[node] = c.add_into(self._own(prev.copy()))
+                return
+            c = c.materialize()
+        total = prev + c
+        cots[node] = self._own(total) if type(total) is np.ndarray else total
+
+    def _own(self, array: np.ndarray) -> np.ndarray:
+        self.owned[id(array)] = array
+        return array
+
+    def pop(self, node: Node) -> Any:
+        c = self.cots.pop(node, None)
+        if c is not None and self.owned.get(id(c)) is c:
+            del self.owned[id(c)]
+        return _dense(c)
 
 
 def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool = False) -> dict:
@@ -147,13 +197,13 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
     batch axes (the same number for all seeds). With ``release``, each node drops its staged VJPs once
     used, so intermediates are freed as the sweep goes (one-shot gradients).
     """
-    cots: dict[Node, Any] = {}
+    acc = _Accumulator()
     for node, g in seeds:
-        cots[node] = _add(cots.get(node), g)
+        acc.add(node, g)
     want = set(wanted)
     result: dict[Node, Any] = {}
-    for node in toposort(list(cots)):
-        g = cots.pop(node, None)
+    for node in toposort(list(acc.cots)):
+        g = acc.pop(node)
         if node in want:
             result[node] = g
         if g is None or not node.parents:
@@ -165,9 +215,8 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
                 continue
             if node.elementwise and parent.shape != shape:
                 # the argument was broadcast to the output's shape: sum the copies' cotangents
-                c = unbroadcast(c, parent.shape, np.ndim(g) - len(shape))
-            prev = cots.get(parent)
-            cots[parent] = c if prev is None else prev + c
+                c = unbroadcast(_dense(c), parent.shape, np.ndim(g) - len(shape))
+            acc.add(parent, c)
         if release:
             node.parents = ()
             node.vjps = ()

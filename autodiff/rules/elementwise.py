@@ -119,6 +119,15 @@ power = primitive(np.power)
 defderiv(power, _power_dx, lambda ans, x, y: ans * _log_base(x))
 
 
+def _power_impl(x, y):
+    """x ** y through the operator: NumPy's ndarray fast path turns ``x ** 2`` into a square, which is
+    several times faster than ``np.power(x, 2)`` on large arrays."""
+    return x ** y if isinstance(x, np.ndarray) else np.power(x, y)
+
+
+power.impl = _power_impl
+
+
 
 def _float_power_dx(ans, x, y):
     return y * np.float_power(x, y - 1)

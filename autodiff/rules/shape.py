@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autodiff.core import Sample, Tracer, defdomain, defjvp, defvjp, implements, lower, primitive, register_op
-from autodiff.shapes import unbroadcast
+from autodiff.shapes import IndexedCotangent, unbroadcast
 
 # ---- reshape ---------------------------------------------------------------------------------------
 
@@ -276,8 +276,12 @@ def _getitem_vjp(ans, x, index):
     def pullback(g):
         nb = np.ndim(g) - np.ndim(ans)
         if basic:
+            full_shape, full_index = np.shape(g)[:nb] + shape, (slice(None),) * nb + index
+            if type(g) is np.ndarray:
+                # Plain values: let the backward sweep add this slice into a shared buffer.
+                return IndexedCotangent(full_shape, np.result_type(dtype, g), full_index, g)
             # A slice picks each entry at most once: write g into zeros (no np.add.at, which is slow).
-            return scatter(g, shape=np.shape(g)[:nb] + shape, index=(slice(None),) * nb + index)
+            return scatter(g, shape=full_shape, index=full_index)
         zeros = np.zeros(np.shape(g)[:nb] + shape, dtype=np.result_type(dtype, lower(g)))
         return _batched_write(index_add, zeros, g, nb, index)
 

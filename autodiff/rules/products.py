@@ -45,7 +45,24 @@ def _pad_stack(t, nb, have, want):
     return np.reshape(t, shape[:nb] + (1,) * (want - have) + shape[nb:])
 
 
+def _rows_matmul(x, m):
+    """``x (..., k) @ m`` with ``m`` of shape (k,) or (k, j), as ONE matrix product.
+
+    Why: with a batch of directions in front, ``np.matmul`` would loop over the batch and call BLAS once
+    per direction (k matrix-vector products); folding every leading axis into rows makes it one GEMM.
+    """
+    shape = np.shape(x)
+    flat = np.reshape(x, (-1, shape[-1]))
+    return np.reshape(np.matmul(flat, m), shape[:-1] + np.shape(m)[1:])
+
+
+def _swap(x):
+    return np.swapaxes(x, -1, -2)
+
+
 def _matmul_jvp_a(t, ans, a, b):
+    if np.ndim(b) <= 2:
+        return _rows_matmul(t, b)
     nb = np.ndim(t) - np.ndim(a)
     t2 = _promote(t, True, nb)
     t2 = _pad_stack(t2, nb, max(np.ndim(a), 2) - 2, _stack_rank(a, b))
@@ -53,6 +70,10 @@ def _matmul_jvp_a(t, ans, a, b):
 
 
 def _matmul_jvp_b(t, ans, a, b):
+    if np.ndim(a) == 1:   # sum_k a[k] t[..., k, m]
+        return _rows_matmul(_swap(t) if np.ndim(b) >= 2 else t, a)
+    if np.ndim(a) == 2:   # a @ t = (tᵀ aᵀ)ᵀ
+        return _rows_matmul(t, _swap(a)) if np.ndim(b) == 1 else _swap(_rows_matmul(_swap(t), _swap(a)))
     nb = np.ndim(t) - np.ndim(b)
     t2 = _promote(t, False, nb)
     t2 = _pad_stack(t2, nb, max(np.ndim(b), 2) - 2, _stack_rank(a, b))
@@ -69,20 +90,35 @@ def _promoted_cotangent(g, ans, a, b):
 
 
 def _matmul_vjp_a(ans, a, b):
+    if np.ndim(b) == 2:
+        return lambda g: _rows_matmul(g, _swap(b))
+    if np.ndim(b) == 1:
+        return lambda g: np.expand_dims(g, -1) * b
+
     def pullback(g):
         g2, nb = _promoted_cotangent(g, ans, a, b)
         a2 = _promote(a, True)
-        ga = np.matmul(g2, np.swapaxes(_promote(b, False), -1, -2))
+        ga = np.matmul(g2, _swap(_promote(b, False)))
         ga = unbroadcast(ga, np.shape(a2), nb)
         return ga[..., 0, :] if np.ndim(a) == 1 else ga
     return pullback
 
 
 def _matmul_vjp_b(ans, a, b):
+    if np.ndim(a) == 1:
+        if np.ndim(b) == 1:
+            return lambda g: np.expand_dims(g, -1) * a
+        return lambda g: unbroadcast(np.expand_dims(g, -2) * np.expand_dims(a, -1), np.shape(b),
+                                     np.ndim(g) - np.ndim(ans))
+    if np.ndim(a) == 2:
+        if np.ndim(b) == 1:
+            return lambda g: _rows_matmul(g, a)
+        return lambda g: _swap(_rows_matmul(_swap(g), a))
+
     def pullback(g):
         g2, nb = _promoted_cotangent(g, ans, a, b)
         b2 = _promote(b, False)
-        gb = np.matmul(np.swapaxes(_promote(a, True), -1, -2), g2)
+        gb = np.matmul(_swap(_promote(a, True)), g2)
         gb = unbroadcast(gb, np.shape(b2), nb)
         return gb[..., 0] if np.ndim(b) == 1 else gb
     return pullback

@@ -39,25 +39,38 @@ class JVPTrace(Trace):
         ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
         if prim.nondiff:
             return ans
+        jvps = prim.jvps
+        elementwise = prim.elementwise
+        ans_shape = _shape(ans) if elementwise else None
         out = None
         nb = 0
+        ragged = False  # some traced argument has another shape than the output (it was broadcast)
         for i, t in enumerate(tangents):
             if t is None:
                 continue
-            rule = prim.jvp_rule(i)
+            rule = (jvps[i] if i < len(jvps) else None) if jvps is not None else prim.jvp_rule(i)
             if rule is None:
                 continue
-            nb = np.ndim(t) - np.ndim(primals[i])
-            if prim.elementwise:
-                t = align_tangent(t, primals[i], ans)
+            if elementwise:
+                x_shape = _shape(primals[i])
+                nb = len(_shape(t)) - len(x_shape)
+                if x_shape != ans_shape:
+                    ragged = True
+                    t = align_tangent(t, primals[i], ans)
             ti = rule(t, ans, *primals, **params)
             if ti is not None:
                 out = ti if out is None else out + ti
         if out is None:
             return ans
-        if prim.elementwise:
+        if ragged:
             out = fit_tangent(out, ans, nb)
         return new_dual(self, ans, out)
+
+
+def _shape(x: Any) -> tuple:
+    # ndarray, NumPy scalar and tracer all have .shape; Python scalars do not.
+    shape = getattr(x, "shape", None)
+    return shape if shape is not None else np.shape(x)
 
 
 def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:

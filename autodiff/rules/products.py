@@ -72,8 +72,8 @@ def _matmul_jvp_a(t, ans, a, b):
 def _matmul_jvp_b(t, ans, a, b):
     if np.ndim(a) == 1:   # sum_k a[k] t[..., k, m]
         return _rows_matmul(_swap(t) if np.ndim(b) >= 2 else t, a)
-    if np.ndim(a) == 2:   # a @ t = (tᵀ aᵀ)ᵀ
-        return _rows_matmul(t, _swap(a)) if np.ndim(b) == 1 else _swap(_rows_matmul(_swap(t), _swap(a)))
+    if np.ndim(a) == 2:   # a @ t: one GEMM per direction is already BLAS-3 when t holds matrices
+        return _rows_matmul(t, _swap(a)) if np.ndim(b) == 1 else np.matmul(a, t)
     nb = np.ndim(t) - np.ndim(b)
     t2 = _promote(t, False, nb)
     t2 = _pad_stack(t2, nb, max(np.ndim(b), 2) - 2, _stack_rank(a, b))
@@ -113,7 +113,7 @@ def _matmul_vjp_b(ans, a, b):
     if np.ndim(a) == 2:
         if np.ndim(b) == 1:
             return lambda g: _rows_matmul(g, a)
-        return lambda g: _swap(_rows_matmul(_swap(g), a))
+        return lambda g: unbroadcast(np.matmul(_swap(a), g), np.shape(b), np.ndim(g) - np.ndim(ans))
 
     def pullback(g):
         g2, nb = _promoted_cotangent(g, ans, a, b)

@@ -34,14 +34,15 @@ _LAZY = {
     "constant": "autodiff.tensor", "Tensor": "autodiff.tensor", "Variable": "autodiff.tensor",
     "Module": "autodiff.module",
 }
-_SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module"}
+_SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
+               "scipy"}
 
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",
     "tree_flatten", "tree_unflatten", "tree_map",
     "Dual", "jvp", "jacfwd", "ForwardAccumulator", "vjp", "grad", "value_and_grad", "jacrev", "checkpoint",
     "GradientTape", "jacobian", "plan_jacobian", "hessian", "hvp", "JacobianPlan", "counting",
-    "constant", "Tensor", "Variable", "Module", "testing", "layers", "nn",
+    "constant", "Tensor", "Variable", "Module", "testing", "layers", "nn", "scipy",
 ]
 
 

@@ -86,7 +86,8 @@ class Tape(Trace):
             return ans
         rules = prim.vjps
         parents, vjps = [], []
-        complex_out = _dtype_of(ans).kind == "c"
+        dtype = getattr(ans, "dtype", None)
+        complex_out = (dtype if dtype is not None else _dtype_of(ans)).kind == "c"
         for i in traced:
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
             if rule is None:
@@ -185,9 +186,9 @@ class _Accumulator:
 
     def pop(self, node: Node) -> Any:
         c = self.cots.pop(node, None)
-        if c is not None and self.owned.get(id(c)) is c:
+        if self.owned and self.owned.get(id(c)) is c:
             del self.owned[id(c)]
-        return _dense(c)
+        return c.materialize() if type(c) is IndexedCotangent else c
 
 
 def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool = False) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["unbroadcast", "align_tangent", "fit_tangent", "IndexedCotangent"]
+__all__ = ["unbroadcast", "align_tangent", "fit_tangent", "IndexedCotangent", "basis_rows"]
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...], nb: int) -> Any:
@@ -90,3 +90,22 @@ class IndexedCotangent:
         """Add this cotangent into ``buffer`` in place (a basic index never repeats an entry)."""
         buffer[self.index] += self.values
         return buffer
+
+
+def basis_rows(leaves: list[tuple[tuple, Any]], start: int, stop: int) -> list[np.ndarray]:
+    """Rows ``start..stop`` of the identity on the concatenated leaves, split by leaf.
+
+    ``leaves`` lists ``(shape, dtype)``; leaf j gets shape ``(stop - start,) + shape_j``. These are the
+    directions a Jacobian pushes (forward) or pulls (reverse) in one batched pass.
+    """
+    k = stop - start
+    out, offset = [], 0
+    for shape, dtype in leaves:
+        size = int(np.prod(shape, dtype=int))
+        block = np.zeros((k, size), dtype=dtype)
+        lo, hi = max(start, offset), min(stop, offset + size)
+        if lo < hi:
+            block[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
+        out.append(block.reshape((k,) + tuple(shape)))
+        offset += size
+    return out

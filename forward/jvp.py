@@ -9,6 +9,7 @@ import numpy as np
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import Tracer, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
 from forward.dual import Dual, JVPTrace, new_dual
 
@@ -97,7 +98,7 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
         pieces, values, out_tree = [], None, None
         for start in range(0, max(n, 1), max(step, 1)):
             stop = min(start + step, n)
-            tangents = _basis_tangents(flat, sizes, start, stop)
+            tangents = basis_rows([(np.shape(x), x.dtype) for x in flat], start, stop)
             values, out_t, out_tree = push_forward(g, in_tree, flat, tangents, (stop - start,))
             pieces.append(out_t)
         stacked = [_concat([p[k] for p in pieces]) for k in range(len(values))]
@@ -113,20 +114,6 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
 def _check_chunk_size(chunk_size: Any) -> None:
     if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
-
-
-def _basis_tangents(flat: list, sizes: list[int], start: int, stop: int) -> list:
-    """Rows start..stop of the n×n identity, split by input leaf: leaf j gets shape (k,) + x_j.shape."""
-    k = stop - start
-    out, offset = [], 0
-    for x, size in zip(flat, sizes):
-        t = np.zeros((k, size), dtype=x.dtype)
-        lo, hi = max(start, offset), min(stop, offset + size)
-        if lo < hi:
-            t[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
-        out.append(t.reshape((k,) + np.shape(x)))
-        offset += size
-    return out
 
 
 def _concat(parts: list) -> Any:

@@ -15,6 +15,7 @@ from autodiff import core
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import Tracer, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
 from reverse.tape import Tape, TapeTracer, backward, new_leaf
 
@@ -191,7 +192,7 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
         pieces = []
         for start in range(0, max(m, 1), max(step, 1)):
             stop = min(start + step, m)
-            cots = _basis_cotangents(rec.values, sizes, start, stop)
+            cots = basis_rows([(np.shape(v), _float_or_default(v.dtype)) for v in rec.values], start, stop)
             pieces.append(rec.pull(cots, (stop - start,)))
         per_in = [_concat([p[j] for p in pieces]) for j in range(len(rec.inputs))]
         per_out = []
@@ -207,19 +208,8 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
     return jacobian_fn
 
 
-def _basis_cotangents(values: list, sizes: list[int], start: int, stop: int) -> list:
-    """Rows start..stop of the m×m identity, split by output leaf: (k,) + y_i.shape each."""
-    k = stop - start
-    out, offset = [], 0
-    for v, size in zip(values, sizes):
-        dtype = v.dtype if np.issubdtype(v.dtype, np.inexact) else np.float64
-        c = np.zeros((k, size), dtype=dtype)
-        lo, hi = max(start, offset), min(stop, offset + size)
-        if lo < hi:
-            c[np.arange(lo - start, hi - start), np.arange(lo - offset, hi - offset)] = 1
-        out.append(c.reshape((k,) + np.shape(v)))
-        offset += size
-    return out
+def _float_or_default(dtype: Any) -> Any:
+    return dtype if np.issubdtype(dtype, np.inexact) else np.float64
 
 
 def _concat(parts: list) -> Any:

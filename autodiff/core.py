@@ -24,7 +24,7 @@ import numpy as np
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
-    "differentiable_dtype", "is_float_dtype", "strip_inner", "Boxed",
+    "differentiable_dtype", "is_float_dtype", "strip_inner", "Boxed", "shape_of", "ndim_of",
 ]
 
 
@@ -90,6 +90,21 @@ def trace_scope(trace: Trace):
 # Tracers: the values a transformation hands to user code.
 # --------------------------------------------------------------------------------------------------
 
+def shape_of(x: Any) -> tuple:
+    """``np.shape(x)`` without NumPy's dispatch: ndarrays, NumPy scalars and tracers carry ``.shape``.
+
+    Rules ask for shapes of possibly traced values all the time; going through ``np.shape`` would cost a
+    round trip through ``__array_function__`` each time.
+    """
+    shape = getattr(x, "shape", None)
+    return shape if shape is not None else np.shape(x)
+
+
+def ndim_of(x: Any) -> int:
+    """``np.ndim(x)`` without NumPy's dispatch (see :func:`shape_of`)."""
+    return len(shape_of(x))
+
+
 def lower(x: Any) -> Any:
     """Strip every tracer wrapper: the plain NumPy value underneath (no derivative information)."""
     while isinstance(x, Tracer):
@@ -121,11 +136,11 @@ class Tracer:
     # ---- attributes -----------------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return np.shape(self.primal)
+        return shape_of(self.primal)
 
     @property
     def ndim(self) -> int:
-        return np.ndim(self.primal)
+        return len(shape_of(self.primal))
 
     @property
     def size(self) -> int:

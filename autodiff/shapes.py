@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from autodiff.core import ndim_of, shape_of
+
 __all__ = ["unbroadcast", "align_tangent", "fit_tangent", "IndexedCotangent", "basis_rows"]
 
 
@@ -19,21 +21,21 @@ def unbroadcast(g: Any, shape: tuple[int, ...], nb: int) -> Any:
     Why summing is right: broadcasting copies a value to many places, so the derivative with respect
     to the value is the sum of the derivatives with respect to its copies.
     """
-    gshape = np.shape(g)
+    gshape = shape_of(g)
     if gshape[nb:] == tuple(shape):
         return g
     extra = len(gshape) - nb - len(shape)
     if extra > 0:
         g = np.sum(g, axis=tuple(range(nb, nb + extra)))
-        gshape = np.shape(g)
+        gshape = shape_of(g)
     elif extra < 0:
         # g is smaller than the value (a rule returned something still to be broadcast): expand it.
         return np.broadcast_to(g, gshape[:nb] + tuple(shape))
     axes = tuple(nb + i for i, (gd, d) in enumerate(zip(gshape[nb:], shape)) if d == 1 and gd != 1)
     if axes:
         g = np.sum(g, axis=axes, keepdims=True)
-    if np.shape(g)[nb:] != tuple(shape):
-        g = np.broadcast_to(g, np.shape(g)[:nb] + tuple(shape))
+    if shape_of(g)[nb:] != tuple(shape):
+        g = np.broadcast_to(g, shape_of(g)[:nb] + tuple(shape))
     return g
 
 
@@ -43,10 +45,10 @@ def align_tangent(t: Any, x: Any, ans: Any) -> Any:
     With batch axes in front, a tangent of a lower-rank argument must get singleton axes between the
     batch axes and its own, or NumPy would align its batch axis with the output's data axes.
     """
-    xnd, and_ = np.ndim(x), np.ndim(ans)
+    xnd, and_ = ndim_of(x), ndim_of(ans)
     if xnd >= and_:
         return t
-    tshape = np.shape(t)
+    tshape = shape_of(t)
     nb = len(tshape) - xnd
     if nb == 0:
         return t
@@ -55,8 +57,8 @@ def align_tangent(t: Any, x: Any, ans: Any) -> Any:
 
 def fit_tangent(t: Any, ans: Any, nb: int) -> Any:
     """Broadcast an output tangent to ``batch + ans.shape`` (it may be smaller after broadcasting)."""
-    want = np.shape(ans)
-    tshape = np.shape(t)
+    want = shape_of(ans)
+    tshape = shape_of(t)
     if tshape[nb:] == want and len(tshape) == nb + len(want):
         return t
     return np.broadcast_to(t, tshape[:nb] + want)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, bind, lower
+from autodiff.core import Primitive, Trace, Tracer, bind, lower, shape_of
 from autodiff.shapes import align_tangent, fit_tangent
 
 __all__ = ["Dual", "JVPTrace", "new_dual"]
@@ -70,7 +70,7 @@ class JVPTrace(Trace):
 def _shape(x: Any) -> tuple:
     # ndarray, NumPy scalar and tracer all have .shape; Python scalars do not.
     shape = getattr(x, "shape", None)
-    return shape if shape is not None else np.shape(x)
+    return shape if shape is not None else shape_of(x)
 
 
 def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:
@@ -104,7 +104,7 @@ class Dual(Tracer):
             else:
                 raise TypeError(f"Dual needs a floating primal, got dtype {primal.dtype}; use floats.")
         tangent = tangent if isinstance(tangent, Tracer) else np.asarray(tangent, dtype=primal.dtype)
-        pshape, tshape = np.shape(primal), np.shape(tangent)
+        pshape, tshape = shape_of(primal), shape_of(tangent)
         if len(tshape) < len(pshape) or tshape[len(tshape) - len(pshape):] != pshape:
             raise ValueError(
                 f"Dual: the tangent has shape {tshape} but the primal has shape {pshape}; the tangent "

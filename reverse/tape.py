@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind
+from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind, ndim_of, shape_of
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
@@ -49,7 +49,7 @@ class TapeTracer(Tracer):
 
 def new_leaf(trace: Tape, value: Any) -> TapeTracer:
     """A traced input: a node with no parents, where the backward sweep collects a gradient."""
-    node = Node((), (), np.shape(value))
+    node = Node((), (), shape_of(value))
     if trace.nodes is not None:
         trace.nodes.append(node)
     return TapeTracer(trace, value, node)
@@ -99,7 +99,7 @@ class Tape(Trace):
             vjps.append(pullback)
         if not parents:
             return ans
-        shape = ans.shape if hasattr(ans, "shape") else np.shape(ans)
+        shape = ans.shape if hasattr(ans, "shape") else shape_of(ans)
         node = Node(tuple(parents), tuple(vjps), shape, prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
@@ -216,7 +216,7 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
                 continue
             if node.elementwise and parent.shape != shape:
                 # the argument was broadcast to the output's shape: sum the copies' cotangents
-                c = unbroadcast(_dense(c), parent.shape, np.ndim(g) - len(shape))
+                c = unbroadcast(_dense(c), parent.shape, ndim_of(g) - len(shape))
             acc.add(parent, c)
         if release:
             node.parents = ()

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import lower
+from autodiff.core import lower, ndim_of
 
 
 def batch_ndim(t: Any, x: Any) -> int:
@@ -15,7 +15,7 @@ def batch_ndim(t: Any, x: Any) -> int:
     Why: Jacobians push many directions at once on extra leading axes; rules address data axes from
     the end, and need this count only to rebuild shapes.
     """
-    return np.ndim(t) - np.ndim(x)
+    return ndim_of(t) - ndim_of(x)
 
 
 def const_like(mask: Any, like: Any) -> np.ndarray:

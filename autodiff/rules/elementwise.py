@@ -26,9 +26,11 @@ from autodiff.core import (
     defvjp,
     implements,
     lower,
+    ndim_of,
     nondifferentiable,
     primitive,
     register_op,
+    shape_of,
 )
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like
@@ -110,7 +112,7 @@ def _log_base(x):
     xl = lower(x)
     if np.iscomplexobj(xl):
         return np.log(x)                  # principal branch, as np.power uses for complex values
-    safe = np.where(xl > 0, x, 1.0) if np.ndim(xl) else (x if xl > 0 else 1.0)
+    safe = np.where(xl > 0, x, 1.0) if ndim_of(xl) else (x if xl > 0 else 1.0)
     return np.log(safe)
 
 
@@ -379,7 +381,7 @@ def _sinc_series(x):
 
 def _sinc_deriv(ans, x):
     small = np.abs(lower(x)) < _SINC_SMALL
-    if np.ndim(small) == 0:               # a scalar: one branch, no masks
+    if ndim_of(small) == 0:               # a scalar: one branch, no masks
         return _sinc_series(x) if small else (np.cos(math.pi * x) - ans) / x
     if not np.any(small):
         return (np.cos(math.pi * x) - ans) / x
@@ -401,7 +403,7 @@ def _share_of_first(ans, x, y):
     For fmax/fmin a NaN argument never equals ``ans``, so the other argument gets the whole derivative.
     """
     xl, yl, al = lower(x), lower(y), lower(ans)
-    if np.ndim(xl) == 0 and np.ndim(yl) == 0:      # scalars: a Python float keeps float32 float32
+    if ndim_of(xl) == 0 and ndim_of(yl) == 0:      # scalars: a Python float keeps float32 float32
         return 0.5 if xl == yl else (1.0 if xl == al else 0.0)
     return const_like((xl == al) * np.where(xl == yl, 0.5, 1.0), ans)
 
@@ -467,7 +469,7 @@ def _clip_impl(x, lo, hi):
 
 def _inside(ans, x, lo, hi):
     xl = lower(x)
-    mask = np.ones(np.shape(xl), dtype=bool)
+    mask = np.ones(shape_of(xl), dtype=bool)
     if lo is not None:
         mask = mask & (xl >= lower(lo))
     if hi is not None:
@@ -561,7 +563,7 @@ def _abs_sample(rng):
     s = unary(avoid=(0.0,))(rng)
     x = s.args[0]
     if rng.integers(2):
-        x = x + 1j * away_from(rng, np.shape(x), -2.0, 2.0, (0.0,))
+        x = x + 1j * away_from(rng, shape_of(x), -2.0, 2.0, (0.0,))
     return Sample((x,))
 
 
@@ -593,7 +595,7 @@ def _nondiff_unary_sample(rng):
 
 def _nondiff_binary_sample(rng):
     x = _off_grid(rng)
-    return Sample((x, x + rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 1.0, size=np.shape(x))))
+    return Sample((x, x + rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 1.0, size=shape_of(x))))
 
 
 def _floor_divide_sample(rng):
@@ -620,7 +622,7 @@ defdomain(floor_divide, _floor_divide_sample)
 def _where_sample(rng):
     s = binary()(rng)
     x, y = s.args
-    cond = rng.uniform(size=np.broadcast_shapes(np.shape(x), np.shape(y))) > 0.5
+    cond = rng.uniform(size=np.broadcast_shapes(shape_of(x), shape_of(y))) > 0.5
     return Sample((cond, x, y))
 
 

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive, register_op
+from autodiff.core import (
+    Sample,
+    defdomain,
+    defjvp,
+    defvjp,
+    implements,
+    lower,
+    ndim_of,
+    primitive,
+    register_op,
+    shape_of,
+)
 from autodiff.rules._util import const_like
 from autodiff.shapes import unbroadcast
 
 
 def _promote(x, is_left, nb=0):
     """Matrix form of a matmul operand (1-D left → row, 1-D right → column), batch axes untouched."""
-    if np.ndim(x) - nb >= 2:
+    if ndim_of(x) - nb >= 2:
         return x
     return np.expand_dims(x, -2 if is_left else -1)
 
@@ -34,14 +45,14 @@ def _demote(y, a_was_vector, b_was_vector):
 
 
 def _stack_rank(a, b):
-    return max(np.ndim(a), np.ndim(b), 2) - 2
+    return max(ndim_of(a), ndim_of(b), 2) - 2
 
 
 def _pad_stack(t, nb, have, want):
     """Insert singleton stacking axes after the batch axes: ``have`` → ``want`` stacking axes."""
     if nb == 0 or have >= want:
         return t
-    shape = np.shape(t)
+    shape = shape_of(t)
     return np.reshape(t, shape[:nb] + (1,) * (want - have) + shape[nb:])
 
 
@@ -51,9 +62,9 @@ def _rows_matmul(x, m):
     Why: with a batch of directions in front, ``np.matmul`` would loop over the batch and call BLAS once
     per direction (k matrix-vector products); folding every leading axis into rows makes it one GEMM.
     """
-    shape = np.shape(x)
+    shape = shape_of(x)
     flat = np.reshape(x, (-1, shape[-1]))
-    return np.reshape(np.matmul(flat, m), shape[:-1] + np.shape(m)[1:])
+    return np.reshape(np.matmul(flat, m), shape[:-1] + shape_of(m)[1:])
 
 
 def _swap(x):
@@ -61,66 +72,66 @@ def _swap(x):
 
 
 def _matmul_jvp_a(t, ans, a, b):
-    if np.ndim(b) <= 2:
+    if ndim_of(b) <= 2:
         return _rows_matmul(t, b)
-    nb = np.ndim(t) - np.ndim(a)
+    nb = ndim_of(t) - ndim_of(a)
     t2 = _promote(t, True, nb)
-    t2 = _pad_stack(t2, nb, max(np.ndim(a), 2) - 2, _stack_rank(a, b))
-    return _demote(np.matmul(t2, _promote(b, False)), np.ndim(a) == 1, np.ndim(b) == 1)
+    t2 = _pad_stack(t2, nb, max(ndim_of(a), 2) - 2, _stack_rank(a, b))
+    return _demote(np.matmul(t2, _promote(b, False)), ndim_of(a) == 1, ndim_of(b) == 1)
 
 
 def _matmul_jvp_b(t, ans, a, b):
-    if np.ndim(a) == 1:   # sum_k a[k] t[..., k, m]
-        return _rows_matmul(_swap(t) if np.ndim(b) >= 2 else t, a)
-    if np.ndim(a) == 2:   # a @ t: one GEMM per direction is already BLAS-3 when t holds matrices
-        return _rows_matmul(t, _swap(a)) if np.ndim(b) == 1 else np.matmul(a, t)
-    nb = np.ndim(t) - np.ndim(b)
+    if ndim_of(a) == 1:   # sum_k a[k] t[..., k, m]
+        return _rows_matmul(_swap(t) if ndim_of(b) >= 2 else t, a)
+    if ndim_of(a) == 2:   # a @ t: one GEMM per direction is already BLAS-3 when t holds matrices
+        return _rows_matmul(t, _swap(a)) if ndim_of(b) == 1 else np.matmul(a, t)
+    nb = ndim_of(t) - ndim_of(b)
     t2 = _promote(t, False, nb)
-    t2 = _pad_stack(t2, nb, max(np.ndim(b), 2) - 2, _stack_rank(a, b))
-    return _demote(np.matmul(_promote(a, True), t2), np.ndim(a) == 1, np.ndim(b) == 1)
+    t2 = _pad_stack(t2, nb, max(ndim_of(b), 2) - 2, _stack_rank(a, b))
+    return _demote(np.matmul(_promote(a, True), t2), ndim_of(a) == 1, ndim_of(b) == 1)
 
 
 def _promoted_cotangent(g, ans, a, b):
-    nb = np.ndim(g) - np.ndim(ans)
-    if np.ndim(b) == 1:
+    nb = ndim_of(g) - ndim_of(ans)
+    if ndim_of(b) == 1:
         g = np.expand_dims(g, -1)
-    if np.ndim(a) == 1:
+    if ndim_of(a) == 1:
         g = np.expand_dims(g, -2)
     return g, nb
 
 
 def _matmul_vjp_a(ans, a, b):
-    if np.ndim(b) == 2:
+    if ndim_of(b) == 2:
         return lambda g: _rows_matmul(g, _swap(b))
-    if np.ndim(b) == 1:
+    if ndim_of(b) == 1:
         return lambda g: np.expand_dims(g, -1) * b
 
     def pullback(g):
         g2, nb = _promoted_cotangent(g, ans, a, b)
         a2 = _promote(a, True)
         ga = np.matmul(g2, _swap(_promote(b, False)))
-        ga = unbroadcast(ga, np.shape(a2), nb)
-        return ga[..., 0, :] if np.ndim(a) == 1 else ga
+        ga = unbroadcast(ga, shape_of(a2), nb)
+        return ga[..., 0, :] if ndim_of(a) == 1 else ga
     return pullback
 
 
 def _matmul_vjp_b(ans, a, b):
-    if np.ndim(a) == 1:
-        if np.ndim(b) == 1:
+    if ndim_of(a) == 1:
+        if ndim_of(b) == 1:
             return lambda g: np.expand_dims(g, -1) * a
-        return lambda g: unbroadcast(np.expand_dims(g, -2) * np.expand_dims(a, -1), np.shape(b),
-                                     np.ndim(g) - np.ndim(ans))
-    if np.ndim(a) == 2:
-        if np.ndim(b) == 1:
+        return lambda g: unbroadcast(np.expand_dims(g, -2) * np.expand_dims(a, -1), shape_of(b),
+                                     ndim_of(g) - ndim_of(ans))
+    if ndim_of(a) == 2:
+        if ndim_of(b) == 1:
             return lambda g: _rows_matmul(g, a)
-        return lambda g: unbroadcast(np.matmul(_swap(a), g), np.shape(b), np.ndim(g) - np.ndim(ans))
+        return lambda g: unbroadcast(np.matmul(_swap(a), g), shape_of(b), ndim_of(g) - ndim_of(ans))
 
     def pullback(g):
         g2, nb = _promoted_cotangent(g, ans, a, b)
         b2 = _promote(b, False)
         gb = np.matmul(_swap(_promote(a, True)), g2)
-        gb = unbroadcast(gb, np.shape(b2), nb)
-        return gb[..., 0] if np.ndim(b) == 1 else gb
+        gb = unbroadcast(gb, shape_of(b2), nb)
+        return gb[..., 0] if ndim_of(b) == 1 else gb
     return pullback
 
 
@@ -160,7 +171,7 @@ def _fresh(used, k):
 def _einsum_jvp_rule(i):
     def rule(t, ans, *operands, subscripts):
         ins, out = _split_subscripts(subscripts)
-        batch = _fresh(subscripts, np.ndim(t) - np.ndim(operands[i]))
+        batch = _fresh(subscripts, ndim_of(t) - ndim_of(operands[i]))
         ins = list(ins)
         ins[i] = batch + ins[i]
         ops = list(operands)
@@ -172,11 +183,11 @@ def _einsum_jvp_rule(i):
 def _einsum_vjp_rule(i):
     def rule(ans, *operands, subscripts):
         ins, out = _split_subscripts(subscripts)
-        sizes = {c: d for sub, x in zip(ins, operands) for c, d in zip(sub, np.shape(x))}
+        sizes = {c: d for sub, x in zip(ins, operands) for c, d in zip(sub, shape_of(x))}
         others = [(sub, x) for j, (sub, x) in enumerate(zip(ins, operands)) if j != i]
 
         def pullback(g):
-            batch = _fresh(subscripts, np.ndim(g) - np.ndim(ans))
+            batch = _fresh(subscripts, ndim_of(g) - ndim_of(ans))
             used = subscripts + batch
             target, extra = "", []
             for c in ins[i]:
@@ -269,7 +280,7 @@ def _np_einsum(*args, out=None, optimize=False, **kwargs):
     if len(ops) > len(einsum.jvps):
         raise NotImplementedError(f"np.einsum on traced values takes at most {len(einsum.jvps)} operands; "
                                   "contract in several steps.")
-    shapes = [np.shape(lower(x)) for x in ops]
+    shapes = [shape_of(lower(x)) for x in ops]
     canon, squeeze = canonical_einsum(subscripts, shapes)
     ops = [np.reshape(x, tuple(d for k, d in enumerate(s) if k not in drop)) if drop else x
            for x, s, drop in zip(ops, shapes, squeeze)]
@@ -283,9 +294,9 @@ def _np_einsum(*args, out=None, optimize=False, **kwargs):
 def _np_dot(a, b, out=None):
     if out is not None:
         raise TypeError("np.dot(..., out=...) writes in place and cannot be differentiated.")
-    if np.ndim(lower(a)) == 0 or np.ndim(lower(b)) == 0:
+    if ndim_of(lower(a)) == 0 or ndim_of(lower(b)) == 0:
         return a * b
-    if np.ndim(lower(b)) <= 2:
+    if ndim_of(lower(b)) <= 2:
         return matmul(a, b)
     # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]): contract a's last axis with b's last but one.
     return np.tensordot(a, b, axes=([-1], [-2]))
@@ -294,7 +305,7 @@ def _np_dot(a, b, out=None):
 @implements(np.tensordot)
 def _np_tensordot(a, b, axes=2):
     """sum over the paired axes of a and b; free axes of a, then free axes of b (as NumPy)."""
-    na, nb_ = np.ndim(lower(a)), np.ndim(lower(b))
+    na, nb_ = ndim_of(lower(a)), ndim_of(lower(b))
     if isinstance(axes, (int, np.integer)):
         axes_a, axes_b = list(range(na - int(axes), na)), list(range(int(axes)))
     else:
@@ -314,7 +325,7 @@ def _np_tensordot(a, b, axes=2):
 @implements(np.inner)
 def _np_inner(a, b):
     """sum(a[..., :] * b[..., :]) over the last axes; a * b if either is a scalar."""
-    if np.ndim(lower(a)) == 0 or np.ndim(lower(b)) == 0:
+    if ndim_of(lower(a)) == 0 or ndim_of(lower(b)) == 0:
         return a * b
     return _np_tensordot(a, b, ([-1], [-1]))
 
@@ -337,7 +348,7 @@ def _np_vdot(a, b):
 @implements(np.kron)
 def _np_kron(a, b):
     """Kronecker product: kron(a, b)[i*p + k, ...] = a[i, ...] * b[k, ...] (as NumPy)."""
-    sa, sb = np.shape(lower(a)), np.shape(lower(b))
+    sa, sb = shape_of(lower(a)), shape_of(lower(b))
     nd = max(len(sa), len(sb))
     sa, sb = (1,) * (nd - len(sa)) + sa, (1,) * (nd - len(sb)) + sb
     la, lb = _LETTERS[:nd], _LETTERS[nd:2 * nd]
@@ -353,7 +364,7 @@ def _np_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
         axisa = axisb = axisc = axis
     a = np.moveaxis(a, axisa, -1)
     b = np.moveaxis(b, axisb, -1)
-    da, db = np.shape(lower(a))[-1], np.shape(lower(b))[-1]
+    da, db = shape_of(lower(a))[-1], shape_of(lower(b))[-1]
     if da not in (2, 3) or db not in (2, 3):
         raise ValueError("incompatible dimensions for cross product (dimension must be 2 or 3)")
     ca = [a[..., k] for k in range(da)] + [None] * (3 - da)
@@ -370,7 +381,7 @@ def _np_cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     if da == 2 and db == 2:
         return z
     parts = [term(1, 2), term(2, 0), z]
-    shape = np.broadcast_shapes(*(np.shape(lower(p)) for p in parts))
+    shape = np.broadcast_shapes(*(shape_of(lower(p)) for p in parts))
     return np.moveaxis(np.stack([np.broadcast_to(p, shape) for p in parts], axis=-1), -1, axisc)
 
 

@@ -17,7 +17,9 @@ from autodiff.core import (
     implements,
     implements_ufunc_method,
     lower,
+    ndim_of,
     primitive,
+    shape_of,
 )
 from autodiff.rules._domains import array
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
@@ -25,8 +27,8 @@ from autodiff.rules._util import const_like, keepdims_shape, neg_axes
 
 def _expand_reduced(g, x_shape, axes, keepdims):
     """Cotangent of a reduction, reshaped so it broadcasts against the input (batch axes in front)."""
-    nb = np.ndim(g) - (len(x_shape) - (0 if keepdims else len(axes)))
-    gshape = np.shape(g)
+    nb = ndim_of(g) - (len(x_shape) - (0 if keepdims else len(axes)))
+    gshape = shape_of(g)
     return np.reshape(g, gshape[:nb] + keepdims_shape(x_shape, axes))
 
 
@@ -58,11 +60,11 @@ def _sum_impl(x, axis, keepdims):
 
 
 def _sum_vjp(ans, x, axis, keepdims):
-    shape = np.shape(x)
+    shape = shape_of(x)
 
     def pullback(g):
         g = _expand_reduced(g, shape, axis, keepdims)
-        return np.broadcast_to(g, np.shape(g)[:np.ndim(g) - len(shape)] + shape)
+        return np.broadcast_to(g, shape_of(g)[:ndim_of(g) - len(shape)] + shape)
 
     return pullback
 
@@ -82,7 +84,7 @@ def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wh
     """``np.sum``: Σ over ``axis``; derivative 1 for every entry summed (0 where ``where=`` is False)."""
     _no_out(out, "sum")
     a = a if dtype is None else a.astype(dtype)
-    s = sum_(_masked(a, where, 0.0), axis=neg_axes(axis, np.ndim(a)), keepdims=bool(keepdims))
+    s = sum_(_masked(a, where, 0.0), axis=neg_axes(axis, ndim_of(a)), keepdims=bool(keepdims))
     return s if initial is None else s + initial
 
 
@@ -90,11 +92,11 @@ def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wh
 def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     """``np.mean``: Σ x / count over ``axis`` (count of the selected entries with ``where=``)."""
     _no_out(out, "mean")
-    axes = neg_axes(axis, np.ndim(a))
+    axes = neg_axes(axis, ndim_of(a))
     if where is None or where is True:
-        count = _count(np.shape(a), axes)
+        count = _count(shape_of(a), axes)
     else:
-        mask = np.broadcast_to(lower(where), np.shape(a))
+        mask = np.broadcast_to(lower(where), shape_of(a))
         count = const_like(np.sum(mask, axis=axes, keepdims=bool(keepdims)), a)
     return _np_sum(a, axes, dtype, None, keepdims, where=where) / count
 
@@ -104,7 +106,7 @@ def _np_mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
 
 def _exclusive_cumprod(x):
     """[1, x0, x0 x1, ..., x0 ⋯ x_{n-2}] along the last axis: the product of the entries before each."""
-    ones = const_like(np.ones(np.shape(x)[:-1] + (1,)), x)
+    ones = const_like(np.ones(shape_of(x)[:-1] + (1,)), x)
     return np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
 
 
@@ -114,12 +116,12 @@ def _products_of_others(x, axes):
     Written without division — (product of the entries before i) × (product of those after i) over the
     flattened reduced axes — so that it is right where some x_i are 0.
     """
-    shape = np.shape(x)
+    shape = shape_of(x)
     nd = len(shape)
     reduced = [a + nd for a in axes]
     perm = [i for i in range(nd) if i not in reduced] + reduced
     xt = x if perm == list(range(nd)) else np.transpose(x, perm)
-    tshape = np.shape(xt)
+    tshape = shape_of(xt)
     n = _count(shape, axes)
     if n == 0:
         return const_like(np.zeros(shape), x)
@@ -131,7 +133,7 @@ def _products_of_others(x, axes):
 
 def _prod_partials(ans, x, axis):
     if _no_zeros(x):                      # the hot path: prod / x_i
-        return np.reshape(ans, keepdims_shape(np.shape(x), axis)) / x
+        return np.reshape(ans, keepdims_shape(shape_of(x), axis)) / x
     return _products_of_others(x, axis)
 
 
@@ -144,7 +146,7 @@ def _prod_jvp(t, ans, x, axis, keepdims):
 
 
 def _prod_vjp(ans, x, axis, keepdims):
-    shape = np.shape(x)
+    shape = shape_of(x)
     return lambda g: _expand_reduced(g, shape, axis, keepdims) * _prod_partials(ans, x, axis)
 
 
@@ -158,7 +160,7 @@ def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, w
     """``np.prod``: Π over ``axis``; ∂/∂x_i is the product of the other entries (right at zeros too)."""
     _no_out(out, "prod")
     a = a if dtype is None else a.astype(dtype)
-    p = prod(_masked(a, where, 1.0), axis=neg_axes(axis, np.ndim(a)), keepdims=bool(keepdims))
+    p = prod(_masked(a, where, 1.0), axis=neg_axes(axis, ndim_of(a)), keepdims=bool(keepdims))
     return p if initial is None else p * initial
 
 
@@ -168,7 +170,7 @@ def _np_prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, w
 def _extremum_share(x, ans, axis):
     """Constant weights: 1/k on each of the k entries that attain the extremum, 0 elsewhere."""
     xl = lower(x)
-    hit = xl == np.reshape(lower(ans), keepdims_shape(np.shape(xl), axis))
+    hit = xl == np.reshape(lower(ans), keepdims_shape(shape_of(xl), axis))
     return const_like(hit / np.sum(hit, axis=axis, keepdims=True), ans)
 
 
@@ -178,7 +180,7 @@ def _extremum_jvp(t, ans, x, axis, keepdims):
 
 def _extremum_vjp(ans, x, axis, keepdims):
     share = _extremum_share(x, ans, axis)
-    shape = np.shape(x)
+    shape = shape_of(x)
     return lambda g: _expand_reduced(g, shape, axis, keepdims) * share
 
 
@@ -202,7 +204,7 @@ def _extremum(prim, a, axis, keepdims, initial, where, name):
         if initial is None:
             raise ValueError(f"np.{name}(..., where=...) needs initial= (as in NumPy).")
         a = np.where(lower(where), a, initial)
-    m = prim(a, axis=neg_axes(axis, np.ndim(a)), keepdims=bool(keepdims))
+    m = prim(a, axis=neg_axes(axis, ndim_of(a)), keepdims=bool(keepdims))
     if initial is None:
         return m
     return np.maximum(m, initial) if prim is max_ else np.minimum(m, initial)
@@ -238,7 +240,7 @@ def _var_impl(x, axis, ddof, keepdims):
 
 def _var_scale(x, axis, ddof) -> float:
     """2 / (N - ddof): var = Σ (x - mean)² / (N - ddof), and Σ (x - mean) = 0 kills mean's derivative."""
-    dof = _count(np.shape(x), axis) - ddof
+    dof = _count(shape_of(x), axis) - ddof
     return 2.0 / dof if dof > 0 else float("nan")
 
 
@@ -255,7 +257,7 @@ def _var_jvp(t, ans, x, axis, ddof, keepdims):
 
 
 def _var_vjp(ans, x, axis, ddof, keepdims):
-    shape = np.shape(x)
+    shape = shape_of(x)
 
     def pullback(g):
         return (_var_scale(x, axis, ddof) * _expand_reduced(g, shape, axis, keepdims)) * _centered(x, axis)
@@ -297,7 +299,7 @@ def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     _no_out(out, "var")
     _unsupported(where, "var", "where")
     a = a if dtype is None else a.astype(dtype)
-    return var(a, axis=neg_axes(axis, np.ndim(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
+    return var(a, axis=neg_axes(axis, ndim_of(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
 
 
 @implements(np.std)
@@ -307,7 +309,7 @@ def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     _no_out(out, "std")
     _unsupported(where, "std", "where")
     a = a if dtype is None else a.astype(dtype)
-    return std(a, axis=neg_axes(axis, np.ndim(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
+    return std(a, axis=neg_axes(axis, ndim_of(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
 
 
 def _unsupported(value, name, what):
@@ -342,7 +344,7 @@ def _cumprod_partials(x):
     Division-free (for inputs with zeros): Π_{k<j} x_k · Π_{j<k≤i} x_k, the second factor being the
     cumulative product of the matrix whose row j is x with its first j + 1 entries set to 1. O(n²).
     """
-    n = np.shape(x)[-1]
+    n = shape_of(x)[-1]
     later = np.triu(np.ones((n, n), dtype=bool), 1)                  # [j, i]: i > j
     after_j = np.cumprod(np.where(later, np.expand_dims(x, -2), 1.0), axis=-1)
     upto = const_like(np.triu(np.ones((n, n)), 0), x)                 # [j, i]: j ≤ i
@@ -377,7 +379,7 @@ def _scan(prim, a, axis, dtype, name):
     a = a if dtype is None else a.astype(dtype)
     if axis is None:
         a, axis = np.ravel(a), -1
-    return prim(a, axis=neg_axes(axis, np.ndim(a))[0])
+    return prim(a, axis=neg_axes(axis, ndim_of(a))[0])
 
 
 @implements(np.cumsum)
@@ -395,7 +397,7 @@ def _np_cumprod(a, axis=None, dtype=None, out=None):
 
 
 def _with_initial(y, axis, value):
-    first = np.take(np.zeros(np.shape(lower(y))), [0], axis=axis) + value
+    first = np.take(np.zeros(shape_of(lower(y))), [0], axis=axis) + value
     return np.concatenate([const_like(first, y), y], axis=axis)
 
 
@@ -424,7 +426,7 @@ def _trace_impl(x, offset, axis1, axis2):
 
 def _trace_vjp(ans, x, offset, axis1, axis2):
     """The cotangent spread on the (offset) diagonal of the two axes: g ⊗ eye(n1, n2, offset)."""
-    shape = np.shape(x)
+    shape = shape_of(x)
     nd = len(shape)
     a1, a2 = axis1 + nd, axis2 + nd
     eye = np.eye(shape[a1], shape[a2], k=offset)
@@ -444,7 +446,7 @@ def _np_trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """``np.trace``: Σ_i a[..., i, i + offset, ...] over ``axis1``/``axis2``; linear in ``a``."""
     _no_out(out, "trace")
     a = a if dtype is None else a.astype(dtype)
-    nd = np.ndim(a)
+    nd = ndim_of(a)
     ax1, ax2 = (neg_axes(ax, nd)[0] for ax in (axis1, axis2))
     if ax1 == ax2:
         raise ValueError("np.trace: axis1 and axis2 cannot be the same")
@@ -465,20 +467,20 @@ def _np_average(a, axis=None, weights=None, returned=False, *, keepdims=False):
     """``np.average``: Σ w x / Σ w over ``axis``; differentiable in ``a`` and in ``weights``."""
     if weights is None:
         avg = _np_mean(a, axis, keepdims=keepdims)
-        total = const_like(np.full(np.shape(lower(avg)), np.size(lower(a)) / max(np.size(lower(avg)), 1)),
+        total = const_like(np.full(shape_of(lower(avg)), np.size(lower(a)) / max(np.size(lower(avg)), 1)),
                            avg)
     else:
-        shape = np.shape(a)
-        if np.shape(weights) != shape:
-            if axis is None or np.ndim(weights) != 1:
+        shape = shape_of(a)
+        if shape_of(weights) != shape:
+            if axis is None or ndim_of(weights) != 1:
                 raise TypeError("np.average: 1-D weights need axis=; otherwise weights must have a's shape")
             w_shape = [1] * len(shape)
-            w_shape[neg_axes(axis, len(shape))[0]] = np.shape(weights)[0]
+            w_shape[neg_axes(axis, len(shape))[0]] = shape_of(weights)[0]
             weights = np.reshape(weights, tuple(w_shape))
         weights = np.broadcast_to(weights, shape)
         total = _np_sum(weights, axis, keepdims=keepdims)
         avg = _np_sum(a * weights, axis, keepdims=keepdims) / total
-    return (avg, np.broadcast_to(total, np.shape(avg))) if returned else avg
+    return (avg, np.broadcast_to(total, shape_of(avg))) if returned else avg
 
 
 def _nan_mask(a):
@@ -497,7 +499,7 @@ def _np_nanmean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=Non
     """``np.nanmean``: the mean of the non-NaN entries (derivative 1/count there, 0 at NaN)."""
     _unsupported(where, "nanmean", "where")
     keep = ~_nan_mask(a)
-    count = np.sum(keep, axis=neg_axes(axis, np.ndim(a)), keepdims=bool(keepdims))
+    count = np.sum(keep, axis=neg_axes(axis, ndim_of(a)), keepdims=bool(keepdims))
     mean = _np_sum(np.where(keep, a, 0.0), axis, dtype, out, keepdims) / const_like(np.maximum(count, 1), a)
     # An all-NaN slice has the value NaN (as NumPy) but no derivative (every entry is NaN).
     return np.where(count == 0, np.nan, mean) if np.any(count == 0) else mean
@@ -613,7 +615,7 @@ def _sometimes_complex(sampler):
         s = sampler(rng)
         x = s.args[0]
         if rng.integers(2):
-            x = x + 1j * rng.uniform(-2.0, 2.0, size=np.shape(x))
+            x = x + 1j * rng.uniform(-2.0, 2.0, size=shape_of(x))
         return Sample((x,), s.params)
     return sample
 

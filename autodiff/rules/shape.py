@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from autodiff.core import Sample, Tracer, defdomain, defjvp, defvjp, implements, lower, primitive, register_op
+from autodiff.core import (
+    Sample,
+    Tracer,
+    defdomain,
+    defjvp,
+    defvjp,
+    implements,
+    lower,
+    ndim_of,
+    primitive,
+    register_op,
+    shape_of,
+)
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
 # ---- reshape ---------------------------------------------------------------------------------------
@@ -19,13 +31,13 @@ def _reshape_impl(x, shape):
 
 
 def _batch_reshape(t, x, shape):
-    nb = np.ndim(t) - np.ndim(x)
-    return np.reshape(t, np.shape(t)[:nb] + tuple(shape))
+    nb = ndim_of(t) - ndim_of(x)
+    return np.reshape(t, shape_of(t)[:nb] + tuple(shape))
 
 
 reshape = primitive(_reshape_impl, name="reshape")
 defjvp(reshape, lambda t, ans, x, shape: _batch_reshape(t, x, shape))
-defvjp(reshape, lambda ans, x, shape: lambda g: _batch_reshape(g, ans, np.shape(x)))
+defvjp(reshape, lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)))
 
 
 def _fill_minus_one(size, shape):
@@ -54,13 +66,13 @@ def _np_ravel(a, order="C"):
 
 @implements(np.expand_dims)
 def _np_expand_dims(a, axis):
-    shape = np.shape(np.expand_dims(np.empty(np.shape(lower(a)), dtype=bool), axis))
+    shape = shape_of(np.expand_dims(np.empty(shape_of(lower(a)), dtype=bool), axis))
     return reshape(a, shape=shape)
 
 
 @implements(np.squeeze)
 def _np_squeeze(a, axis=None):
-    shape = np.shape(np.squeeze(np.empty(np.shape(lower(a)), dtype=bool), axis))
+    shape = shape_of(np.squeeze(np.empty(shape_of(lower(a)), dtype=bool), axis))
     return reshape(a, shape=shape)
 
 
@@ -72,22 +84,22 @@ def _broadcast_impl(x, shape):
 
 
 def _broadcast_jvp(t, ans, x, shape):
-    nb = np.ndim(t) - np.ndim(x)
-    tshape = np.shape(t)
-    pad = len(shape) - np.ndim(x)
+    nb = ndim_of(t) - ndim_of(x)
+    tshape = shape_of(t)
+    pad = len(shape) - ndim_of(x)
     t = np.reshape(t, tshape[:nb] + (1,) * pad + tshape[nb:])
     return np.broadcast_to(t, tshape[:nb] + tuple(shape))
 
 
 broadcast_to = primitive(_broadcast_impl, name="broadcast_to")
 defjvp(broadcast_to, _broadcast_jvp)
-defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, np.shape(x), np.ndim(g) - len(shape)))
+defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, shape_of(x), ndim_of(g) - len(shape)))
 
 
 @implements(np.broadcast_to)
 def _np_broadcast_to(array, shape, subok=False):
     shape = _as_shape(shape)
-    if tuple(shape) == np.shape(lower(array)):
+    if tuple(shape) == shape_of(lower(array)):
         return array
     return broadcast_to(array, shape=shape)
 
@@ -100,7 +112,7 @@ def _transpose_impl(x, axes):
 
 
 def _batch_transpose(t, x, axes):
-    nb = np.ndim(t) - np.ndim(x)
+    nb = ndim_of(t) - ndim_of(x)
     return np.transpose(t, tuple(range(nb)) + tuple(nb + a for a in axes))
 
 
@@ -111,7 +123,7 @@ defvjp(transpose, lambda ans, x, axes: lambda g: _batch_transpose(g, ans, tuple(
 
 @implements(np.transpose)
 def _np_transpose(a, axes=None):
-    nd = np.ndim(lower(a))
+    nd = ndim_of(lower(a))
     axes = tuple(range(nd))[::-1] if axes is None else tuple(int(ax) % nd for ax in axes)
     if axes == tuple(range(nd)):
         return a
@@ -120,7 +132,7 @@ def _np_transpose(a, axes=None):
 
 @implements(np.swapaxes)
 def _np_swapaxes(a, axis1, axis2):
-    nd = np.ndim(lower(a))
+    nd = ndim_of(lower(a))
     axes = list(range(nd))
     axes[axis1 % nd], axes[axis2 % nd] = axes[axis2 % nd], axes[axis1 % nd]
     return _np_transpose(a, axes)
@@ -128,7 +140,7 @@ def _np_swapaxes(a, axis1, axis2):
 
 @implements(np.moveaxis)
 def _np_moveaxis(a, source, destination):
-    nd = np.ndim(lower(a))
+    nd = ndim_of(lower(a))
     src = [int(s) % nd for s in np.atleast_1d(source)]
     dst = [int(d) % nd for d in np.atleast_1d(destination)]
     if len(src) != len(dst):
@@ -149,23 +161,23 @@ def _concatenate_impl(*xs, axis):
 def _concat_jvp_rule(i):
     def rule(t, ans, *xs, axis):
         # The tangent of piece i, zero-padded to the whole: one primitive call, however many pieces.
-        sizes = [np.shape(x)[axis] for x in xs]
-        widths = [(0, 0)] * np.ndim(t)
-        widths[np.ndim(t) + axis] = (sum(sizes[:i]), sum(sizes[i + 1:]))
+        sizes = [shape_of(x)[axis] for x in xs]
+        widths = [(0, 0)] * ndim_of(t)
+        widths[ndim_of(t) + axis] = (sum(sizes[:i]), sum(sizes[i + 1:]))
         return pad_zeros(t, pad_width=tuple(widths))
     return rule
 
 
 def _concat_vjp_rule(i):
     def rule(ans, *xs, axis):
-        sizes = [np.shape(x)[axis] for x in xs]
+        sizes = [shape_of(x)[axis] for x in xs]
         start = sum(sizes[:i])
         return lambda g: _slice_axis(g, axis, start, start + sizes[i])
     return rule
 
 
 def _slice_axis(g, axis, start, stop):
-    index = [slice(None)] * np.ndim(g)
+    index = [slice(None)] * ndim_of(g)
     index[axis] = slice(start, stop)
     return g[tuple(index)]
 
@@ -187,7 +199,7 @@ def _np_concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     if axis is None:
         arrays = [np.ravel(a) for a in arrays]
         axis = 0
-    nd = np.ndim(lower(arrays[0]))
+    nd = ndim_of(lower(arrays[0]))
     return _concat_many(arrays, axis - nd if axis >= 0 else axis)
 
 
@@ -201,7 +213,7 @@ def _concat_many(arrays, axis):
 @implements(np.stack)
 def _np_stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
     arrays = list(arrays)
-    nd = np.ndim(lower(arrays[0])) + 1
+    nd = ndim_of(lower(arrays[0])) + 1
     axis = axis % nd
     return _np_concatenate([np.expand_dims(a, axis) for a in arrays], axis=axis)
 
@@ -246,10 +258,10 @@ def _batched(t, nb, index, op):
     """
     if nb == 0:
         return op(t, index)
-    nd = np.ndim(t)
+    nd = ndim_of(t)
     moved = np.moveaxis(t, tuple(range(nb)), tuple(range(nd - nb, nd)))
     out = op(moved, index + (slice(None),) * nb)
-    ond = np.ndim(out)
+    ond = ndim_of(out)
     return np.moveaxis(out, tuple(range(ond - nb, ond)), tuple(range(nb)))
 
 
@@ -262,7 +274,7 @@ def _take(a, index):
 
 
 def _getitem_jvp(t, ans, x, index):
-    nb = np.ndim(t) - np.ndim(x)
+    nb = ndim_of(t) - ndim_of(x)
     if _is_basic(index):
         # Basic indices never move axes, so full slices in front address the batch axes exactly.
         return getitem(t, index=(slice(None),) * nb + index)
@@ -270,19 +282,19 @@ def _getitem_jvp(t, ans, x, index):
 
 
 def _getitem_vjp(ans, x, index):
-    shape, dtype = np.shape(x), np.result_type(lower(x))
+    shape, dtype = shape_of(x), np.result_type(lower(x))
     basic = _is_basic(index)
 
     def pullback(g):
-        nb = np.ndim(g) - np.ndim(ans)
+        nb = ndim_of(g) - ndim_of(ans)
         if basic:
-            full_shape, full_index = np.shape(g)[:nb] + shape, (slice(None),) * nb + index
+            full_shape, full_index = shape_of(g)[:nb] + shape, (slice(None),) * nb + index
             if type(g) is np.ndarray:
                 # Plain values: let the backward sweep add this slice into a shared buffer.
                 return IndexedCotangent(full_shape, np.result_type(dtype, g), full_index, g)
             # A slice picks each entry at most once: write g into zeros (no np.add.at, which is slow).
             return scatter(g, shape=full_shape, index=full_index)
-        zeros = np.zeros(np.shape(g)[:nb] + shape, dtype=np.result_type(dtype, lower(g)))
+        zeros = np.zeros(shape_of(g)[:nb] + shape, dtype=np.result_type(dtype, lower(g)))
         return _batched_write(index_add, zeros, g, nb, index)
 
     return pullback
@@ -312,12 +324,12 @@ def _scatter_impl(g, shape, index):
 
 
 def _scatter_jvp(t, ans, g, shape, index):
-    nb = np.ndim(t) - np.ndim(g)
-    return scatter(t, shape=np.shape(t)[:nb] + tuple(shape), index=(slice(None),) * nb + index)
+    nb = ndim_of(t) - ndim_of(g)
+    return scatter(t, shape=shape_of(t)[:nb] + tuple(shape), index=(slice(None),) * nb + index)
 
 
 def _scatter_vjp(ans, g, shape, index):
-    return lambda c: getitem(c, index=(slice(None),) * (np.ndim(c) - len(shape)) + index)
+    return lambda c: getitem(c, index=(slice(None),) * (ndim_of(c) - len(shape)) + index)
 
 
 scatter = primitive(_scatter_impl, name="scatter")
@@ -330,7 +342,7 @@ defvjp(scatter, _scatter_vjp)
 
 
 def _tracer_getitem(x, index):
-    return getitem(x, index=normalize_index(index, np.shape(lower(x))))
+    return getitem(x, index=normalize_index(index, shape_of(lower(x))))
 
 
 register_op("getitem", _tracer_getitem)
@@ -353,22 +365,22 @@ def _index_update_impl(x, v, index):
 
 def _slot_cotangent(g, ans, v, index):
     """Cotangent of the values written at ``index``: g there, summed to v's shape if v was broadcast."""
-    nb = np.ndim(g) - np.ndim(ans)
+    nb = ndim_of(g) - ndim_of(ans)
     picked = _batched(g, nb, index, _take)
-    return unbroadcast(picked, np.shape(v), nb)
+    return unbroadcast(picked, shape_of(v), nb)
 
 
 def _batched_write(op, base, vals, nb, index):
     """op(base, vals, index) with ``nb`` batch axes in front of base (and possibly of vals)."""
     if nb == 0:
         return op(base, vals, index=index)
-    nd = np.ndim(base)
+    nd = ndim_of(base)
     moved = np.moveaxis(base, tuple(range(nb)), tuple(range(nd - nb, nd)))
-    slot_nd = np.ndim(_batched(base, nb, index, _take))
-    vnd = np.ndim(vals)
+    slot_nd = ndim_of(_batched(base, nb, index, _take))
+    vnd = ndim_of(vals)
     if vnd < slot_nd:
         # vals has no batch axes (or fewer dims): broadcast it to the batched slot first.
-        slot_shape = np.shape(_batched(base, nb, index, _take))
+        slot_shape = shape_of(_batched(base, nb, index, _take))
         vals = np.broadcast_to(vals, slot_shape)
     vals_moved = np.moveaxis(vals, tuple(range(nb)), tuple(range(slot_nd - nb, slot_nd)))
     out = op(moved, vals_moved, index=index + (slice(None),) * nb)
@@ -385,25 +397,25 @@ defvjp(index_add,
 
 
 def _index_add_jvp_v(t, ans, x, v, index):
-    nb = np.ndim(t) - np.ndim(v)
-    base = np.zeros(np.shape(t)[:nb] + np.shape(ans), dtype=t.dtype)
+    nb = ndim_of(t) - ndim_of(v)
+    base = np.zeros(shape_of(t)[:nb] + shape_of(ans), dtype=t.dtype)
     return _batched_write(index_add, base, _pad_values(t, nb, ans, index), nb, index)
 
 
 def _pad_values(t, nb, ans, index):
     """Tangent of written values, with singleton axes so it broadcasts into the (batched) slot."""
-    slot_nd = np.ndim(np.empty(np.shape(lower(ans)), dtype=bool)[index])
-    tshape = np.shape(t)
+    slot_nd = ndim_of(np.empty(shape_of(lower(ans)), dtype=bool)[index])
+    tshape = shape_of(t)
     missing = slot_nd - (len(tshape) - nb)
     return np.reshape(t, tshape[:nb] + (1,) * missing + tshape[nb:]) if missing > 0 else t
 
 
 index_update = primitive(_index_update_impl, name="index_update")
 defjvp(index_update,
-       lambda t, ans, x, v, index: _batched_write(index_update, t, 0.0, np.ndim(t) - np.ndim(x), index),
+       lambda t, ans, x, v, index: _batched_write(index_update, t, 0.0, ndim_of(t) - ndim_of(x), index),
        lambda t, ans, x, v, index: _index_add_jvp_v(t, ans, x, v, index))
 defvjp(index_update,
-       lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, np.ndim(g) - np.ndim(x),
+       lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, ndim_of(g) - ndim_of(x),
                                                          index),
        lambda ans, x, v, index: lambda g: _slot_cotangent(g, ans, v, index))
 
@@ -413,7 +425,7 @@ def index_add_public(x, index, values):
 
     The differentiable form of ``x[index] += values``: d/dx is the identity, d/dvalues gathers at index.
     """
-    return index_add(x, values, index=normalize_index(index, np.shape(lower(x))))
+    return index_add(x, values, index=normalize_index(index, shape_of(lower(x))))
 
 
 def index_update_public(x, index, values):
@@ -421,7 +433,7 @@ def index_update_public(x, index, values):
 
     d/dx is the identity except at ``index`` (zero there); d/dvalues gathers at ``index``.
     """
-    return index_update(x, values, index=normalize_index(index, np.shape(lower(x))))
+    return index_update(x, values, index=normalize_index(index, shape_of(lower(x))))
 
 
 # ---- pad: zero padding is a primitive (its transpose is a slice); other modes gather --------------
@@ -432,24 +444,24 @@ def _pad_impl(x, pad_width):
 
 
 def _batch_pad_width(t, pad_width):
-    return ((0, 0),) * (np.ndim(t) - len(pad_width)) + tuple(pad_width)
+    return ((0, 0),) * (ndim_of(t) - len(pad_width)) + tuple(pad_width)
 
 
 def _unpad(g, x_shape, pad_width):
-    nb = np.ndim(g) - len(x_shape)
+    nb = ndim_of(g) - len(x_shape)
     return g[(slice(None),) * nb + tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x_shape))]
 
 
 pad_zeros = primitive(_pad_impl, name="pad")
 defjvp(pad_zeros, lambda t, ans, x, pad_width: pad_zeros(t, pad_width=_batch_pad_width(t, pad_width)))
-defvjp(pad_zeros, lambda ans, x, pad_width: lambda g: _unpad(g, np.shape(x), pad_width))
+defvjp(pad_zeros, lambda ans, x, pad_width: lambda g: _unpad(g, shape_of(x), pad_width))
 
 _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 
 
 @implements(np.pad)
 def _np_pad(array, pad_width, mode="constant", **kwargs):
-    shape = np.shape(lower(array))
+    shape = shape_of(lower(array))
     widths = tuple((int(b), int(a)) for b, a in np.broadcast_to(np.asarray(pad_width), (len(shape), 2)))
     if mode == "constant":
         out = pad_zeros(array, pad_width=widths)
@@ -473,7 +485,7 @@ def _np_pad(array, pad_width, mode="constant", **kwargs):
 
 @implements(np.atleast_1d)
 def _np_atleast_1d(*arys):
-    out = [a if np.ndim(lower(a)) >= 1 else np.reshape(a, (1,)) for a in arys]
+    out = [a if ndim_of(lower(a)) >= 1 else np.reshape(a, (1,)) for a in arys]
     return out[0] if len(out) == 1 else out
 
 
@@ -481,15 +493,15 @@ def _np_atleast_1d(*arys):
 def _np_atleast_2d(*arys):
     out = []
     for a in arys:
-        nd = np.ndim(lower(a))
-        out.append(a if nd >= 2 else np.reshape(a, (1,) * (2 - nd) + np.shape(lower(a))))
+        nd = ndim_of(lower(a))
+        out.append(a if nd >= 2 else np.reshape(a, (1,) * (2 - nd) + shape_of(lower(a))))
     return out[0] if len(out) == 1 else out
 
 
 @implements(np.hstack)
 def _np_hstack(tup, dtype=None, casting="same_kind"):
     arrs = [_np_atleast_1d(a) for a in tup]
-    return _np_concatenate(arrs, axis=0 if np.ndim(lower(arrs[0])) == 1 else 1)
+    return _np_concatenate(arrs, axis=0 if ndim_of(lower(arrs[0])) == 1 else 1)
 
 
 @implements(np.vstack)
@@ -499,7 +511,7 @@ def _np_vstack(tup, dtype=None, casting="same_kind"):
 
 @implements(np.column_stack)
 def _np_column_stack(tup):
-    arrs = [np.reshape(a, (-1, 1)) if np.ndim(lower(a)) < 2 else a for a in tup]
+    arrs = [np.reshape(a, (-1, 1)) if ndim_of(lower(a)) < 2 else a for a in tup]
     return _np_concatenate(arrs, axis=1)
 
 
@@ -512,9 +524,9 @@ def _split_bounds(n, indices_or_sections, equal):
 
 
 def _split(ary, indices_or_sections, axis, equal):
-    nd = np.ndim(lower(ary))
+    nd = ndim_of(lower(ary))
     axis = int(axis) % nd
-    bounds = _split_bounds(np.shape(lower(ary))[axis], indices_or_sections, equal)
+    bounds = _split_bounds(shape_of(lower(ary))[axis], indices_or_sections, equal)
     return [ary[(slice(None),) * axis + (slice(b, e),)] for b, e in bounds]
 
 
@@ -530,7 +542,7 @@ def _np_array_split(ary, indices_or_sections, axis=0):
 
 @implements(np.hsplit)
 def _np_hsplit(ary, indices_or_sections):
-    return _split(ary, indices_or_sections, 1 if np.ndim(lower(ary)) > 1 else 0, True)
+    return _split(ary, indices_or_sections, 1 if ndim_of(lower(ary)) > 1 else 0, True)
 
 
 @implements(np.vsplit)
@@ -540,9 +552,9 @@ def _np_vsplit(ary, indices_or_sections):
 
 @implements(np.unstack)
 def _np_unstack(x, /, *, axis=0):
-    nd = np.ndim(lower(x))
+    nd = ndim_of(lower(x))
     axis = int(axis) % nd
-    return tuple(x[(slice(None),) * axis + (i,)] for i in range(np.shape(lower(x))[axis]))
+    return tuple(x[(slice(None),) * axis + (i,)] for i in range(shape_of(lower(x))[axis]))
 
 
 @implements(np.matrix_transpose, np.linalg.matrix_transpose)
@@ -564,7 +576,7 @@ def _np_concat(arrays, /, *, axis=0):
 def _np_tile(A, reps):
     """Tile by broadcasting: interleave singleton axes, broadcast them to ``reps``, merge pairs."""
     reps = (int(reps),) if isinstance(reps, (int, np.integer)) else tuple(int(r) for r in reps)
-    shape = np.shape(lower(A))
+    shape = shape_of(lower(A))
     d = max(len(shape), len(reps))
     shape = (1,) * (d - len(shape)) + shape
     reps = (1,) * (d - len(reps)) + reps
@@ -577,10 +589,10 @@ def _np_tile(A, reps):
 def _np_repeat(a, repeats, axis=None):
     if axis is None:
         a, axis = np.ravel(a), 0
-    nd = np.ndim(lower(a))
+    nd = ndim_of(lower(a))
     axis = int(axis) % nd
-    shape = np.shape(lower(a))
-    if np.ndim(repeats) == 0:
+    shape = shape_of(lower(a))
+    if ndim_of(repeats) == 0:
         r = int(repeats)
         wide = np.broadcast_to(np.expand_dims(a, axis + 1), shape[:axis + 1] + (r,) + shape[axis + 1:])
         return np.reshape(wide, shape[:axis] + (shape[axis] * r,) + shape[axis + 1:])
@@ -590,7 +602,7 @@ def _np_repeat(a, repeats, axis=None):
 
 @implements(np.flip)
 def _np_flip(m, axis=None):
-    nd = np.ndim(lower(m))
+    nd = ndim_of(lower(m))
     axes = range(nd) if axis is None else [int(a) % nd for a in np.atleast_1d(axis)]
     return m[tuple(slice(None, None, -1) if k in axes else slice(None) for k in range(nd))]
 
@@ -609,14 +621,14 @@ def _np_flipud(m):
 def _np_roll(a, shift, axis=None):
     """Roll by joining two slices per axis (so the VJP is slicing too, never a scatter-add)."""
     if axis is None:
-        return np.reshape(_np_roll(np.ravel(a), shift, 0), np.shape(lower(a)))
+        return np.reshape(_np_roll(np.ravel(a), shift, 0), shape_of(lower(a)))
     shifts, axes = np.broadcast_arrays(np.asarray(shift), np.asarray(axis))
-    nd = np.ndim(lower(a))
+    nd = ndim_of(lower(a))
     total = {}
     for s, ax in zip(shifts.ravel().tolist(), axes.ravel().tolist()):
         total[ax % nd] = total.get(ax % nd, 0) + s
     for ax, s in total.items():
-        n = np.shape(lower(a))[ax]
+        n = shape_of(lower(a))[ax]
         s = s % n if n else 0
         if s:
             head = (slice(None),) * ax
@@ -630,8 +642,8 @@ def _np_take(a, indices, axis=None, out=None, mode="raise"):
         raise TypeError("np.take(..., out=...) writes in place and cannot be differentiated.")
     if axis is None:
         a, axis = np.ravel(a), 0
-    axis = int(axis) % np.ndim(lower(a))
-    n = np.shape(lower(a))[axis]
+    axis = int(axis) % ndim_of(lower(a))
+    n = shape_of(lower(a))[axis]
     indices = np.asarray(lower(indices))
     if mode == "wrap":
         indices = np.mod(indices, n)
@@ -645,9 +657,9 @@ def _np_take_along_axis(arr, indices, axis=-1):
     if axis is None:
         return np.ravel(arr)[np.asarray(lower(indices))]
     indices = np.asarray(lower(indices))
-    nd = np.ndim(lower(arr))
+    nd = ndim_of(lower(arr))
     axis = int(axis) % nd
-    arr_shape = np.shape(lower(arr))
+    arr_shape = shape_of(lower(arr))
     index = []
     for k in range(nd):
         if k == axis:
@@ -682,7 +694,7 @@ def _diagonal_positions(n1, n2, offset):
 def _np_diagonal(a, offset=0, axis1=0, axis2=1):
     """Diagonal along (axis1, axis2), appended as the last axis (as NumPy): a gather."""
     moved = _np_moveaxis(a, (axis1, axis2), (-2, -1))
-    n1, n2 = np.shape(lower(moved))[-2:]
+    n1, n2 = shape_of(lower(moved))[-2:]
     i, j = _diagonal_positions(n1, n2, int(offset))
     return moved[..., i, j]
 
@@ -690,16 +702,16 @@ def _np_diagonal(a, offset=0, axis1=0, axis2=1):
 @implements(np.diag)
 def _np_diag(v, k=0):
     """1-D v: a matrix with v on its k-th diagonal; 2-D v: its k-th diagonal."""
-    if np.ndim(lower(v)) == 2:
+    if ndim_of(lower(v)) == 2:
         return _np_diagonal(v, k)
-    n = np.shape(lower(v))[0] + abs(int(k))
+    n = shape_of(lower(v))[0] + abs(int(k))
     i, j = _diagonal_positions(n, n, int(k))
     zeros = np.zeros((n, n), dtype=np.result_type(lower(v)))
     return index_add(zeros, v, index=(i, j))
 
 
 def _tri_mask(a, k, upper):
-    n, m = np.shape(lower(a))[-2:]
+    n, m = shape_of(lower(a))[-2:]
     # tril keeps j <= i + k; triu keeps j >= i + k, the complement of tril at k - 1.
     mask = ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
     dtype = np.result_type(lower(a))

@@ -63,6 +63,8 @@ def _rows_matmul(x, m):
     per direction (k matrix-vector products); folding every leading axis into rows makes it one GEMM.
     """
     shape = shape_of(x)
+    if len(shape) <= 2:
+        return np.matmul(x, m)
     flat = np.reshape(x, (-1, shape[-1]))
     return np.reshape(np.matmul(flat, m), shape[:-1] + shape_of(m)[1:])
 

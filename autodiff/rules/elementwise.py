@@ -66,8 +66,24 @@ def _jvp_of(deriv):
 
 def _vjp_of(deriv):
     def vjp(ans, *args, **params):
-        return lambda g: g * deriv(ans, *args, **params)
+        def pullback(g):
+            d = deriv(ans, *args, **params)
+            if _is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+                return np.multiply(g, d, out=d)
+            return g * d
+        return pullback
     return vjp
+
+
+def _is_scratch(d, g):
+    """True when ``d`` is a plain array this rule just computed, shaped and typed like ``g * d``.
+
+    Why: multiplying into it in place saves an allocation per backward step; for large arrays each fresh
+    allocation is a round of page faults, which costs more than the multiplication. Only arrays that own
+    their memory qualify, and the caller excludes the values the rule closed over.
+    """
+    return (type(d) is np.ndarray and type(g) is np.ndarray and d.base is None and d.flags.writeable
+            and d.shape == g.shape and d.dtype == g.dtype)
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------
@@ -347,7 +363,17 @@ defderiv(cosh, lambda ans, x: np.sinh(x))
 
 tanh = primitive(np.tanh)
 defjvp(tanh, lambda t, ans, x: t * (1.0 - ans * ans))
-defvjp(tanh, lambda ans, x: lambda g: g * (1.0 - ans * ans))
+def _tanh_vjp(ans, x):
+    def pullback(g):
+        d = ans * ans
+        if _is_scratch(d, g):   # 1 - ans², then g (1 - ans²), in one scratch array
+            np.subtract(1.0, d, out=d)
+            return np.multiply(g, d, out=d)
+        return g * (1.0 - d)
+    return pullback
+
+
+defvjp(tanh, _tanh_vjp)
 
 arcsinh = primitive(np.arcsinh)
 defderiv(arcsinh, lambda ans, x: 1.0 / np.sqrt(x * x + 1.0))

@@ -24,6 +24,8 @@ class JVPTrace(Trace):
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
+        if len(args) == 1 and type(args[0]) is Dual and args[0]._trace is self:
+            return self._unary(prim, args[0], params)
         primals = list(args)
         tangents = [None] * len(args)
         others = False
@@ -65,6 +67,19 @@ class JVPTrace(Trace):
         if ragged:
             out = fit_tangent(out, ans, nb)
         return new_dual(self, ans, out)
+
+    def _unary(self, prim: Primitive, a: Dual, params: dict) -> Any:
+        """``process`` for the common one-argument call: no lists, no broadcasting to line up."""
+        p = a.primal
+        ans = bind(prim, p, **params) if isinstance(p, Tracer) else prim.impl(p, **params)
+        if prim.nondiff:
+            return ans
+        jvps = prim.jvps
+        rule = (jvps[0] if jvps else None) if jvps is not None else prim.jvp_rule(0)
+        if rule is None:
+            return ans
+        out = rule(a.tangent, ans, p, **params)
+        return ans if out is None else new_dual(self, ans, out)
 
 
 def _shape(x: Any) -> tuple:

@@ -66,6 +66,8 @@ class Tape(Trace):
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
+        if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
+            return self._unary(prim, args[0], params)
         primals = list(args)
         traced = []
         others = False
@@ -101,6 +103,26 @@ class Tape(Trace):
             return ans
         shape = ans.shape if hasattr(ans, "shape") else shape_of(ans)
         node = Node(tuple(parents), tuple(vjps), shape, prim.elementwise, prim)
+        if self.nodes is not None:
+            self.nodes.append(node)
+        return TapeTracer(self, ans, node)
+
+    def _unary(self, prim: Primitive, a: TapeTracer, params: dict) -> Any:
+        """``process`` for the common one-argument call: no lists to build."""
+        p = a.primal
+        ans = bind(prim, p, **params) if isinstance(p, Tracer) else prim.impl(p, **params)
+        if prim.nondiff:
+            return ans
+        vjps = prim.vjps
+        rule = (vjps[0] if vjps else None) if vjps is not None else prim.vjp_rule(0)
+        if rule is None:
+            return ans
+        pullback = rule(ans, p, **params)
+        dtype = getattr(ans, "dtype", None)
+        if (dtype if dtype is not None else _dtype_of(ans)).kind == "c" and _dtype_of(p).kind != "c":
+            pullback = _real_part(pullback)
+        shape = ans.shape if hasattr(ans, "shape") else np.shape(ans)
+        node = Node((a._node,), (pullback,), shape, prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)

@@ -13,7 +13,7 @@ import numpy as np
 
 from autodiff import core
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, strip_inner, trace_scope
+from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
@@ -149,12 +149,12 @@ def _scalar_output(rec: Recording) -> Any:
             "arrays; use autodiff.jacobian (or jacrev) for several outputs."
         )
     value = rec.values[0]
-    if np.shape(value) != ():
+    if shape_of(value) != ():
         raise TypeError(
-            f"grad needs f to return a scalar, but it returned shape {np.shape(value)}. Use "
+            f"grad needs f to return a scalar, but it returned shape {shape_of(value)}. Use "
             "autodiff.jacobian(f) (or jacrev) for a non-scalar output, or reduce it first (e.g. .sum())."
         )
-    if not np.issubdtype(value.dtype, np.floating):
+    if value.dtype.kind != "f":
         raise TypeError(f"grad needs a real floating output, got dtype {value.dtype}.")
     return value
 

@@ -93,8 +93,8 @@ def _matmul_jvp_b(t, ans, a, b):
     return _demote(np.matmul(_promote(a, True), t2), ndim_of(a) == 1, ndim_of(b) == 1)
 
 
-def _promoted_cotangent(g, ans, a, b):
-    nb = ndim_of(g) - ndim_of(ans)
+def _promoted_cotangent(g, ans_nd, a, b):
+    nb = ndim_of(g) - ans_nd
     if ndim_of(b) == 1:
         g = np.expand_dims(g, -1)
     if ndim_of(a) == 1:
@@ -103,13 +103,16 @@ def _promoted_cotangent(g, ans, a, b):
 
 
 def _matmul_vjp_a(ans, a, b):
+    # Pullbacks keep the operands they need, never ``ans`` itself (only its rank): holding the output
+    # would keep one more intermediate alive until the backward pass.
+    ans_nd = ndim_of(ans)
     if ndim_of(b) == 2:
         return lambda g: _rows_matmul(g, _swap(b))
     if ndim_of(b) == 1:
         return lambda g: np.expand_dims(g, -1) * b
 
     def pullback(g):
-        g2, nb = _promoted_cotangent(g, ans, a, b)
+        g2, nb = _promoted_cotangent(g, ans_nd, a, b)
         a2 = _promote(a, True)
         ga = np.matmul(g2, _swap(_promote(b, False)))
         ga = unbroadcast(ga, shape_of(a2), nb)
@@ -118,18 +121,19 @@ def _matmul_vjp_a(ans, a, b):
 
 
 def _matmul_vjp_b(ans, a, b):
+    ans_nd = ndim_of(ans)
     if ndim_of(a) == 1:
         if ndim_of(b) == 1:
             return lambda g: np.expand_dims(g, -1) * a
         return lambda g: unbroadcast(np.expand_dims(g, -2) * np.expand_dims(a, -1), shape_of(b),
-                                     ndim_of(g) - ndim_of(ans))
+                                     ndim_of(g) - ans_nd)
     if ndim_of(a) == 2:
         if ndim_of(b) == 1:
             return lambda g: _rows_matmul(g, a)
-        return lambda g: unbroadcast(np.matmul(_swap(a), g), shape_of(b), ndim_of(g) - ndim_of(ans))
+        return lambda g: unbroadcast(np.matmul(_swap(a), g), shape_of(b), ndim_of(g) - ans_nd)
 
     def pullback(g):
-        g2, nb = _promoted_cotangent(g, ans, a, b)
+        g2, nb = _promoted_cotangent(g, ans_nd, a, b)
         b2 = _promote(b, False)
         gb = np.matmul(_swap(_promote(a, True)), g2)
         gb = unbroadcast(gb, shape_of(b2), nb)
@@ -187,9 +191,10 @@ def _einsum_vjp_rule(i):
         ins, out = _split_subscripts(subscripts)
         sizes = {c: d for sub, x in zip(ins, operands) for c, d in zip(sub, shape_of(x))}
         others = [(sub, x) for j, (sub, x) in enumerate(zip(ins, operands)) if j != i]
+        ans_nd = ndim_of(ans)
 
         def pullback(g):
-            batch = _fresh(subscripts, ndim_of(g) - ndim_of(ans))
+            batch = _fresh(subscripts, ndim_of(g) - ans_nd)
             used = subscripts + batch
             target, extra = "", []
             for c in ins[i]:

@@ -284,9 +284,10 @@ def _getitem_jvp(t, ans, x, index):
 def _getitem_vjp(ans, x, index):
     shape, dtype = shape_of(x), np.result_type(lower(x))
     basic = _is_basic(index)
+    ans_nd = ndim_of(ans)   # its rank only: the pullback must not keep the (possibly copied) output
 
     def pullback(g):
-        nb = ndim_of(g) - ndim_of(ans)
+        nb = ndim_of(g) - ans_nd
         if basic:
             full_shape, full_index = shape_of(g)[:nb] + shape, (slice(None),) * nb + index
             if type(g) is np.ndarray:
@@ -363,11 +364,18 @@ def _index_update_impl(x, v, index):
     return out
 
 
-def _slot_cotangent(g, ans, v, index):
-    """Cotangent of the values written at ``index``: g there, summed to v's shape if v was broadcast."""
-    nb = ndim_of(g) - ndim_of(ans)
-    picked = _batched(g, nb, index, _take)
-    return unbroadcast(picked, shape_of(v), nb)
+def _slot_vjp(ans, x, v, index):
+    """Cotangent of the values written at ``index``: g there, summed to v's shape if v was broadcast.
+
+    Staged with the ranks and shapes it needs only, so the pullback keeps neither the output nor v.
+    """
+    ans_nd, v_shape = ndim_of(ans), shape_of(v)
+
+    def pullback(g):
+        nb = ndim_of(g) - ans_nd
+        return unbroadcast(_batched(g, nb, index, _take), v_shape, nb)
+
+    return pullback
 
 
 def _batched_write(op, base, vals, nb, index):
@@ -393,7 +401,7 @@ defjvp(index_add,
        lambda t, ans, x, v, index: _index_add_jvp_v(t, ans, x, v, index))
 defvjp(index_add,
        lambda ans, x, v, index: lambda g: g,
-       lambda ans, x, v, index: lambda g: _slot_cotangent(g, ans, v, index))
+       _slot_vjp)
 
 
 def _index_add_jvp_v(t, ans, x, v, index):
@@ -417,7 +425,7 @@ defjvp(index_update,
 defvjp(index_update,
        lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, ndim_of(g) - ndim_of(x),
                                                          index),
-       lambda ans, x, v, index: lambda g: _slot_cotangent(g, ans, v, index))
+       _slot_vjp)
 
 
 def index_add_public(x, index, values):

@@ -85,7 +85,9 @@ NOTES = """## Where the time goes (for the targets we miss)
   against f's ~9. The slices' cotangents are added into one buffer (no zero arrays per slice), `x**2`
   uses NumPy's square fast path, and backward rules multiply into their own scratch arrays; what is left
   is the number of array passes.
-- **MLP** is at the hand-written backprop's ratio within noise: the same GEMMs, in the same order.
+- **MLP**: the same GEMMs in the same order as the hand-written backprop; the rest (~0.15x of the loss
+  above it) is the recorded forward pass (~0.2 ms more than the plain loss) and the backward sweep's
+  extra small operations (the log-softmax written with max/exp/sum/log, Python work per node).
 - Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
   are medians of per-round ratios, which cancels most but not all of it.
 """

@@ -24,7 +24,7 @@ NAMES = [p.name for p in package_primitives()]
 
 # A few examples per primitive and property keep the whole file within about a minute on 2 cores;
 # raise AUTODIFF_REGISTRY_EXAMPLES for a deeper run. Shrinking a seed means nothing, so it is skipped.
-EXAMPLES = int(os.environ.get("AUTODIFF_REGISTRY_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("AUTODIFF_REGISTRY_EXAMPLES", "8"))
 per_primitive = settings(max_examples=EXAMPLES, phases=[Phase.explicit, Phase.reuse, Phase.generate],
                          report_multiple_bugs=False)
 seeds = st.integers(0, 2**32 - 1)

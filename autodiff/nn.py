@@ -1,8 +1,9 @@
 """Numerically stable activations and log-space reductions: relu, sigmoid, softplus, logsumexp, softmax,
 log_softmax.
 
-Each is written with differentiable NumPy operations (``np.logaddexp``, ``np.where``, ``np.exp`` of
-non-positive arguments), so it works on plain arrays, on tracers of either mode, at any derivative
+The activations are written with differentiable NumPy operations (``np.logaddexp``, ``np.where``,
+``np.exp`` of non-positive arguments); the log-space reductions are the single primitives of
+``autodiff.rules.special``. So each works on plain arrays, on tracers of either mode, at any derivative
 order, and — through :func:`autodiff.tensor.tensor_function` — on Tensors and Variables (giving Tensors).
 None of them overflows at |x| = 1000, and they give exact zeros where the true value underflows.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from autodiff.core import Tracer, lower
+from autodiff.rules import special
 from autodiff.tensor import tensor_function
 
 __all__ = ["relu", "sigmoid", "softplus", "logsumexp", "softmax", "log_softmax"]
@@ -50,42 +52,29 @@ def sigmoid(x: Any) -> Any:
     return np.exp(-np.logaddexp(_zero(x), -x))
 
 
-def _shift(x: Any, axis: Any) -> np.ndarray:
-    """The (constant) max of x over ``axis``, kept as size-1 axes; 0 where it is infinite.
-
-    Subtracting any constant c is exact — logsumexp(x) = c + logsumexp(x - c), and the derivative does
-    not depend on c — so the shift needs no derivative; the max keeps every exponent <= 0.
-    """
-    xl = np.asarray(lower(x))
-    if xl.size == 0:
-        return np.zeros((), dtype=xl.dtype)
-    m = np.max(xl, axis=axis, keepdims=True)
-    return np.where(np.isfinite(m), m, 0).astype(xl.dtype)
-
-
 @tensor_function
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """log(sum(exp(x))) over ``axis`` (all axes by default), computed as m + log(sum(exp(x - m))).
+    """log(sum(exp(x))) over ``axis`` (all axes by default), computed as m + log(sum(exp(x - m))) with m
+    the max, so no exponent is positive. Its derivative is softmax(x) over ``axis``.
 
-    Its derivative is softmax(x) over ``axis``.
+    One primitive (``autodiff.rules.special.logsumexp``) with its own rules, in both modes.
     """
-    x = _array(x)
-    m = _shift(x, axis)
-    s = np.sum(np.exp(x - m), axis=axis, keepdims=keepdims)
-    return np.log(s) + (m if keepdims else np.reshape(m, np.shape(lower(s))))
+    return special.logsumexp(_array(x), axis=axis, keepdims=keepdims)
 
 
 @tensor_function
 def softmax(x: Any, axis: int = -1) -> Any:
-    """exp(x) / sum(exp(x)) over ``axis`` (the last by default), from exponents shifted to <= 0."""
-    x = _array(x)
-    e = np.exp(x - _shift(x, axis))
-    return e / np.sum(e, axis=axis, keepdims=True)
+    """exp(x) / sum(exp(x)) over ``axis`` (the last by default), from exponents shifted to <= 0.
+
+    Derivative: J v = s (v - Σ s v) with s = softmax(x). One primitive (``autodiff.rules.special``).
+    """
+    return special.softmax(_array(x), axis=axis)
 
 
 @tensor_function
 def log_softmax(x: Any, axis: int = -1) -> Any:
-    """x - logsumexp(x) over ``axis`` (the last by default): finite where softmax underflows to 0."""
-    x = _array(x)
-    z = x - _shift(x, axis)
-    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+    """x - logsumexp(x) over ``axis`` (the last by default): finite where softmax underflows to 0.
+
+    Derivative: J v = v - Σ softmax(x) v. One primitive (``autodiff.rules.special``).
+    """
+    return special.log_softmax(_array(x), axis=axis)

@@ -22,7 +22,7 @@ from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import lower
 from autodiff.pytree import tree_flatten, tree_unflatten
 from forward.jvp import jacfwd, jvp
-from reverse.tape import _arrays_in, memory_report
+from reverse.tape import memory_report
 from reverse.vjp import Recording, grad, jacrev
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
@@ -247,7 +247,7 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
         check_float_leaf(x, "input")
     rec = Recording(g, in_tree, flat, keep_nodes=True)
     report = memory_report(rec.tape.nodes)
-    new_bytes = _bytes_created(rec.tape.nodes, _reachable_arrays((f, args, kwargs)))
+    new_bytes = memory_report(rec.tape.nodes, exclude=_reachable_arrays((f, args, kwargs)))["saved_bytes"]
     n = sum(int(np.size(x)) for x in flat)
     m = sum(int(np.size(v)) for v in rec.values)
     dtypes = [np.result_type(lower(v)) for v in list(flat) + list(rec.values)]
@@ -321,15 +321,6 @@ def _cell_full(cell: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _bytes_created(nodes: list, preexisting: set[int]) -> int:
-    """Bytes of the distinct arrays the nodes' staged VJPs keep, except those that existed before."""
-    found: dict[int, int] = {}
-    for node in nodes:
-        for pullback in node.vjps:
-            _arrays_in(pullback, found)
-    return sum(b for i, b in found.items() if i not in preexisting)
 
 
 def _reason(n: int, m: int, mode: str, memory: dict, tape: int) -> str:

@@ -272,14 +272,15 @@ def _arrays_in(obj: Any, found: dict[int, int], depth: int = 0) -> None:
         _arrays_in(getattr(obj, "__defaults__", None) or (), found, depth + 1)
 
 
-def memory_report(nodes: Iterable[Node]) -> dict:
+def memory_report(nodes: Iterable[Node], exclude: Iterable[int] = ()) -> dict:
     """What recorded nodes keep alive for the backward pass.
 
     ``nodes``: how many operations are recorded; ``saved_bytes``: bytes of the distinct arrays their
     staged VJPs hold (each array counted once, views counted as their base); ``by_primitive``:
     ``{name: {"count": k, "bytes": b}}`` (bytes attributed to the first node that holds an array).
+    ``exclude``: ids of arrays not to count (e.g. the ones that existed before the recording: weights).
     """
-    seen: set[int] = set()
+    seen: set[int] = set(exclude)
     total = 0
     by_primitive: dict[str, dict[str, int]] = {}
     count = 0

@@ -55,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
 
+    live = sys.stderr.isatty()  # a terminal gets one line rewritten in place; a log gets one line each
+
     def progress(i: int, total: int, what: str) -> None:
-        end = "\n" if i == total else ""
-        print(f"\r[{i}/{total}] {what:<40} {time.perf_counter() - start:5.1f} s", end=end,
-              file=sys.stderr, flush=True)
+        line = f"[{i}/{total}] {what:<40} {time.perf_counter() - start:5.1f} s"
+        if live:
+            print("\r" + line, end="\n" if i == total else "", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
 
     rows = compare(sizes, names, min_time=min_time, repeat=repeat, progress=progress)
     print(format_table(rows))

@@ -43,7 +43,7 @@ class JVPTrace(Trace):
             return ans
         jvps = prim.jvps
         elementwise = prim.elementwise
-        ans_shape = _shape(ans) if elementwise else None
+        ans_shape = shape_of(ans) if elementwise else None
         out = None
         nb = 0
         ragged = False  # some traced argument has another shape than the output (it was broadcast)
@@ -54,8 +54,8 @@ class JVPTrace(Trace):
             if rule is None:
                 continue
             if elementwise:
-                x_shape = _shape(primals[i])
-                nb = len(_shape(t)) - len(x_shape)
+                x_shape = shape_of(primals[i])
+                nb = len(shape_of(t)) - len(x_shape)
                 if x_shape != ans_shape:
                     ragged = True
                     t = align_tangent(t, primals[i], ans)
@@ -80,12 +80,6 @@ class JVPTrace(Trace):
             return ans
         out = rule(a.tangent, ans, p, **params)
         return ans if out is None else new_dual(self, ans, out)
-
-
-def _shape(x: Any) -> tuple:
-    # ndarray, NumPy scalar and tracer all have .shape; Python scalars do not.
-    shape = getattr(x, "shape", None)
-    return shape if shape is not None else shape_of(x)
 
 
 def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:

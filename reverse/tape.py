@@ -88,8 +88,7 @@ class Tape(Trace):
             return ans
         rules = prim.vjps
         parents, vjps = [], []
-        dtype = getattr(ans, "dtype", None)
-        complex_out = (dtype if dtype is not None else _dtype_of(ans)).kind == "c"
+        complex_out = _is_complex(ans)
         for i in traced:
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
             if rule is None:
@@ -101,11 +100,7 @@ class Tape(Trace):
             vjps.append(pullback)
         if not parents:
             return ans
-        shape = ans.shape if hasattr(ans, "shape") else shape_of(ans)
-        node = Node(tuple(parents), tuple(vjps), shape, prim.elementwise, prim)
-        if self.nodes is not None:
-            self.nodes.append(node)
-        return TapeTracer(self, ans, node)
+        return self._record(prim, ans, tuple(parents), tuple(vjps))
 
     def _unary(self, prim: Primitive, a: TapeTracer, params: dict) -> Any:
         """``process`` for the common one-argument call: no lists to build."""
@@ -118,14 +113,21 @@ class Tape(Trace):
         if rule is None:
             return ans
         pullback = rule(ans, p, **params)
-        dtype = getattr(ans, "dtype", None)
-        if (dtype if dtype is not None else _dtype_of(ans)).kind == "c" and _dtype_of(p).kind != "c":
+        if _is_complex(ans) and _dtype_of(p).kind != "c":
             pullback = _real_part(pullback)
-        shape = ans.shape if hasattr(ans, "shape") else np.shape(ans)
-        node = Node((a._node,), (pullback,), shape, prim.elementwise, prim)
+        return self._record(prim, ans, (a._node,), (pullback,))
+
+    def _record(self, prim: Primitive, ans: Any, parents: tuple, vjps: tuple) -> TapeTracer:
+        """A node for ``ans`` on this tape, and the tracer that carries it."""
+        node = Node(parents, vjps, shape_of(ans), prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)
+
+
+def _is_complex(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return (dtype if dtype is not None else _dtype_of(x)).kind == "c"
 
 
 def _real_part(pullback):

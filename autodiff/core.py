@@ -23,7 +23,7 @@ import numpy as np
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
-    "differentiable_dtype", "is_float_dtype", "strip_inner", "Boxed", "shape_of", "ndim_of",
+    "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
 ]
 
 
@@ -681,7 +681,7 @@ def bind(prim: Primitive, *args, **params):
         values = tuple(a._autodiff_value() if isinstance(a, Boxed) else a for a in args)
         return boxed._autodiff_box(bind(prim, *values, **params))
     if stale:
-        args = tuple(_drop_inactive(a) for a in args)
+        args = tuple(drop_inactive(a) for a in args)
     if top is None:
         return prim.impl(*args, **params)
     return top.process(prim, args, params)
@@ -713,7 +713,8 @@ def strip_inner(x: Any, trace: Trace) -> Any:
     return x
 
 
-def _drop_inactive(x: Any) -> Any:
+def drop_inactive(x: Any) -> Any:
+    """``x`` without the tracers of transformations that have ended (they are the values they hold)."""
     while isinstance(x, Tracer) and not x._trace.active:
         x = x.primal
     return x

@@ -13,7 +13,7 @@ import numpy as np
 
 from autodiff import core
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
+from autodiff.core import Tracer, drop_inactive, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
@@ -133,13 +133,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: 
 
 def _lower_aux(aux: Any) -> Any:
     leaves, tree = tree_flatten(aux)
-    return tree_unflatten(tree, [_drop_tracers_of_ended(x) for x in leaves])
-
-
-def _drop_tracers_of_ended(x: Any) -> Any:
-    while isinstance(x, Tracer) and not x._trace.active:
-        x = x.primal
-    return x
+    return tree_unflatten(tree, [drop_inactive(x) for x in leaves])
 
 
 def _scalar_output(rec: Recording) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from autodiff.core import ndim_of, shape_of
+from autodiff.diagonal import diagonal_matrix
 
 __all__ = ["unbroadcast", "align_tangent", "fit_tangent", "IndexedCotangent", "basis_rows"]
 
@@ -104,6 +105,12 @@ def basis_rows(leaves: list[tuple[tuple, Any]], start: int, stop: int) -> list[n
     out, offset = [], 0
     for shape, dtype in leaves:
         size = int(np.prod(shape, dtype=int))
+        if len(shape) == 1 and start == offset and k == size:
+            # the whole identity of a vector input: registered as diagonal so that the first operations
+            # can keep it structured (autodiff/diagonal.py) instead of multiplying by it
+            out.append(diagonal_matrix(np.ones(size, dtype=dtype)))
+            offset += size
+            continue
         block = np.zeros((k, size), dtype=dtype)
         lo, hi = max(start, offset), min(stop, offset + size)
         if lo < hi:

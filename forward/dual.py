@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from autodiff.core import Primitive, Trace, Tracer, bind, lower, shape_of
+from autodiff.diagonal import diagonal_of, pull_diagonal
 from autodiff.shapes import align_tangent, fit_tangent
 
 __all__ = ["Dual", "JVPTrace", "new_dual"]
@@ -78,7 +79,12 @@ class JVPTrace(Trace):
         rule = (jvps[0] if jvps else None) if jvps is not None else prim.jvp_rule(0)
         if rule is None:
             return ans
-        out = rule(a.tangent, ans, p, **params)
+        t = a.tangent
+        if prim.elementwise and diagonal_of(t) is not None and len(shape_of(p)) == 1:
+            # a diagonal batch of directions stays diagonal through an elementwise function
+            out = pull_diagonal(lambda v: rule(v, ans, p, **params), t, shape_of(p)[0])
+        else:
+            out = rule(t, ans, p, **params)
         return ans if out is None else new_dual(self, ans, out)
 
 

@@ -117,7 +117,11 @@ def _check_chunk_size(chunk_size: Any) -> None:
 
 
 def _concat(parts: list) -> Any:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+    """One array of all chunks' results; writeable, even where a chunk is a read-only diagonal batch."""
+    if len(parts) > 1:
+        return np.concatenate(parts, axis=0)
+    part = parts[0]
+    return part if getattr(part, "flags", None) is None or part.flags.writeable else np.array(part)
 
 
 def _split_forward(t: Any, value: Any, flat: list, sizes: list[int]) -> list:

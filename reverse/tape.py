@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind, ndim_of, shape_of
+from autodiff.diagonal import diagonal_of, pull_diagonal
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
@@ -234,8 +235,14 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
         if g is None or not node.parents:
             continue
         shape = node.shape
+        # a diagonal batch of cotangents (a Jacobian's identity seed) stays diagonal through an
+        # elementwise node whose argument was not broadcast (autodiff/diagonal.py)
+        diagonal = node.elementwise and len(shape) == 1 and diagonal_of(g) is not None
         for parent, pullback in zip(node.parents, node.vjps):
-            c = pullback(g)
+            if diagonal and parent.shape == shape:
+                c = pull_diagonal(pullback, g, shape[0])
+            else:
+                c = pullback(g)
             if c is None:
                 continue
             if node.elementwise and parent.shape != shape:

@@ -23,6 +23,7 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
+from autodiff.diagonal import diagonal_of
 from autodiff.rules._util import const_like
 from autodiff.shapes import unbroadcast
 
@@ -63,6 +64,10 @@ def _rows_matmul(x, m):
     per direction (k matrix-vector products); folding every leading axis into rows makes it one GEMM.
     """
     shape = shape_of(x)
+    v = diagonal_of(x)
+    if v is not None and shape[-1] == shape_of(m)[0]:
+        # diag(v) @ m scales the rows of m: a Jacobian's identity seed needs no GEMM
+        return v[:, None] * m if ndim_of(m) == 2 else v * m
     if len(shape) <= 2:
         return np.matmul(x, m)
     flat = np.reshape(x, (-1, shape[-1]))

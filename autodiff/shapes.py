@@ -101,9 +101,12 @@ class IndexedCotangent:
         cost a pass to write the first and a read-modify-write pass to add the second. Handled: both
         indices are boxes of step-1 slices, with the same shape and dtype, that differ along at most
         one axis; each entry is then written once — the sum where the boxes overlap, one value where
-        only one box covers it, 0 elsewhere.
+        only one box covers it, 0 elsewhere. Small arrays are left to the general path, which has less
+        Python overhead.
         """
         if self.shape != other.shape or self.dtype != other.dtype:
+            return None
+        if math.prod(self.shape) < _PIECEWISE_ZEROS_MIN:
             return None
         a, b = _box(self), _box(other)
         if a is None or b is None:

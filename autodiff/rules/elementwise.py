@@ -208,7 +208,7 @@ def _power_vjp_x(ans, x, y):
         if fast is not None:
             return fast
         d = _power_dx(None, x, y)
-        if _is_scratch(d, g) and d is not x:
+        if _is_scratch(d, g) and d is not x and d is not y:
             return np.multiply(g, d, out=d)
         return g * d
     return pullback

@@ -50,9 +50,9 @@ def test_broadcast_scalar_cotangents_pass_check_grads():
 
 def test_scaling_a_broadcast_scalar_gives_a_broadcast_scalar_with_the_dense_value():
     g = _splat_of(1.5, (3, 4))
-    for pullback, dense in [(ew._scale_right(100.0), g.copy() * 100.0),
-                            (ew._scale_left(np.float32(2.0)), np.float32(2.0) * g.copy()),
-                            (ew._divide_by(np.asarray(4.0)), g.copy() / 4.0),
+    for pullback, dense in [(ew._multiply_vjp_x(None, None, 100.0), g.copy() * 100.0),
+                            (ew._multiply_vjp_y(None, np.float32(2.0), None), np.float32(2.0) * g.copy()),
+                            (ew._divide_vjp_x(None, None, np.asarray(4.0)), g.copy() / 4.0),
                             (ew._negate, -g.copy())]:
         out = pullback(g)
         assert out.shape == dense.shape and out.dtype == dense.dtype
@@ -62,16 +62,16 @@ def test_scaling_a_broadcast_scalar_gives_a_broadcast_scalar_with_the_dense_valu
 
 def test_float32_broadcast_scalar_times_float64_constant_promotes_like_numpy():
     g = _splat_of(1.5, (3,), np.float32)
-    assert ew._scale_right(np.float64(2.0))(g).dtype == (g.copy() * np.float64(2.0)).dtype
-    assert ew._scale_right(2.0)(g).dtype == np.float32
+    assert ew._multiply_vjp_x(None, None, np.float64(2.0))(g).dtype == (g.copy() * np.float64(2.0)).dtype
+    assert ew._multiply_vjp_x(None, None, 2.0)(g).dtype == np.float32
 
 
 def test_dense_factors_and_dense_cotangents_take_the_general_path():
     g = _splat_of(2.0, (3,))
     y = np.array([1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(ew._scale_right(y)(g), [2.0, 4.0, 6.0])
+    np.testing.assert_array_equal(ew._multiply_vjp_x(None, None, y)(g), [2.0, 4.0, 6.0])
     dense = np.array([1.0, 2.0, 3.0])
-    out = ew._scale_right(5.0)(dense)
+    out = ew._multiply_vjp_x(None, None, 5.0)(dense)
     np.testing.assert_array_equal(out, [5.0, 10.0, 15.0])
     assert out.strides == (8,)
 

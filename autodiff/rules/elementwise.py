@@ -58,48 +58,58 @@ def _splat(g):
 
 def _is_const_scalar(c) -> bool:
     """True for a plain (untraced) scalar: a Python number, a NumPy scalar or a 0-d array."""
-    if type(c) in (int, float, complex, bool) or isinstance(c, np.generic):
+    if type(c) is float or type(c) is int or isinstance(c, np.generic):
         return True
-    return type(c) is np.ndarray and c.ndim == 0
+    return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
 
 
 def _negate(g):
-    one = _splat(g)
-    if one is not None:
-        return np.broadcast_to(-one, g.shape)
+    if type(g) is np.ndarray:
+        one = _splat(g)
+        if one is not None:
+            return np.broadcast_to(-one, g.shape)
     return -g
 
 
-def _scale_right(y):
-    """Pullback ``g ↦ g * y``: a broadcast scalar stays one when ``y`` is a constant scalar."""
+def _multiply_vjp_x(ans, x, y):
+    """Pullback ``g ↦ g * y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
     if not _is_const_scalar(y):
         return lambda g: g * y
 
     def pullback(g):
-        one = _splat(g)
-        return g * y if one is None else np.broadcast_to(one * y, g.shape)
+        if type(g) is np.ndarray:      # the cheap test first: scalar loops pass Python floats
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(one * y, g.shape)
+        return g * y
     return pullback
 
 
-def _scale_left(x):
+def _multiply_vjp_y(ans, x, y):
     """Pullback ``g ↦ x * g`` (the same, with the constant on the left as in the forward product)."""
     if not _is_const_scalar(x):
         return lambda g: x * g
 
     def pullback(g):
-        one = _splat(g)
-        return x * g if one is None else np.broadcast_to(x * one, g.shape)
+        if type(g) is np.ndarray:
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(x * one, g.shape)
+        return x * g
     return pullback
 
 
-def _divide_by(y):
+def _divide_vjp_x(ans, x, y):
     """Pullback ``g ↦ g / y``, keeping a broadcast scalar cotangent a broadcast scalar."""
     if not _is_const_scalar(y):
         return lambda g: g / y
 
     def pullback(g):
-        one = _splat(g)
-        return g / y if one is None else np.broadcast_to(one / y, g.shape)
+        if type(g) is np.ndarray:
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(one / y, g.shape)
+        return g / y
     return pullback
 
 
@@ -154,11 +164,11 @@ defvjp(subtract, lambda ans, x, y: _identity, lambda ans, x, y: _negate)
 
 multiply = primitive(np.multiply)
 defjvp(multiply, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
-defvjp(multiply, lambda ans, x, y: _scale_right(y), lambda ans, x, y: _scale_left(x))
+defvjp(multiply, _multiply_vjp_x, _multiply_vjp_y)
 
 divide = primitive(np.divide)          # np.true_divide is the same ufunc
 defjvp(divide, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
-defvjp(divide, lambda ans, x, y: _divide_by(y), lambda ans, x, y: lambda g: -g * ans / y)
+defvjp(divide, _divide_vjp_x, lambda ans, x, y: lambda g: -g * ans / y)
 
 negative = primitive(np.negative)
 defjvp(negative, lambda t, ans, x: -t)

@@ -127,9 +127,10 @@ class IndexedCotangent:
 
 def _box(c: IndexedCotangent) -> list[tuple[int, int]] | None:
     """``c.index`` as one (start, stop) per axis when it is made of step-1 slices, its values exactly
-    filling that box; else None."""
+    filling that box in ``c``'s dtype; else None."""
     index, shape = c.index, c.shape
-    if len(index) > len(shape) or type(c.values) is not np.ndarray:
+    # values of another dtype (float32 into a float64 gradient) would be summed in their own precision
+    if len(index) > len(shape) or type(c.values) is not np.ndarray or c.values.dtype != c.dtype:
         return None
     box = []
     for axis, n in enumerate(shape):

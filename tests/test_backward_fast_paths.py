@@ -167,6 +167,18 @@ def test_unhandled_pairs_fall_back(i1, i2, dt2):
     assert _indexed((4, 5), (slice(1, None),)).plus(_indexed((4, 5), (slice(None, -1),))) is None  # small
 
 
+def test_values_of_a_narrower_dtype_are_summed_in_the_gradient_dtype():
+    a, b = _indexed(BIG, (slice(1, None),)), _indexed(BIG, (slice(None, -1),))
+    a.values = a.values.astype(np.float32)   # a float32 cotangent of a float64 input
+    assert a.plus(b) is None
+    x = RNG.normal(size=BIG)
+    g = ad.grad(lambda v: np.sum(v[1:].astype(np.float32) ** 2) + np.sum(v[:-1] ** 2))(x)
+    ref = np.zeros_like(x)
+    ref[1:] += (2 * x[1:].astype(np.float32)).astype(np.float64)
+    ref[:-1] += 2 * x[:-1]
+    np.testing.assert_allclose(g, ref, rtol=1e-6)
+
+
 @pytest.mark.parametrize("n", [10, 20_000])
 def test_stencil_gradient_is_the_same_on_both_paths(n):
     x = RNG.normal(size=n)

@@ -189,6 +189,10 @@ class _Accumulator:
         if type(prev) is IndexedCotangent:
             prev, c = c, prev
             if type(prev) is IndexedCotangent:
+                both = c.plus(prev)
+                if both is not None:
+                    cots[node] = self._own(both)
+                    return
                 prev = self._own(prev.materialize())
         if type(prev) is np.ndarray and self.owned.get(id(prev)) is prev:
             if type(c) is IndexedCotangent:

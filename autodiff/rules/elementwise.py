@@ -43,8 +43,74 @@ def _identity(g):
     return g
 
 
+def _splat(g):
+    """``g``'s single value as a (1, ..., 1) view when ``g`` is a plain array broadcast from one value.
+
+    Why: the cotangent of ``sum`` is a scalar broadcast to the input's shape (all strides 0). Scaling it
+    by a constant gives another broadcast scalar, which costs nothing, instead of a full array. The view
+    keeps ``g``'s rank, so arithmetic on it has exactly the dtype the full-array operation would have.
+    Returns None for anything else (tracers, dense arrays, 0-d or empty arrays).
+    """
+    if type(g) is not np.ndarray or not g.ndim or not g.size or any(g.strides):
+        return None
+    return g[(slice(0, 1),) * g.ndim]
+
+
+def _is_const_scalar(c) -> bool:
+    """True for a plain (untraced) scalar: a Python number, a NumPy scalar or a 0-d array."""
+    if type(c) is float or type(c) is int or isinstance(c, np.generic):
+        return True
+    return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
+
+
 def _negate(g):
+    if type(g) is np.ndarray:
+        one = _splat(g)
+        if one is not None:
+            return np.broadcast_to(-one, g.shape)
     return -g
+
+
+def _multiply_vjp_x(ans, x, y):
+    """Pullback ``g ↦ g * y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
+    if not _is_const_scalar(y):
+        return lambda g: g * y
+
+    def pullback(g):
+        if type(g) is np.ndarray:      # the cheap test first: scalar loops pass Python floats
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(one * y, g.shape)
+        return g * y
+    return pullback
+
+
+def _multiply_vjp_y(ans, x, y):
+    """Pullback ``g ↦ x * g`` (the same, with the constant on the left as in the forward product)."""
+    if not _is_const_scalar(x):
+        return lambda g: x * g
+
+    def pullback(g):
+        if type(g) is np.ndarray:
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(x * one, g.shape)
+        return x * g
+    return pullback
+
+
+def _divide_vjp_x(ans, x, y):
+    """Pullback ``g ↦ g / y``, keeping a broadcast scalar cotangent a broadcast scalar."""
+    if not _is_const_scalar(y):
+        return lambda g: g / y
+
+    def pullback(g):
+        if type(g) is np.ndarray:
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(one / y, g.shape)
+        return g / y
+    return pullback
 
 
 def defderiv(prim, *derivs) -> None:
@@ -98,11 +164,11 @@ defvjp(subtract, lambda ans, x, y: _identity, lambda ans, x, y: _negate)
 
 multiply = primitive(np.multiply)
 defjvp(multiply, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
-defvjp(multiply, lambda ans, x, y: lambda g: g * y, lambda ans, x, y: lambda g: x * g)
+defvjp(multiply, _multiply_vjp_x, _multiply_vjp_y)
 
 divide = primitive(np.divide)          # np.true_divide is the same ufunc
 defjvp(divide, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
-defvjp(divide, lambda ans, x, y: lambda g: g / y, lambda ans, x, y: lambda g: -g * ans / y)
+defvjp(divide, _divide_vjp_x, lambda ans, x, y: lambda g: -g * ans / y)
 
 negative = primitive(np.negative)
 defjvp(negative, lambda t, ans, x: -t)
@@ -144,8 +210,34 @@ def _power_dx(ans, x, y):
     return y * x ** (y - 1)
 
 
+def _power_vjp_x(ans, x, y):
+    """Pullback to the base: g y x^(y-1). It closes over x and y only, not over the output, so that
+    ``x ** 2``'s result can be freed as soon as the forward pass is done with it."""
+    def pullback(g):
+        fast = _square_of_splat(g, x, y)
+        if fast is not None:
+            return fast
+        d = _power_dx(None, x, y)
+        if _is_scratch(d, g) and d is not x and d is not y:
+            return np.multiply(g, d, out=d)
+        return g * d
+    return pullback
+
+
+def _square_of_splat(g, x, y):
+    """g 2x computed as x (2s) when y is the constant 2 and g is one value s broadcast (one pass, not
+    two: 2x, then times g); None otherwise. Multiplying by 2 is exact, so the result is the same."""
+    if type(y) not in (int, float) or y != 2 or type(x) is not np.ndarray:
+        return None
+    one = _splat(g)
+    if one is None or g.shape != x.shape:
+        return None
+    return x * (one * 2.0)
+
+
 power = primitive(np.power)
 defderiv(power, _power_dx, lambda ans, x, y: ans * _log_base(x))
+defvjp(power, _power_vjp_x, _vjp_of(lambda ans, x, y: ans * _log_base(x)))
 
 
 def _power_impl(x, y):

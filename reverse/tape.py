@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind, ndim_of, shape_of
-from autodiff.diagonal import diagonal_of, pull_diagonal
+from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
@@ -206,6 +206,12 @@ class _Accumulator:
                 cots[node] = c.add_into(self._own(prev.copy()))
                 return
             c = c.materialize()
+        dp = diagonal_of(prev)
+        if dp is not None:
+            dc = diagonal_of(c)
+            if dc is not None and dc.shape == dp.shape:
+                cots[node] = diagonal_matrix(dp + dc)   # a sum of diagonal batches stays diagonal
+                return
         total = prev + c
         cots[node] = self._own(total) if type(total) is np.ndarray else total
 
@@ -235,7 +241,9 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
     for node in toposort(list(acc.cots)):
         g = acc.pop(node)
         if node in want:
-            result[node] = g
+            # what a sweep hands out is the caller's to keep and modify: never a read-only view
+            # (a broadcast scalar's cotangent, a diagonal seed batch)
+            result[node] = np.array(g) if type(g) is np.ndarray and not g.flags.writeable else g
         if g is None or not node.parents:
             continue
         shape = node.shape

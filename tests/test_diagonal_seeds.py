@@ -30,9 +30,16 @@ FUNCTIONS = {
     "not_elementwise_after": lambda x: np.cumsum(np.tanh(x)),
     "slice_then_matmul": lambda x: W_IN[:, :3] @ np.exp(x[::2]),
     "identity": lambda x: x,
+    "chain_of_sums": lambda x: W_IN @ _chain(np.tanh(x)),
     "reduction": lambda x: np.sum(np.tanh(x)) * x,
     "dot_with_constant": lambda x: np.dot(W_IN, np.sinh(x)),
 }
+
+
+def _chain(y, depth=3):
+    for _ in range(depth):
+        y = np.sin(y) + 0.5 * y          # two contributions to y's cotangent: summed as diagonals
+    return y
 
 
 def _looped_jacobian(f, x, mode):
@@ -85,6 +92,12 @@ def test_the_structured_path_is_taken(monkeypatch):
     J = ad.jacrev(FUNCTIONS["two_layer"])(x)
     assert len(calls) == 1       # the output tanh; the product with W_OUT then scales rows
     np.testing.assert_allclose(J, _looped_jacobian(FUNCTIONS["two_layer"], x, "forward"), rtol=1e-12)
+    calls.clear()
+    J = ad.jacrev(lambda x: np.tanh(_chain(x)))(x)
+    # every elementwise node sees a diagonal batch: tanh, then per layer add (2 parents), sin, multiply;
+    # the two cotangents reaching each y are summed as diagonals
+    assert len(calls) == 1 + 3 * 4
+    assert np.count_nonzero(J - np.diag(np.diag(J))) == 0
 
 
 def test_registry_recognises_only_its_own_arrays():

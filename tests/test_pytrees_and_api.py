@@ -171,3 +171,20 @@ def test_stop_gradient_is_zero_derivative_in_both_modes():
     # Applied to a pytree, and reached only through it: zeros in the functional API.
     assert ad.grad(lambda x: np.sum(ad.stop_gradient({"a": x})["a"]))(1.0) == 0.0
     assert ad.stop_gradient(2.5) == 2.5
+
+
+@pytest.mark.parametrize("f", [np.sum, lambda x: np.sum(3.0 * x), np.mean, lambda x: np.sum(x[1:] / 2.0),
+                               lambda x: -np.sum(x)])
+def test_derivatives_handed_out_are_writeable(f):
+    """Internally a cotangent may be a read-only broadcast view; what users get they can modify in place."""
+    x = np.arange(1.0, 5.0)
+    expected = ad.jacfwd(f)(x)
+    outs = [ad.grad(f)(x), ad.value_and_grad(f)(x)[1], ad.vjp(f, x)[1](np.float64(1.0))[0], ad.jacrev(f)(x)]
+    tape_x = ad.Variable(x)
+    with ad.GradientTape() as tape:
+        y = f(tape_x)
+    outs.append(np.asarray(tape.gradient(y, tape_x)))
+    for g in outs:
+        np.testing.assert_allclose(g, expected)
+        assert g.flags.writeable
+        g *= 2.0

@@ -26,45 +26,40 @@ class JVPTrace(Trace):
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
         if len(args) == 1 and type(args[0]) is Dual and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = list(args)
-        tangents = [None] * len(args)
+        primals = []
+        traced = []  # (argument index, tangent) of this trace's Duals
         others = False
-        for i, a in enumerate(args):
+        for a in args:
             if type(a) is Dual and a._trace is self:
-                p = primals[i] = a.primal
-                tangents[i] = a.tangent
-                if isinstance(p, Tracer):
-                    others = True
-            elif isinstance(a, Tracer):
+                traced.append((len(primals), a.tangent))
+                a = a.primal
+            if isinstance(a, Tracer):
                 others = True
+            primals.append(a)
         # Only when some value one level down is still traced does the call go back through bind.
         ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
         if prim.nondiff:
             return ans
         jvps = prim.jvps
-        elementwise = prim.elementwise
-        ans_shape = shape_of(ans) if elementwise else None
+        ans_shape = shape_of(ans) if prim.elementwise else None
         out = None
-        nb = 0
-        ragged = False  # some traced argument has another shape than the output (it was broadcast)
-        for i, t in enumerate(tangents):
-            if t is None:
-                continue
+        nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
+        for i, t in traced:
             rule = (jvps[i] if i < len(jvps) else None) if jvps is not None else prim.jvp_rule(i)
             if rule is None:
                 continue
-            if elementwise:
-                x_shape = shape_of(primals[i])
-                nb = len(shape_of(t)) - len(x_shape)
+            if ans_shape is not None:
+                x = primals[i]
+                x_shape = shape_of(x)
                 if x_shape != ans_shape:
-                    ragged = True
-                    t = align_tangent(t, primals[i], ans)
+                    nb = len(shape_of(t)) - len(x_shape)
+                    t = align_tangent(t, x, ans)
             ti = rule(t, ans, *primals, **params)
             if ti is not None:
                 out = ti if out is None else out + ti
         if out is None:
             return ans
-        if ragged:
+        if nb >= 0:
             out = fit_tangent(out, ans, nb)
         return new_dual(self, ans, out)
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, strip_inner, trace_scope
+from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
@@ -68,10 +68,10 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
 
 def _check_tangent(p: Any, t: Any, i: int) -> Any:
     check_float_leaf(p, "input")
-    if np.shape(t) != np.shape(p):
+    if shape_of(t) != shape_of(p):
         raise ValueError(
-            f"jvp: tangent {i} has shape {np.shape(t)} but its primal has shape {np.shape(p)}; pass a "
-            f"tangent of shape {np.shape(p)}."
+            f"jvp: tangent {i} has shape {shape_of(t)} but its primal has shape {shape_of(p)}; pass a "
+            f"tangent of shape {shape_of(p)}."
         )
     if isinstance(t, Tracer):
         return t

@@ -68,22 +68,18 @@ class Tape(Trace):
         """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
         if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = list(args)
-        traced = []
+        primals = []
+        traced = []  # indices of this tape's tracers among the arguments
         others = False
-        for i, a in enumerate(args):
+        for a in args:
             if type(a) is TapeTracer and a._trace is self:
-                p = primals[i] = a.primal
-                traced.append(i)
-                if isinstance(p, Tracer):
-                    others = True
-            elif isinstance(a, Tracer):
+                traced.append(len(primals))
+                a = a.primal
+            if isinstance(a, Tracer):
                 others = True
+            primals.append(a)
         # Only when some value one level down is still traced does the call go back through bind.
-        if others:
-            ans = bind(prim, *primals, **params)
-        else:
-            ans = prim.impl(*primals, **params)
+        ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
         if prim.nondiff:
             return ans
         rules = prim.vjps

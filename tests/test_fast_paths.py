@@ -1,0 +1,108 @@
+"""The shortcuts the hot paths take (flat pytrees, argnums covering every argument, the sum's plain
+cotangent, the lean hvp), each against the general path it replaces."""
+
+from collections import namedtuple
+
+import numpy as np
+import pytest
+
+import autodiff as ad
+from autodiff.argnums import select_args
+from autodiff.pytree import tree_flatten, tree_unflatten
+from autodiff.rules._util import keepdims_shape
+from autodiff.rules.reductions import _broadcast_plain
+
+RNG = np.random.default_rng(7)
+
+
+# ---- pytrees ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tree", [
+    np.ones(3), 2.0, (np.ones(2), 3.0), (), (np.ones(1),), (np.ones(2), (1.0, 2.0)), (None, 1.0),
+    [1.0, 2.0], {"a": 1.0}, namedtuple("P", "a b")(1.0, 2.0), ((),),
+])
+def test_fast_flatten_agrees_with_the_recursive_one(tree):
+    leaves, treedef = tree_flatten(tree)
+    slow: list = []
+    from autodiff.pytree import _flatten_into
+    assert treedef == _flatten_into(tree, slow)
+    assert len(leaves) == len(slow) and all(a is b for a, b in zip(leaves, slow))
+    back = tree_unflatten(treedef, leaves)
+    assert type(back) is type(tree) or isinstance(tree, np.ndarray) or np.isscalar(tree)
+    assert tree_flatten(back)[1] == treedef
+
+
+def test_fast_unflatten_checks_the_number_of_leaves():
+    _, treedef = tree_flatten((1.0, 2.0))
+    assert tree_unflatten(treedef, [3.0, 4.0]) == (3.0, 4.0)
+    assert tree_unflatten(treedef, iter([3.0, 4.0])) == (3.0, 4.0)
+    with pytest.raises(ValueError):
+        tree_unflatten(treedef, [1.0, 2.0, 3.0])
+    with pytest.raises(StopIteration):
+        tree_unflatten(treedef, [1.0])
+
+
+# ---- argnums ---------------------------------------------------------------------------------------
+
+def test_select_args_without_wrapper_only_when_every_argument_is_taken_in_order():
+    f = lambda x, y=1.0: x * y  # noqa: E731
+    g, dyn, single = select_args(f, (2.0,), {}, 0)
+    assert g is f and dyn == (2.0,) and single
+    g, dyn, _ = select_args(f, (2.0, 3.0), {}, (0, 1))
+    assert g is f and dyn == (2.0, 3.0)
+    g, dyn, _ = select_args(f, (2.0, 3.0), {}, (1, 0))   # reordered: must wrap
+    assert g is not f and g(*dyn) == 6.0 and dyn == (3.0, 2.0)
+    g, dyn, _ = select_args(f, (2.0,), {"y": 5.0}, 0)    # keyword arguments: must wrap
+    assert g is not f and g(*dyn) == 10.0
+    with pytest.raises(ValueError):
+        select_args(f, (2.0,), {}, 1)
+    g, dyn, single = select_args(f, (2.0,), {}, -1)
+    assert dyn == (2.0,) and single
+
+
+# ---- the sum's cotangent ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("g_shape, x_shape, axes, keepdims", [
+    ((), (3, 4), (-2, -1), False), ((5,), (3, 4), (-2, -1), False), ((5, 4), (3, 4), (-2,), False),
+    ((5, 1, 4), (3, 4), (-2,), True), ((2, 3), (2, 3, 4), (-1,), False), ((0,), (3,), (-1,), False),
+    ((), (), (), False), ((1, 1), (3, 4), (-2, -1), True),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.complex128])
+def test_plain_sum_cotangent_is_the_broadcast_view(g_shape, x_shape, axes, keepdims, dtype):
+    g = np.asarray(RNG.standard_normal(g_shape)).astype(dtype)
+    got = _broadcast_plain(g, x_shape, axes, keepdims)
+    nb = g.ndim - (len(x_shape) - (0 if keepdims else len(axes)))
+    expanded = np.reshape(g, g_shape[:nb] + keepdims_shape(x_shape, axes))
+    want = np.broadcast_to(expanded, g_shape[:nb] + x_shape)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    assert not got.flags.writeable
+    # A view of g's buffer (memory_report counts its base), never a copy.
+    assert got.size == 0 or np.shares_memory(got, g)
+
+
+def test_plain_sum_cotangent_of_a_non_contiguous_array_takes_broadcast_to():
+    g = RNG.standard_normal((4, 6))[:, ::2]
+    got = _broadcast_plain(g, (3, 5), (-1,), False)
+    np.testing.assert_array_equal(got, np.broadcast_to(g[:, :, None], (4, 3, 5)))
+
+
+def test_gradients_through_sums_with_plain_and_traced_cotangents():
+    x = RNG.standard_normal((3, 4))
+    f = lambda x: np.sum(np.sum(x ** 2, axis=0) * np.arange(4.0))  # noqa: E731
+    np.testing.assert_allclose(ad.grad(f)(x), 2 * x * np.arange(4.0), rtol=1e-14)
+    np.testing.assert_allclose(ad.jacrev(lambda x: np.sum(x ** 2, axis=1))(x),
+                               ad.jacfwd(lambda x: np.sum(x ** 2, axis=1))(x), rtol=1e-14)
+    H = ad.hessian(lambda x: np.sum(x ** 3))(x)
+    np.testing.assert_allclose(H.reshape(12, 12), np.diag(6 * x.ravel()), rtol=1e-14)
+
+
+# ---- hvp -------------------------------------------------------------------------------------------
+
+def test_hvp_is_jvp_of_grad_with_every_argument():
+    # The tangent of the second argument enters through the mixed derivative: d/dy ∂f/∂x · w.
+    f = lambda x, y: np.sum(np.sin(x) * y ** 2)  # noqa: E731
+    x, y, v, w = (RNG.standard_normal(3) for _ in range(4))
+    want = ad.jvp(ad.grad(f), (x, y), (v, w))[1]
+    np.testing.assert_allclose(ad.hvp(f, (x, y), (v, w)), want, rtol=1e-14)
+    np.testing.assert_allclose(want, -np.sin(x) * y ** 2 * v + 2 * np.cos(x) * y * w, rtol=1e-13)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, bind, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, shape_of
 from autodiff.shapes import align_tangent, fit_tangent
 
 __all__ = ["Dual", "JVPTrace", "new_dual"]
@@ -28,16 +28,15 @@ class JVPTrace(Trace):
             return self._unary(prim, args[0], params)
         primals = []
         traced = []  # (argument index, tangent) of this trace's Duals
-        others = False
+        outer = None  # the transformation of the values one level down, if they are traced
         for a in args:
             if type(a) is Dual and a._trace is self:
                 traced.append((len(primals), a.tangent))
                 a = a.primal
             if isinstance(a, Tracer):
-                others = True
+                outer = a._trace if outer is None or outer is a._trace else False
             primals.append(a)
-        # Only when some value one level down is still traced does the call go back through bind.
-        ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
+        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
         if prim.nondiff:
             return ans
         jvps = prim.jvps
@@ -66,7 +65,7 @@ class JVPTrace(Trace):
     def _unary(self, prim: Primitive, a: Dual, params: dict) -> Any:
         """``process`` for the common one-argument call: no lists, no broadcasting to line up."""
         p = a.primal
-        ans = bind(prim, p, **params) if isinstance(p, Tracer) else prim.impl(p, **params)
+        ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) else prim.impl(p, **params)
         if prim.nondiff:
             return ans
         jvps = prim.jvps

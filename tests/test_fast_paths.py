@@ -106,3 +106,28 @@ def test_hvp_is_jvp_of_grad_with_every_argument():
     want = ad.jvp(ad.grad(f), (x, y), (v, w))[1]
     np.testing.assert_allclose(ad.hvp(f, (x, y), (v, w)), want, rtol=1e-14)
     np.testing.assert_allclose(want, -np.sin(x) * y ** 2 * v + 2 * np.cos(x) * y * w, rtol=1e-13)
+
+
+# ---- a transformation hands its primal call to the one below (core.apply_below) ---------------------
+
+def test_primal_call_on_values_of_several_outer_transformations_goes_through_bind():
+    # In the innermost jvp, einsum's primals are Duals of two different outer jvps (mixed: bind decides).
+    x0, y0, z0, ones = np.array([0.7, 0.2]), np.array([-1.3, 0.5]), np.array([0.4, 2.0]), np.ones(2)
+    f = lambda x, y, z: np.einsum("i,i,i->", np.sin(x), y * y, z)  # noqa: E731
+    d3 = ad.jvp(lambda x: ad.jvp(lambda y: ad.jvp(lambda z: f(x, y, z), (z0,), (ones,))[1],
+                                 (y0,), (ones,))[1], (x0,), (ones,))[1]
+    assert d3 == pytest.approx(np.sum(np.cos(x0) * 2 * y0), rel=1e-14)
+    g3 = ad.grad(lambda x: ad.jvp(lambda y: ad.jvp(lambda z: f(x, y, z), (z0,), (ones,))[1],
+                                  (y0,), (ones,))[1])(x0)
+    np.testing.assert_allclose(g3, np.cos(x0) * 2 * y0, rtol=1e-14)
+
+
+def test_primal_call_on_a_value_of_an_ended_transformation_treats_it_as_a_constant():
+    box = []
+    ad.jvp(lambda x: box.append(x * 2.0) or x, (np.array([0.3, 0.5]),), (np.ones(2),))
+    leaked = box[0]
+    assert not leaked._trace.active
+    f = lambda x: np.sum(np.sin(x) * x)  # noqa: E731
+    np.testing.assert_allclose(ad.grad(f)(leaked), ad.grad(f)(np.array([0.6, 1.0])), rtol=1e-15)
+    np.testing.assert_allclose(ad.hvp(f, (leaked,), (np.ones(2),)),
+                               ad.hvp(f, (np.array([0.6, 1.0]),), (np.ones(2),)), rtol=1e-15)

@@ -131,7 +131,7 @@ def _value_and_grad_flat(g: Callable, dyn: tuple) -> tuple[Any, Any]:
     """``(g(*dyn), ∇g(*dyn))`` for a scalar ``g``: one recording, one backward sweep seeded with 1."""
     rec, in_tree = _record(g, dyn)
     value = _scalar_output(rec)
-    cot = np.ones((), dtype=value.dtype)
+    cot = np.array(1, dtype=value.dtype)  # the seed dL/dL = 1 (np.array: no Python-level wrapper)
     return value, tree_unflatten(in_tree, rec.pull([cot], release=True))
 
 

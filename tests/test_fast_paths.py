@@ -131,3 +131,15 @@ def test_primal_call_on_a_value_of_an_ended_transformation_treats_it_as_a_consta
     np.testing.assert_allclose(ad.grad(f)(leaked), ad.grad(f)(np.array([0.6, 1.0])), rtol=1e-15)
     np.testing.assert_allclose(ad.hvp(f, (leaked,), (np.ones(2),)),
                                ad.hvp(f, (np.array([0.6, 1.0]),), (np.ones(2),)), rtol=1e-15)
+
+
+def test_sum_cotangent_from_a_numpy_scalar():
+    # 0.5 * np.sum(...) hands the sum's pullback a NumPy scalar (0-d array times a float).
+    from autodiff.rules.reductions import sum_
+    pullback = sum_.vjps[0](None, np.ones((2, 3)), (-2, -1), False)
+    got = pullback(np.float64(0.5))
+    assert type(got) is np.ndarray and got.shape == (2, 3) and not got.flags.writeable
+    np.testing.assert_array_equal(got, np.full((2, 3), 0.5))
+    x = RNG.standard_normal(4)
+    np.testing.assert_allclose(ad.grad(lambda x: 0.5 * np.sum(x ** 2))(x), x, rtol=1e-15)
+    np.testing.assert_allclose(ad.hvp(lambda x: 0.5 * np.sum(x ** 2), (x,), (2 * x,)), 2 * x, rtol=1e-15)

@@ -63,8 +63,8 @@ def _sum_vjp(ans, x, axis, keepdims):
     shape = shape_of(x)
 
     def pullback(g):
-        if type(g) is np.ndarray:
-            return _broadcast_plain(g, shape, axis, keepdims)
+        if type(g) is np.ndarray or isinstance(g, np.generic):
+            return _broadcast_plain(np.asarray(g), shape, axis, keepdims)
         g = _expand_reduced(g, shape, axis, keepdims)
         return np.broadcast_to(g, shape_of(g)[:ndim_of(g) - len(shape)] + shape)
 
@@ -78,12 +78,15 @@ def _broadcast_plain(g, x_shape, axes, keepdims):
     Python wrappers, a tenth of a small gradient; the ndarray methods and a zero-stride view built
     directly on ``g``'s buffer give the same view. Other layouts take np.broadcast_to.
     """
-    nb = g.ndim - (len(x_shape) - (0 if keepdims else len(axes)))
-    g = g.reshape(g.shape[:nb] + keepdims_shape(x_shape, axes))
-    target = g.shape[:nb] + x_shape
-    if g.size == 0 or g.dtype.kind not in "fc" or not g.flags.c_contiguous:
-        return np.broadcast_to(g, target)
-    strides = tuple(s if d == t else 0 for s, d, t in zip(g.strides, g.shape, target))
+    if g.ndim == 0 and g.dtype.kind in "fc":  # the total of a gradient's seed: every entry gets g
+        target, strides = x_shape, (0,) * len(x_shape)
+    else:
+        nb = g.ndim - (len(x_shape) - (0 if keepdims else len(axes)))
+        g = g.reshape(g.shape[:nb] + keepdims_shape(x_shape, axes))
+        target = g.shape[:nb] + x_shape
+        if g.size == 0 or g.dtype.kind not in "fc" or not g.flags.c_contiguous:
+            return np.broadcast_to(g, target)
+        strides = tuple(s if d == t else 0 for s, d, t in zip(g.strides, g.shape, target))
     view = np.ndarray(target, g.dtype, g, 0, strides)
     view.flags.writeable = False
     return view

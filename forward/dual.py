@@ -49,11 +49,11 @@ class JVPTrace(Trace):
                 continue
             if ans_shape is not None:
                 x = primals[i]
-                x_shape = shape_of(x)
+                x_shape = x.shape if type(x) is np.ndarray else shape_of(x)
                 if x_shape != ans_shape:
                     nb = len(shape_of(t)) - len(x_shape)
                     t = align_tangent(t, x, ans)
-            ti = rule(t, ans, *primals, **params)
+            ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
             if ti is not None:
                 out = ti if out is None else out + ti
         if out is None:

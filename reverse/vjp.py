@@ -7,6 +7,7 @@ one backward sweep; ``jacrev`` pulls all m output directions through that single
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -49,7 +50,7 @@ class Recording:
     def pull(self, cotangents: list, batch_shape: tuple[int, ...] = (), release: bool = False) -> list:
         """Input cotangents for flat output cotangents (each with ``batch_shape`` leading axes)."""
         seeds = [(n, c) for n, c in zip(self.out_nodes, cotangents) if n is not None and c is not None]
-        record_backward_pass(int(np.prod(batch_shape, dtype=int)) if batch_shape else 1)
+        record_backward_pass(math.prod(batch_shape))
         got = backward(seeds, self.in_nodes, release) if seeds else {}
         grads = []
         for node, x in zip(self.in_nodes, self.inputs):

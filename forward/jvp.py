@@ -40,7 +40,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
             o = as_value(o)
             values.append(o)
             dtype = o.dtype if np.issubdtype(o.dtype, np.inexact) else np.float64
-            out_tangents.append(np.zeros(batch_shape + np.shape(o), dtype=dtype))
+            out_tangents.append(np.zeros(batch_shape + shape_of(o), dtype=dtype))
     return values, out_tangents, out_tree
 
 

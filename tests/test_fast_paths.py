@@ -143,3 +143,13 @@ def test_sum_cotangent_from_a_numpy_scalar():
     x = RNG.standard_normal(4)
     np.testing.assert_allclose(ad.grad(lambda x: 0.5 * np.sum(x ** 2))(x), x, rtol=1e-15)
     np.testing.assert_allclose(ad.hvp(lambda x: 0.5 * np.sum(x ** 2), (x,), (2 * x,)), 2 * x, rtol=1e-15)
+
+
+def test_plain_sum_cotangent_of_a_read_only_array():
+    g = np.ones((2, 3))
+    g.flags.writeable = False
+    got = _broadcast_plain(g, (3, 4), (-1,), False)
+    np.testing.assert_array_equal(got, np.ones((2, 3, 4)))
+    scalar = np.array(2.0)
+    scalar.flags.writeable = False
+    np.testing.assert_array_equal(_broadcast_plain(scalar, (3,), (-1,), False), [2.0, 2.0, 2.0])

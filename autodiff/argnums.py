@@ -13,6 +13,8 @@ __all__ = ["normalize_argnums", "select_args", "check_float_leaf", "as_value"]
 
 def normalize_argnums(argnums: int | tuple[int, ...], nargs: int) -> tuple[tuple[int, ...], bool]:
     """``argnums`` as a tuple of non-negative indices, and whether it was a single int."""
+    if type(argnums) is int and 0 <= argnums < nargs:  # the common argnums=0, checked per call
+        return (argnums,), True
     single = isinstance(argnums, (int, np.integer))
     nums = (int(argnums),) if single else tuple(argnums)
     if not nums:
@@ -36,6 +38,8 @@ def select_args(f: Callable, args: tuple, kwargs: dict, argnums: Any) -> tuple[C
     Returns ``(g, selected, single)`` where ``g(*selected)`` calls ``f`` with the other arguments fixed.
     """
     nums, single = normalize_argnums(argnums, len(args))
+    if not kwargs and len(nums) == len(args) and nums == tuple(range(len(args))):
+        return f, args, single  # every argument is differentiated, in order: no wrapper needed
 
     def g(*chosen):
         full = list(args)

@@ -24,6 +24,7 @@ __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
     "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
+    "apply_below",
 ]
 
 
@@ -685,6 +686,19 @@ def bind(prim: Primitive, *args, **params):
     if top is None:
         return prim.impl(*args, **params)
     return top.process(prim, args, params)
+
+
+def apply_below(trace: Trace | bool, prim: Primitive, args: list | tuple, params: dict) -> Any:
+    """``bind(prim, *args, **params)`` for the primal call of a transformation, given what it found.
+
+    A transformation's ``process`` scans its arguments anyway; ``trace`` is the transformation of the
+    traced values among ``args`` (the values one level down) when they all belong to one, and False
+    when they belong to several. One active transformation is the innermost: it gets the call
+    directly, without bind's second scan of the arguments (a visible share of nested derivatives).
+    """
+    if trace is not False and trace.active:
+        return trace.process(prim, tuple(args), params)
+    return bind(prim, *args, **params)
 
 
 class Boxed:

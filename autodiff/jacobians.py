@@ -23,7 +23,7 @@ from autodiff.core import lower
 from autodiff.pytree import tree_flatten, tree_unflatten
 from forward.jvp import jacfwd, jvp
 from reverse.tape import memory_report
-from reverse.vjp import Recording, grad, jacrev
+from reverse.vjp import Recording, grad, jacrev, value_and_grad
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
 
@@ -353,4 +353,10 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
     respect to the first, so the result is shaped like ``primals[0]``. Costs one forward-over-reverse
     pass: a small constant times one gradient.
     """
-    return jvp(grad(f), primals, tangents)[1]
+    value_and_grad_f = value_and_grad(f)
+
+    def grad_f(*args):
+        # grad(f) without the functools.wraps that grad() applies: this function lives for one call.
+        return value_and_grad_f(*args)[1]
+
+    return jvp(grad_f, primals, tangents)[1]

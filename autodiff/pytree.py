@@ -50,6 +50,19 @@ _LEAF = TreeDef("leaf")
 _NONE = TreeDef("none")
 
 
+# The structures of flat tuples of n leaves, shared: ``f(x)``'s arguments are flattened on every call.
+_FLAT_TUPLES: dict[int, TreeDef] = {}
+
+
+def _flat_tuple(n: int) -> TreeDef:
+    treedef = _FLAT_TUPLES.get(n)
+    if treedef is None:
+        treedef = TreeDef("tuple", (_LEAF,) * n)
+        if n <= 64:
+            _FLAT_TUPLES[n] = treedef
+    return treedef
+
+
 def _flatten_into(tree: Any, leaves: list) -> TreeDef:
     if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
         return TreeDef("tuple", tuple(_flatten_into(c, leaves) for c in tree))
@@ -64,8 +77,17 @@ def _flatten_into(tree: Any, leaves: list) -> TreeDef:
     return _LEAF
 
 
+_CONTAINERS = (tuple, list, dict, type(None))
+
+
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     """Leaves of ``tree`` (depth first, dicts in insertion order) and its structure."""
+    # Every transformation flattens its arguments and outputs on every call; most of them are one
+    # array, which needs no recursion.
+    if not isinstance(tree, _CONTAINERS):
+        return [tree], _LEAF
+    if type(tree) is tuple and not any(isinstance(c, _CONTAINERS) for c in tree):
+        return list(tree), _flat_tuple(len(tree))
     leaves: list = []
     return leaves, _flatten_into(tree, leaves)
 
@@ -86,6 +108,11 @@ def _build(treedef: TreeDef, leaves: Iterator) -> Any:
 
 def tree_unflatten(treedef: TreeDef, leaves: Any) -> Any:
     """The pytree of structure ``treedef`` whose leaves are ``leaves`` (in flattening order)."""
+    if type(leaves) is list:  # the common cases (one array, a tuple of arrays) without recursion
+        if treedef is _LEAF and len(leaves) == 1:
+            return leaves[0]
+        if _FLAT_TUPLES.get(len(leaves)) is treedef:
+            return tuple(leaves)
     it = iter(leaves)
     out = _build(treedef, it)
     if next(it, _SENTINEL) is not _SENTINEL:

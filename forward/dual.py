@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, bind, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, shape_of
 from autodiff.diagonal import diagonal_of, pull_diagonal
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -27,52 +27,46 @@ class JVPTrace(Trace):
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
         if len(args) == 1 and type(args[0]) is Dual and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = list(args)
-        tangents = [None] * len(args)
-        others = False
-        for i, a in enumerate(args):
+        primals = []
+        traced = []  # (argument index, tangent) of this trace's Duals
+        outer = None  # the transformation of the values one level down, if they are traced
+        for a in args:
             if type(a) is Dual and a._trace is self:
-                p = primals[i] = a.primal
-                tangents[i] = a.tangent
-                if isinstance(p, Tracer):
-                    others = True
-            elif isinstance(a, Tracer):
-                others = True
-        # Only when some value one level down is still traced does the call go back through bind.
-        ans = bind(prim, *primals, **params) if others else prim.impl(*primals, **params)
+                traced.append((len(primals), a.tangent))
+                a = a.primal
+            if isinstance(a, Tracer):
+                outer = a._trace if outer is None or outer is a._trace else False
+            primals.append(a)
+        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
         if prim.nondiff:
             return ans
         jvps = prim.jvps
-        elementwise = prim.elementwise
-        ans_shape = shape_of(ans) if elementwise else None
+        ans_shape = shape_of(ans) if prim.elementwise else None
         out = None
-        nb = 0
-        ragged = False  # some traced argument has another shape than the output (it was broadcast)
-        for i, t in enumerate(tangents):
-            if t is None:
-                continue
+        nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
+        for i, t in traced:
             rule = (jvps[i] if i < len(jvps) else None) if jvps is not None else prim.jvp_rule(i)
             if rule is None:
                 continue
-            if elementwise:
-                x_shape = shape_of(primals[i])
-                nb = len(shape_of(t)) - len(x_shape)
+            if ans_shape is not None:
+                x = primals[i]
+                x_shape = x.shape if type(x) is np.ndarray else shape_of(x)
                 if x_shape != ans_shape:
-                    ragged = True
-                    t = align_tangent(t, primals[i], ans)
-            ti = rule(t, ans, *primals, **params)
+                    nb = len(shape_of(t)) - len(x_shape)
+                    t = align_tangent(t, x, ans)
+            ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
             if ti is not None:
                 out = ti if out is None else out + ti
         if out is None:
             return ans
-        if ragged:
+        if nb >= 0:
             out = fit_tangent(out, ans, nb)
         return new_dual(self, ans, out)
 
     def _unary(self, prim: Primitive, a: Dual, params: dict) -> Any:
         """``process`` for the common one-argument call: no lists, no broadcasting to line up."""
         p = a.primal
-        ans = bind(prim, p, **params) if isinstance(p, Tracer) else prim.impl(p, **params)
+        ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) else prim.impl(p, **params)
         if prim.nondiff:
             return ans
         jvps = prim.jvps

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, strip_inner, trace_scope
+from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
@@ -24,7 +25,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
     tangents of shape ``batch_shape + out.shape``.
     """
     trace = JVPTrace()
-    record_forward_pass(int(np.prod(batch_shape, dtype=int)) if batch_shape else 1)
+    record_forward_pass(math.prod(batch_shape))
     with trace_scope(trace):
         duals = [new_dual(trace, p, t) for p, t in zip(primals, tangents)]
         out = fun(*tree_unflatten(in_tree, duals))
@@ -39,7 +40,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
             o = as_value(o)
             values.append(o)
             dtype = o.dtype if np.issubdtype(o.dtype, np.inexact) else np.float64
-            out_tangents.append(np.zeros(batch_shape + np.shape(o), dtype=dtype))
+            out_tangents.append(np.zeros(batch_shape + shape_of(o), dtype=dtype))
     return values, out_tangents, out_tree
 
 
@@ -68,10 +69,10 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
 
 def _check_tangent(p: Any, t: Any, i: int) -> Any:
     check_float_leaf(p, "input")
-    if np.shape(t) != np.shape(p):
+    if shape_of(t) != shape_of(p):
         raise ValueError(
-            f"jvp: tangent {i} has shape {np.shape(t)} but its primal has shape {np.shape(p)}; pass a "
-            f"tangent of shape {np.shape(p)}."
+            f"jvp: tangent {i} has shape {shape_of(t)} but its primal has shape {shape_of(p)}; pass a "
+            f"tangent of shape {shape_of(p)}."
         )
     if isinstance(t, Tracer):
         return t
@@ -92,13 +93,13 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
         flat = [as_value(x) for x in flat]
         for x in flat:
             check_float_leaf(x, "input")
-        sizes = [int(np.size(x)) for x in flat]
+        sizes = [int(x.size) for x in flat]
         n = sum(sizes)
         step = n if not chunk_size else min(chunk_size, max(n, 1))
         pieces, values, out_tree = [], None, None
         for start in range(0, max(n, 1), max(step, 1)):
             stop = min(start + step, n)
-            tangents = basis_rows([(np.shape(x), x.dtype) for x in flat], start, stop)
+            tangents = basis_rows([(shape_of(x), x.dtype) for x in flat], start, stop)
             values, out_t, out_tree = push_forward(g, in_tree, flat, tangents, (stop - start,))
             pieces.append(out_t)
         stacked = [_concat([p[k] for p in pieces]) for k in range(len(values))]
@@ -127,12 +128,14 @@ def _concat(parts: list) -> Any:
 def _split_forward(t: Any, value: Any, flat: list, sizes: list[int]) -> list:
     """Split a batch tangent (n,) + y.shape into blocks y.shape + x_j.shape, one per input leaf."""
     blocks, offset = [], 0
-    yshape = np.shape(value)
+    yshape = shape_of(value)
     for x, size in zip(flat, sizes):
-        block = t[offset:offset + size]
-        block = np.reshape(block, np.shape(x) + yshape)
-        xnd = np.ndim(x)
+        # The methods (ndarray's or Tracer's) rather than np.reshape/np.transpose: same result without
+        # NumPy's Python-level dispatch, which is a visible share of a small Jacobian.
+        xshape = shape_of(x)
+        block = t[offset:offset + size].reshape(xshape + yshape)
+        xnd = len(xshape)
         order = tuple(range(xnd, xnd + len(yshape))) + tuple(range(xnd))
-        blocks.append(np.transpose(block, order))
+        blocks.append(block.transpose(order))
         offset += size
     return blocks

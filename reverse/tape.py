@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, _dtype_of, bind, ndim_of, shape_of
+from autodiff.core import Primitive, Trace, Tracer, _dtype_of, apply_below, lower, ndim_of, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
@@ -69,27 +69,23 @@ class Tape(Trace):
         """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
         if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = list(args)
-        traced = []
-        others = False
-        for i, a in enumerate(args):
+        primals = []
+        traced = []  # indices of this tape's tracers among the arguments
+        outer = None  # the transformation of the values one level down, if they are traced
+        for a in args:
             if type(a) is TapeTracer and a._trace is self:
-                p = primals[i] = a.primal
-                traced.append(i)
-                if isinstance(p, Tracer):
-                    others = True
-            elif isinstance(a, Tracer):
-                others = True
-        # Only when some value one level down is still traced does the call go back through bind.
-        if others:
-            ans = bind(prim, *primals, **params)
-        else:
-            ans = prim.impl(*primals, **params)
+                traced.append(len(primals))
+                a = a.primal
+            if isinstance(a, Tracer):
+                outer = a._trace if outer is None or outer is a._trace else False
+            primals.append(a)
+        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
         if prim.nondiff:
             return ans
         rules = prim.vjps
         parents, vjps = [], []
-        complex_out = _is_complex(ans)
+        value = lower(ans)
+        complex_out = _is_complex(value)
         for i in traced:
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
             if rule is None:
@@ -101,12 +97,12 @@ class Tape(Trace):
             vjps.append(pullback)
         if not parents:
             return ans
-        return self._record(prim, ans, tuple(parents), tuple(vjps))
+        return self._record(prim, ans, value, tuple(parents), tuple(vjps))
 
     def _unary(self, prim: Primitive, a: TapeTracer, params: dict) -> Any:
         """``process`` for the common one-argument call: no lists to build."""
         p = a.primal
-        ans = bind(prim, p, **params) if isinstance(p, Tracer) else prim.impl(p, **params)
+        ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) else prim.impl(p, **params)
         if prim.nondiff:
             return ans
         vjps = prim.vjps
@@ -114,21 +110,25 @@ class Tape(Trace):
         if rule is None:
             return ans
         pullback = rule(ans, p, **params)
-        if _is_complex(ans) and _dtype_of(p).kind != "c":
+        value = lower(ans)
+        if _is_complex(value) and _dtype_of(p).kind != "c":
             pullback = _real_part(pullback)
-        return self._record(prim, ans, (a._node,), (pullback,))
+        return self._record(prim, ans, value, (a._node,), (pullback,))
 
-    def _record(self, prim: Primitive, ans: Any, parents: tuple, vjps: tuple) -> TapeTracer:
-        """A node for ``ans`` on this tape, and the tracer that carries it."""
-        node = Node(parents, vjps, shape_of(ans), prim.elementwise, prim)
+    def _record(self, prim: Primitive, ans: Any, value: Any, parents: tuple, vjps: tuple) -> TapeTracer:
+        """A node for ``ans`` (plain value ``value``) on this tape, and the tracer that carries it."""
+        # The shape is read from the plain value: under an outer transformation ``ans`` is a tracer, whose
+        # shape property costs two more calls per recorded operation.
+        node = Node(parents, vjps, shape_of(value), prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)
 
 
-def _is_complex(x: Any) -> bool:
-    dtype = getattr(x, "dtype", None)
-    return (dtype if dtype is not None else _dtype_of(x)).kind == "c"
+def _is_complex(value: Any) -> bool:
+    """True for a complex plain value (``lower`` of a traced one)."""
+    dtype = getattr(value, "dtype", None)
+    return (dtype if dtype is not None else _dtype_of(value)).kind == "c"
 
 
 def _real_part(pullback):

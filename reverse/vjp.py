@@ -7,6 +7,7 @@ one backward sweep; ``jacrev`` pulls all m output directions through that single
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -49,7 +50,7 @@ class Recording:
     def pull(self, cotangents: list, batch_shape: tuple[int, ...] = (), release: bool = False) -> list:
         """Input cotangents for flat output cotangents (each with ``batch_shape`` leading axes)."""
         seeds = [(n, c) for n, c in zip(self.out_nodes, cotangents) if n is not None and c is not None]
-        record_backward_pass(int(np.prod(batch_shape, dtype=int)) if batch_shape else 1)
+        record_backward_pass(math.prod(batch_shape))
         got = backward(seeds, self.in_nodes, release) if seeds else {}
         grads = []
         for node, x in zip(self.in_nodes, self.inputs):
@@ -107,28 +108,32 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: 
     """
     def value_and_grad_fn(*args, **kwargs):
         g, dyn, single = select_args(f, args, kwargs, argnums)
+        if not has_aux:
+            value, grads = _value_and_grad_flat(g, dyn)
+            return value, (grads[0] if single else grads)
         aux_box = []
 
         def scalar_fn(*xs):
             out = g(*xs)
-            if has_aux:
-                if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                    raise TypeError("with has_aux=True, f must return a pair (value, aux).")
-                out, aux = out
-                aux_box.append(aux)
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError("with has_aux=True, f must return a pair (value, aux).")
+            out, aux = out
+            aux_box.append(aux)
             return out
 
-        rec, in_tree = _record(scalar_fn, dyn)
-        value = _scalar_output(rec)
-        cot = np.ones((), dtype=value.dtype)
-        grads = tree_unflatten(in_tree, rec.pull([cot], release=True))
+        value, grads = _value_and_grad_flat(scalar_fn, dyn)
         grads = grads[0] if single else grads
-        if has_aux:
-            aux = _lower_aux(aux_box[0])
-            return (value, aux), grads
-        return value, grads
+        return (value, _lower_aux(aux_box[0])), grads
 
     return value_and_grad_fn
+
+
+def _value_and_grad_flat(g: Callable, dyn: tuple) -> tuple[Any, Any]:
+    """``(g(*dyn), ∇g(*dyn))`` for a scalar ``g``: one recording, one backward sweep seeded with 1."""
+    rec, in_tree = _record(g, dyn)
+    value = _scalar_output(rec)
+    cot = np.array(1, dtype=value.dtype)  # the seed dL/dL = 1 (np.array: no Python-level wrapper)
+    return value, tree_unflatten(in_tree, rec.pull([cot], release=True))
 
 
 def _lower_aux(aux: Any) -> Any:

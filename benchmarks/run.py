@@ -69,25 +69,26 @@ and whether `jacobian(mode="auto")` picks the faster mode), `_common.py` (timing
 """
 
 
-NOTES = """## Where the time goes (for the targets we miss)
+NOTES = """## Where the time goes (targets missed or close to their limit)
 
-- **Jacobian n = m = 300**: the two GEMMs dominate. The matmul rules fold the batch of 300 directions into
-  the rows of one GEMM per layer (they no longer run one BLAS call per direction), so the pass does
-  2 × 300 × 300 × 64 ≈ 11.5 M multiply-adds, half of them multiplying the identity seed (I·W₁ᵀ forward,
-  D·W₂ after the seed has been scaled by tanh' in reverse). With single-threaded OpenBLAS this is ~0.6 ms
-  (≈ 90× f); multi-threaded OpenBLAS on this shared 2-CPU machine swings between 60× and 130× from run
-  to run. Skipping the identity product needs structured (identity/diagonal) tangents — not done.
-- **Hessian-vector product** (g ≈ 15 µs, about 10 operations): Python overhead of two nested traces
-  (about 27 `process` calls per HVP) plus the fixed cost of the `jvp(grad(f))` call itself (~50 µs for a
-  one-operation function: argument flattening, one tape, one sweep).
-- **Rosenbrock, n = 100,000**: reverse mode keeps every intermediate, so the recorded forward pass costs
-  ~1.5× f (fresh memory for each kept 800 KB array), and the backward pass does ~14 full-array passes
-  against f's ~9. The slices' cotangents are added into one buffer (no zero arrays per slice), `x**2`
-  uses NumPy's square fast path, and backward rules multiply into their own scratch arrays; what is left
-  is the number of array passes.
-- **MLP**: the same GEMMs in the same order as the hand-written backprop; the rest (~0.15x of the loss
-  above it) is the recorded forward pass (~0.2 ms more than the plain loss) and the backward sweep's
-  extra small operations (the log-softmax written with max/exp/sum/log, Python work per node).
+- **Rosenbrock, n = 100,000** (missed): f is cheap because NumPy reuses its temporaries in place; reverse
+  mode keeps the intermediates its backward pass needs, and the sweep makes about 8 full-array passes
+  (~20-30 µs each) on top of ~100 µs of Python work (recording and sweeping ~12 operations). Already
+  done: a total's cotangent stays a broadcast scalar through scaling (`100 * u` costs nothing, `x ** 2`
+  pulls back in one pass), `x ** 2` no longer keeps its output, the two slices' cotangents are summed in
+  one pass into a buffer zeroed only outside them, rules multiply into their own scratch arrays. What is
+  left would need writing into incoming cotangents in place (the sweep would have to prove nothing else
+  holds them) or fusing operations: not done.
+- **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
+  measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
+  temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
+- **Hessian-vector product** (at the limit): Python overhead of two nested traces, about 25 `process`
+  calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling, one tape,
+  one sweep) against g ≈ 10 µs.
+- **Jacobian n = m = 300** (met since the seeds are structured): a Jacobian's identity seed is kept as
+  a known diagonal through elementwise operations, and a matrix product with it is a row scaling
+  (`autodiff/diagonal.py`), so the pass runs one 300 × 64 × 300 GEMM instead of two. That GEMM is most
+  of the time; multi-threaded OpenBLAS on this shared 2-CPU machine makes it swing from run to run.
 - Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
   are medians of per-round ratios, which cancels most but not all of it.
 """

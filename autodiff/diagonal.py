@@ -20,7 +20,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["diagonal_matrix", "diagonal_of", "pull_diagonal"]
+__all__ = ["diagonal_matrix", "diagonal_of", "pull_diagonal", "MIN_SIZE"]
+
+# Below this size a dense batch costs less than the bookkeeping (a few µs per operation), and there is
+# no large product to save.
+MIN_SIZE = 100
 
 # id(array) -> (weak reference to the array, its diagonal)
 _KNOWN: dict[int, tuple[weakref.ref, np.ndarray]] = {}
@@ -60,6 +64,8 @@ def pull_diagonal(pullback, g: Any, k: int) -> Any:
     if v is None or v.shape[0] != k:
         return pullback(g)
     c = pullback(v)
+    if c is v:
+        return g                  # an identity map (add's pullback): the same batch, nothing to build
     if type(c) is not np.ndarray or c.shape != (k,):
         return pullback(g)
     return diagonal_matrix(c)

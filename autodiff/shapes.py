@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from autodiff.core import ndim_of, shape_of
-from autodiff.diagonal import diagonal_matrix
+from autodiff.diagonal import MIN_SIZE, diagonal_matrix
 
 __all__ = ["unbroadcast", "align_tangent", "fit_tangent", "IndexedCotangent", "basis_rows"]
 
@@ -204,7 +204,7 @@ def basis_rows(leaves: list[tuple[tuple, Any]], start: int, stop: int) -> list[n
     out, offset = [], 0
     for shape, dtype in leaves:
         size = int(np.prod(shape, dtype=int))
-        if len(shape) == 1 and start == offset and k == size:
+        if len(shape) == 1 and start == offset and k == size >= MIN_SIZE:
             # the whole identity of a vector input: registered as diagonal so that the first operations
             # can keep it structured (autodiff/diagonal.py) instead of multiplying by it
             out.append(diagonal_matrix(np.ones(size, dtype=dtype)))

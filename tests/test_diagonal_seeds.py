@@ -11,10 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autodiff as ad
-from autodiff import diagonal
+from autodiff import diagonal, shapes
 from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 
 RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def _small_inputs_use_diagonal_seeds(monkeypatch):
+    """The fast paths start at diagonal.MIN_SIZE inputs; here every size takes them."""
+    monkeypatch.setattr(shapes, "MIN_SIZE", 1)
 W_IN = RNG.standard_normal((4, 6))
 W_OUT = RNG.standard_normal((6, 4))
 
@@ -126,3 +132,18 @@ def test_pull_diagonal_falls_back_to_the_dense_batch():
     np.testing.assert_array_equal(dense, 3.0 * np.diag([1.0, 2.0]))
     plain = np.diag([1.0, 2.0])
     assert diagonal_of(pull_diagonal(lambda c: c * 2.0, plain, 2)) is None
+
+
+def test_default_threshold(monkeypatch):
+    monkeypatch.undo()
+    small = shapes.basis_rows([((diagonal.MIN_SIZE - 1,), np.float64)], 0, diagonal.MIN_SIZE - 1)[0]
+    large = shapes.basis_rows([((diagonal.MIN_SIZE,), np.float64)], 0, diagonal.MIN_SIZE)[0]
+    assert diagonal_of(small) is None and small.flags.writeable
+    np.testing.assert_array_equal(diagonal_of(large), np.ones(diagonal.MIN_SIZE))
+    np.testing.assert_array_equal(large, np.eye(diagonal.MIN_SIZE))
+    W = RNG.standard_normal((7, diagonal.MIN_SIZE + 3))
+    x = RNG.standard_normal(diagonal.MIN_SIZE + 3)
+    f = lambda x: W.T @ np.tanh(W @ np.sin(x))  # noqa: E731
+    expected = _looped_jacobian(f, x, "forward")
+    np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-12, atol=1e-12)

@@ -148,13 +148,19 @@ print(f"Pairs with n/m ≥ 8 or ≤ 1/8: the rule is right in {right[far].sum()}
       f"pairs with n/m within a factor 8 of 1: right in {right[~far].sum()} of {(~far).sum()}.")
 
 # %% [markdown]
-# Far from the diagonal the rule is (almost always) right, and the time ratio follows n/m: the work is
-# proportional to the number of directions. Near n ≈ m both modes do about the same arithmetic, and what
-# decides is what a count of directions ignores: reverse mode records a tape and then sweeps it (more
-# Python work per operation), forward mode allocates an n × n identity of seed tangents, and for tiny
-# sizes the fixed overhead of each operation dominates. There the rule can be off — the misses and their
-# price are listed above — but a rule based on sizes alone cannot do better without measuring, and the
-# price of a miss is small exactly where misses happen.
+# Where the arithmetic is large (the n = 512 row, the m = 512 column) the rule is right and the time
+# ratio moves with n/m: the work grows with the number of directions each mode carries. Elsewhere this
+# network is so small that what decides is what a count of directions ignores: reverse mode records a
+# tape and then sweeps it (more Python work per operation), forward mode allocates an n × n identity of
+# seed tangents, and the fixed overhead of each operation dominates. There the rule can be off — the
+# misses and their price are listed above — but a rule based on sizes alone cannot do better without
+# measuring, and the price of a miss is small exactly where misses happen.
+#
+# One more thing tilts small cases towards forward mode: from 100 inputs or outputs up, neither mode
+# multiplies by its identity seed. The seed is known to be diagonal, stays diagonal through elementwise
+# steps, and a matrix product with it is a row scaling (`autodiff/diagonal.py`), so forward mode's
+# first layer costs n × 64 multiplications here instead of n × n × 64, and at n = m both modes run the
+# same single matrix product that forms the Jacobian.
 
 # %% [markdown]
 # ## `plan_jacobian` explains its choice

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, shape_of
-from autodiff.diagonal import diagonal_of, pull_diagonal
+from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import align_tangent, fit_tangent
 
 __all__ = ["Dual", "JVPTrace", "new_dual"]
@@ -42,6 +42,10 @@ class JVPTrace(Trace):
             return ans
         jvps = prim.jvps
         ans_shape = shape_of(ans) if prim.elementwise else None
+        if ans_shape is not None and len(ans_shape) == 1 and diagonal_of(traced[0][1]) is not None:
+            out = _diagonal_jvp(prim, traced, ans, primals, params)
+            if out is not None:
+                return new_dual(self, ans, out)
         out = None
         nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
         for i, t in traced:
@@ -80,6 +84,29 @@ class JVPTrace(Trace):
         else:
             out = rule(t, ans, p, **params)
         return ans if out is None else new_dual(self, ans, out)
+
+
+def _diagonal_jvp(prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:
+    """The tangent of an elementwise operation whose traced arguments all carry diagonal batches
+    ``diag(v_i)`` (and were not broadcast): ``diag(sum_i rule_i(v_i))``, or None when that does not apply.
+
+    Exact for the same reason as for one argument: the JVP of an elementwise operation acts entry by
+    entry, so it maps the batch diag(v) to diag of its value on v (autodiff/diagonal.py).
+    """
+    k = shape_of(ans)[0]
+    total = None
+    for i, t in traced:
+        v = diagonal_of(t)
+        if v is None or v.shape != (k,) or shape_of(primals[i]) != (k,):
+            return None
+        rule = prim.jvp_rule(i)
+        if rule is None:
+            continue
+        c = rule(v, ans, *primals, **params)
+        if type(c) is not np.ndarray or c.shape != (k,):
+            return None
+        total = c if total is None else total + c
+    return None if total is None else diagonal_matrix(total)
 
 
 def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:

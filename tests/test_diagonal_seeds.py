@@ -147,3 +147,16 @@ def test_default_threshold(monkeypatch):
     expected = _looped_jacobian(f, x, "forward")
     np.testing.assert_allclose(ad.jacrev(f)(x), expected, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ad.jacfwd(f)(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_forward_mode_keeps_the_batch_diagonal_through_binary_operations(monkeypatch):
+    calls = []
+    dual = sys.modules["forward.dual"]
+    real = dual._diagonal_jvp
+    monkeypatch.setattr(dual, "_diagonal_jvp", lambda *a: calls.append(a[0].name) or real(*a))
+    x = RNG.standard_normal(6)
+    f = FUNCTIONS["same_node_twice"]
+    J = ad.jacfwd(f)(x)
+    np.testing.assert_allclose(J, _looped_jacobian(f, x, "reverse"), rtol=1e-12, atol=1e-12)
+    assert {"multiply", "subtract", "divide", "add"} <= set(calls)
+    assert np.count_nonzero(J - np.diag(np.diag(J))) == 0

@@ -78,7 +78,9 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   pulls back in one pass), `x ** 2` no longer keeps its output, the two slices' cotangents are summed in
   one pass into a buffer zeroed only outside them, rules multiply into their own scratch arrays. What is
   left would need writing into incoming cotangents in place (the sweep would have to prove nothing else
-  holds them) or fusing operations: not done.
+  holds them) or fusing operations. The row "floor of an unfused tape" runs exactly the NumPy operations
+  a per-operation reverse mode must run, with every trick above and no bookkeeping at all: it measures
+  2.15-2.4x, so the 2x target needs fusion (a compiler such as XLA), not a faster tape.
 - **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
   measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.

@@ -13,6 +13,7 @@ This module imports only NumPy: it is layer 0 and everything else builds on it.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 import types
@@ -24,7 +25,7 @@ __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
     "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
-    "apply_below",
+    "apply_below", "gc_paused",
 ]
 
 
@@ -94,6 +95,30 @@ class trace_scope:
             top.active = False
             if top is self.trace:
                 break
+
+
+class gc_paused:
+    """Pause Python's cyclic garbage collector for the block; restored after it, even on error.
+
+    Why: a transformation allocates many small container objects (nodes, tracers, closures, tuples).
+    Reference counting frees all of them — the machinery makes no reference cycles, which
+    tests/test_gc.py checks — but every allocation counts towards the collector's thresholds, and its
+    full collections walk every object in the process: with a large library loaded (JAX, ~100k
+    objects) a gradient of 1,600 scalar operations took 40-75% longer. Cycles that the user's function
+    creates are collected after the call. Nested blocks, and a collector the user disabled, are left
+    alone (only the block that paused it resumes it).
+    """
+
+    __slots__ = ("paused",)
+
+    def __enter__(self) -> None:
+        self.paused = gc.isenabled()
+        if self.paused:
+            gc.disable()
+
+    def __exit__(self, *exc_info) -> None:
+        if self.paused:
+            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------------

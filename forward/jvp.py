@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
+from autodiff.core import Tracer, gc_paused, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
@@ -26,7 +26,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
     """
     trace = JVPTrace()
     record_forward_pass(math.prod(batch_shape))
-    with trace_scope(trace):
+    with gc_paused(), trace_scope(trace):
         duals = [new_dual(trace, p, t) for p, t in zip(primals, tangents)]
         out = fun(*tree_unflatten(in_tree, duals))
     out_flat, out_tree = tree_flatten(out)

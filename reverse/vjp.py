@@ -14,7 +14,7 @@ import numpy as np
 
 from autodiff import core
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, drop_inactive, shape_of, strip_inner, trace_scope
+from autodiff.core import Tracer, drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
@@ -31,7 +31,7 @@ class Recording:
     def __init__(self, fun: Callable, in_tree: TreeDef, flat: list, keep_nodes: bool = False) -> None:
         tape = self.tape = Tape(keep_nodes)
         record_tape_pass()
-        with trace_scope(tape):
+        with gc_paused(), trace_scope(tape):
             leaves = [new_leaf(tape, x) for x in flat]
             out = fun(*tree_unflatten(in_tree, leaves))
         out_flat, self.out_tree = tree_flatten(out)
@@ -51,7 +51,8 @@ class Recording:
         """Input cotangents for flat output cotangents (each with ``batch_shape`` leading axes)."""
         seeds = [(n, c) for n, c in zip(self.out_nodes, cotangents) if n is not None and c is not None]
         record_backward_pass(math.prod(batch_shape))
-        got = backward(seeds, self.in_nodes, release) if seeds else {}
+        with gc_paused():
+            got = backward(seeds, self.in_nodes, release) if seeds else {}
         grads = []
         for node, x in zip(self.in_nodes, self.inputs):
             g = got.get(node)

@@ -13,7 +13,17 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, _dtype_of, apply_below, lower, ndim_of, shape_of
+from autodiff.core import (
+    Primitive,
+    Trace,
+    Tracer,
+    _dtype_of,
+    apply_below,
+    gc_paused,
+    lower,
+    ndim_of,
+    shape_of,
+)
 from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
@@ -231,8 +241,14 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
 
     Returns ``{node: cotangent}`` for each wanted node the sweep reached. Cotangents may carry leading
     batch axes (the same number for all seeds). With ``release``, each node drops its staged VJPs once
-    used, so intermediates are freed as the sweep goes (one-shot gradients).
+    used, so intermediates are freed as the sweep goes (one-shot gradients). The cyclic garbage
+    collector is paused during the sweep (see core.gc_paused).
     """
+    with gc_paused():
+        return _sweep(seeds, wanted, release)
+
+
+def _sweep(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool) -> dict:
     acc = _Accumulator()
     for node, g in seeds:
         acc.add(node, g)

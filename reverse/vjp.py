@@ -51,8 +51,7 @@ class Recording:
         """Input cotangents for flat output cotangents (each with ``batch_shape`` leading axes)."""
         seeds = [(n, c) for n, c in zip(self.out_nodes, cotangents) if n is not None and c is not None]
         record_backward_pass(math.prod(batch_shape))
-        with gc_paused():
-            got = backward(seeds, self.in_nodes, release) if seeds else {}
+        got = backward(seeds, self.in_nodes, release) if seeds else {}
         grads = []
         for node, x in zip(self.in_nodes, self.inputs):
             g = got.get(node)

@@ -72,6 +72,13 @@ def test_collector_state_is_restored():
     ad.grad(inner_sees_it_paused)(x)
     assert gc.isenabled()
 
+    v = ad.Variable(x)
+    with ad.GradientTape() as tape:
+        assert gc.isenabled()            # the user's block runs with the collector as it was
+        y = np.sum(v * v)
+    tape.gradient(y, v)
+    assert gc.isenabled()
+
 
 def test_a_collector_the_user_disabled_stays_disabled():
     gc.disable()

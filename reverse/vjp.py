@@ -212,11 +212,8 @@ def _float_or_default(dtype: Any) -> Any:
 
 
 def _concat(parts: list) -> Any:
-    """One array of all chunks' results; writeable, even where a chunk is a read-only diagonal batch."""
-    if len(parts) > 1:
-        return np.concatenate(parts, axis=0)
-    part = parts[0]
-    return part if getattr(part, "flags", None) is None or part.flags.writeable else np.array(part)
+    # each part is writeable already: the backward sweep hands out no read-only arrays
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def checkpoint(f: Callable) -> Callable:

@@ -63,54 +63,38 @@ def _is_const_scalar(c) -> bool:
     return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
 
 
-def _negate(g):
-    if type(g) is np.ndarray:
-        one = _splat(g)
-        if one is not None:
-            return np.broadcast_to(-one, g.shape)
-    return -g
+def _keeps_splat(scale):
+    """The pullback ``g ↦ scale(g)`` of a scaling by a constant, where a broadcast scalar ``g`` stays a
+    broadcast scalar (``scale`` applied to its one value). The array test comes first: scalar loops pass
+    Python floats and pay nothing more."""
+    def pullback(g):
+        if type(g) is np.ndarray:
+            one = _splat(g)
+            if one is not None:
+                return np.broadcast_to(scale(one), g.shape)
+        return scale(g)
+    return pullback
+
+
+_negate = _keeps_splat(operator.neg)
 
 
 def _multiply_vjp_x(ans, x, y):
     """Pullback ``g ↦ g * y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
-    if not _is_const_scalar(y):
-        return lambda g: g * y
-
-    def pullback(g):
-        if type(g) is np.ndarray:      # the cheap test first: scalar loops pass Python floats
-            one = _splat(g)
-            if one is not None:
-                return np.broadcast_to(one * y, g.shape)
-        return g * y
-    return pullback
+    times_y = lambda g: g * y  # noqa: E731
+    return _keeps_splat(times_y) if _is_const_scalar(y) else times_y
 
 
 def _multiply_vjp_y(ans, x, y):
-    """Pullback ``g ↦ x * g`` (the same, with the constant on the left as in the forward product)."""
-    if not _is_const_scalar(x):
-        return lambda g: x * g
-
-    def pullback(g):
-        if type(g) is np.ndarray:
-            one = _splat(g)
-            if one is not None:
-                return np.broadcast_to(x * one, g.shape)
-        return x * g
-    return pullback
+    """Pullback ``g ↦ x * g`` (the constant on the left, as in the forward product)."""
+    x_times = lambda g: x * g  # noqa: E731
+    return _keeps_splat(x_times) if _is_const_scalar(x) else x_times
 
 
 def _divide_vjp_x(ans, x, y):
-    """Pullback ``g ↦ g / y``, keeping a broadcast scalar cotangent a broadcast scalar."""
-    if not _is_const_scalar(y):
-        return lambda g: g / y
-
-    def pullback(g):
-        if type(g) is np.ndarray:
-            one = _splat(g)
-            if one is not None:
-                return np.broadcast_to(one / y, g.shape)
-        return g / y
-    return pullback
+    """Pullback ``g ↦ g / y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
+    over_y = lambda g: g / y  # noqa: E731
+    return _keeps_splat(over_y) if _is_const_scalar(y) else over_y
 
 
 def defderiv(prim, *derivs) -> None:

@@ -3,6 +3,13 @@
 One module per family; in each, every primitive is followed by its JVP and VJP rules.
 """
 
+# NumPy's everyday functions: composites and a few primitives (numeric, statistics, arrays, fft_nd) and
+# the ufunc methods outer/reduce/accumulate/reduceat (ufunc_methods).
+import autodiff.rules.arrays  # noqa: F401
+import autodiff.rules.fft_nd  # noqa: F401
+import autodiff.rules.numeric  # noqa: F401
+import autodiff.rules.statistics  # noqa: F401
+import autodiff.rules.ufunc_methods  # noqa: F401
 from autodiff.core import defjvp, defvjp, primitive
 from autodiff.pytree import tree_map
 from autodiff.rules import elementwise, fft, linalg, products, reductions, shape, special  # noqa: F401

@@ -273,3 +273,110 @@ def test_gradients_and_jvps_match_jax(name):
     ours = _flat(ad.jvp(f_np, args, tangents)[1])
     for i, (t, s) in enumerate(zip(ours, jvps)):
         np.testing.assert_allclose(t, np.asarray(s), rtol=1e-9, atol=1e-11, err_msg=f"{name}: jvp output {i}")
+
+
+# ---- conventions at kinks (SPEC §2), in both modes -------------------------------------------------------
+
+
+def _both_modes(f, x):
+    """The Jacobian of f at x from forward mode and from reverse mode (they must agree)."""
+    fwd, rev = ad.jacfwd(f)(x), ad.jacrev(f)(x)
+    np.testing.assert_allclose(fwd, rev, rtol=1e-14, atol=1e-15)
+    return fwd
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_pair():
+    x = np.array([3.0, 1.0, 4.0, 2.0])
+    np.testing.assert_array_equal(_both_modes(np.median, x), [0.5, 0.0, 0.0, 0.5])
+
+
+@pytest.mark.parametrize("x, want", [
+    ([1.0, 2.0, 2.0, 3.0], [0.0, 0.5, 0.5, 0.0]),
+    ([2.0, 2.0, 2.0], [1 / 3, 1 / 3, 1 / 3]),
+    ([5.0, 2.0, 1.0, 2.0, 2.0], [0.0, 1 / 3, 0.0, 1 / 3, 1 / 3]),
+])
+def test_tied_order_statistics_share_the_derivative_evenly(x, want):
+    np.testing.assert_allclose(_both_modes(np.median, np.array(x)), want, rtol=1e-15)
+
+
+def test_percentile_interpolates_between_neighbours_in_a_and_in_q():
+    x = np.array([0.0, 1.0, 4.0, 9.0, 16.0])
+    np.testing.assert_allclose(_both_modes(lambda a: np.percentile(a, 30.0), x), [0, 0.8, 0.2, 0, 0])
+    # between sorted values: the slope between the neighbours, times d(virtual index)/dq = (n - 1) / 100
+    np.testing.assert_allclose(_both_modes(lambda q: np.percentile(x, q), np.array(30.0)), 3 * 0.04)
+
+
+@pytest.mark.parametrize("q, want", [(25.0, 0.5 * (1 + 3) * 0.04), (0.0, 1 * 0.04), (100.0, 7 * 0.04)])
+def test_percentile_on_a_data_point_takes_the_mean_of_the_one_sided_slopes_in_q(q, want):
+    x = np.array([0.0, 1.0, 4.0, 9.0, 16.0])
+    np.testing.assert_allclose(_both_modes(lambda q: np.percentile(x, q), np.array(q)), want, rtol=1e-14)
+    assert ad.jvp(lambda q: np.percentile(x, q), (q,), (1.0,))[0] == np.percentile(x, q)
+
+
+def test_interp_at_a_knot_takes_the_mean_of_the_two_slopes():
+    xp, fp = np.array([0.0, 1.0, 3.0]), np.array([0.0, 2.0, 3.0])
+    slopes = [0.0, 2.0, 0.5, 0.0]            # flat outside [xp[0], xp[-1]]
+    for k, x in enumerate(xp):
+        got = _both_modes(lambda x: np.interp(x, xp, fp), np.array(x))
+        np.testing.assert_allclose(got, 0.5 * (slopes[k] + slopes[k + 1]), rtol=1e-15)
+    # and in xp at a knot: shifting the knot and the point together changes nothing
+    dxp = ad.grad(lambda xp: np.interp(1.0, xp, fp))(xp)
+    np.testing.assert_allclose(dxp, [0.0, -1.25, 0.0])
+
+
+def test_running_maximum_splits_its_derivative_between_tied_entries():
+    x = np.array([1.0, 3.0, 3.0, 2.0, 5.0])
+    want = [[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0, 0], [0, 0, 0, 0, 1]]
+    np.testing.assert_array_equal(_both_modes(np.maximum.accumulate, x), want)
+
+
+def test_nanstd_of_a_single_value_has_derivative_zero():
+    x = np.array([np.nan, 2.0, np.nan])
+    assert np.nanstd(x) == 0.0
+    np.testing.assert_array_equal(_both_modes(np.nanstd, x), [0.0, 0.0, 0.0])
+
+
+def test_nan_entries_get_no_derivative():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, 2.0]])
+    jac = _both_modes(lambda a: np.nanvar(a, axis=1), x)
+    assert np.all(jac[:, np.isnan(x)] == 0) and np.all(np.isfinite(jac))
+
+
+# ---- errors ---------------------------------------------------------------------------------------------
+
+
+def test_ufunc_at_points_to_index_add():
+    with pytest.raises(NotImplementedError) as info:
+        ad.grad(lambda x: np.add.at(x, [0], 1.0))(np.ones(3))
+    message = str(info.value)
+    assert "np.add.at" in message and "autodiff.index_add(x, index, values)" in message
+    assert "primitive(at)" not in message        # a name that does not exist (the old message)
+
+
+def test_unsupported_ufunc_method_names_the_ufunc_and_what_to_register():
+    with pytest.raises(NotImplementedError) as info:
+        ad.grad(lambda x: np.gcd.reduce(x))(np.ones(3))
+    message = str(info.value)
+    assert "np.gcd.reduce" in message and "autodiff.primitive(np.gcd)" in message
+    assert "primitive(reduce)" not in message
+    # every registered binary ufunc has all four methods; a ufunc registered later by the user does not:
+    from autodiff.core import _missing_method_message
+    message = _missing_method_message(np.add, "reduceat")
+    assert "np.add.reduceat" in message
+    assert "autodiff.core.implements_ufunc_method(np.add, 'reduceat')" in message
+
+
+def test_complex_signals_and_knots_say_what_is_not_differentiable():
+    with pytest.raises(NotImplementedError, match="real and imaginary parts"):
+        ad.grad(lambda x: np.convolve(x + 1j, x).real.sum())(np.ones(3))
+    with pytest.raises(NotImplementedError, match="complex fp"):
+        ad.grad(lambda x: np.interp(0.5, [0.0, 1.0], x + 1j).real)(np.ones(2))
+
+
+def test_concatenate_takes_its_axis_positionally():
+    # regression: the adapter of np.concat (the same function as np.concatenate in NumPy 2) made axis
+    # keyword-only, so np.concatenate([x, y], 1) raised TypeError on traced values
+    x = np.arange(6.0).reshape(2, 3)
+    g = ad.grad(lambda x: (np.concatenate([x, x ** 2], 1) * np.arange(12.0).reshape(2, 6)).sum())(x)
+    w = np.arange(12.0).reshape(2, 6)
+    np.testing.assert_allclose(g, w[:, :3] + 2 * x * w[:, 3:])

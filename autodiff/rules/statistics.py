@@ -222,7 +222,34 @@ def _quantile(arr, q, method, weak_q):
     else:
         vshape = shape_of(lower(virtual))
         gamma = np.reshape(gamma, vshape + (1,) * (ndim_of(lower(arr)) - 1))
-    return _lerp(_take_stats(arr, previous, n), _take_stats(arr, following, n), gamma)
+    result = _lerp(_take_stats(arr, previous, n), _take_stats(arr, following, n), gamma)
+    if method == "linear" or method in _CONTINUOUS:
+        result = _kinks_in_q(arr, virtual, n, result)
+    return result
+
+
+def _kinks_in_q(arr, virtual, n, result):
+    """Where q falls exactly on a sorted value the quantile has a kink in q; its derivative there is
+    the mean of the slopes on either side (SPEC §2), and at the top end (q = 1) the slope below it.
+
+    The interpolation alone gives the slope above (gamma = 0 there); the correction adds the
+    difference times ``virtual - lower(virtual)``, which is 0 in value and has virtual's derivative.
+    """
+    if not isinstance(virtual, Tracer) or n < 2:
+        return result
+    v = np.asarray(lower(virtual))
+    on_point = (v == np.floor(v)) & (v > 0) & (v <= n - 1)
+    if not np.any(on_point):
+        return result
+    k = np.clip(np.floor(np.where(on_point, v, 1)).astype(np.intp), 1, n - 1)
+    here = _take_stats(arr, k, n)
+    below = here - _take_stats(arr, k - 1, n)
+    above = _take_stats(arr, np.minimum(k + 1, n - 1), n) - here
+    extra = (1,) * (ndim_of(lower(result)) - v.ndim)
+    top = np.reshape(v >= n - 1, v.shape + extra)
+    coef = np.where(top, below, 0.5 * (below - above))
+    delta = np.reshape(virtual - v, v.shape + extra)
+    return np.where(np.reshape(on_point, v.shape + extra), result + coef * delta, result)
 
 
 def _check_q(q, top, what):

@@ -380,3 +380,12 @@ def test_concatenate_takes_its_axis_positionally():
     g = ad.grad(lambda x: (np.concatenate([x, x ** 2], 1) * np.arange(12.0).reshape(2, 6)).sum())(x)
     w = np.arange(12.0).reshape(2, 6)
     np.testing.assert_allclose(g, w[:, :3] + 2 * x * w[:, 3:])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_inputs_give_numpys_float32_values(name):
+    f = _numpy_f(name)
+    args = tuple(a.astype(np.float32) for a in _args(name))
+    with np.errstate(all="ignore"):
+        want = f(*args)
+    _assert_bitwise(ad.vjp(f, *args)[0], want, f"{name} (float32)")

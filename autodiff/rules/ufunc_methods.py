@@ -24,6 +24,7 @@ from autodiff.core import (
     _ufunc_methods,
     defdomain,
     defjvp,
+    defvjp,
     implements_ufunc_method,
     lower,
     ndim_of,
@@ -205,6 +206,53 @@ def _reduceat(ufunc):
     return reduceat
 
 
+# np.add.reduceat sums each slice in its own order (not np.sum's), so it is a primitive of its own: its
+# JVP is itself (it is linear), its VJP spreads each output's cotangent over its slice.
+
+
+def _add_reduceat_impl(x, indices, axis):
+    return np.add.reduceat(x, indices, axis=axis)
+
+
+def _slices_matrix(indices, n, like):
+    """(m, n) constant: row i is 1 on the entries output i of reduceat sums."""
+    m = len(indices)
+    rows = np.zeros((m, n))
+    for i, start in enumerate(indices):
+        stop = indices[i + 1] if i + 1 < m else n
+        rows[i, start:stop if start < stop else start + 1] = 1.0
+    return const_like(rows, like)
+
+
+def _add_reduceat_vjp(ans, x, indices, axis):
+    rows = _slices_matrix(indices, shape_of(x)[axis], ans)
+    return lambda g: np.moveaxis(np.moveaxis(g, axis, -1) @ rows, -1, axis)
+
+
+add_reduceat = primitive(_add_reduceat_impl, name="add_reduceat")
+defjvp(add_reduceat, lambda t, ans, x, indices, axis: add_reduceat(t, indices=indices, axis=axis))
+defvjp(add_reduceat, _add_reduceat_vjp)
+
+
+def _np_add_reduceat(array, indices, axis=0, dtype=None, out=None):
+    """``np.add.reduceat``: the sum of each slice a[indices[i]:indices[i+1]] (a[indices[i]] alone when
+    indices[i] >= indices[i+1]); derivative 1 on each entry of the slice."""
+    _no_kwargs("np.add.reduceat", {"out": out})
+    a = _plain(array)
+    a = a if dtype is None else a.astype(dtype)
+    nd = ndim_of(lower(a))
+    ax = int(np.lib.array_utils.normalize_axis_index(axis, nd))
+    n = shape_of(lower(a))[ax]
+    idx = tuple(int(i) for i in np.asarray(lower(indices)).ravel())
+    for i in idx:
+        if not 0 <= i < n:
+            raise IndexError(f"index {i} out-of-bounds in add.reduceat [0, {n})")
+    return add_reduceat(a, indices=idx, axis=ax - nd)
+
+
+implements_ufunc_method(np.add, "reduceat")(_np_add_reduceat)
+
+
 # ---- zero-derivative ufuncs: the method on the plain values -----------------------------------------
 
 
@@ -239,7 +287,7 @@ def _register_all() -> None:
 
 _register_all()
 
-__all__ = ["running_extremum"]
+__all__ = ["running_extremum", "add_reduceat"]
 
 
 # ---- test domain -----------------------------------------------------------------------------------------
@@ -254,3 +302,14 @@ def _running_extremum_sample(rng):
 
 
 defdomain(running_extremum, _running_extremum_sample)
+
+
+def _add_reduceat_sample(rng):
+    shape = [(5,), (4, 3), (2, 5, 2)][rng.integers(3)]
+    axis = int(rng.integers(-len(shape), 0))
+    n = shape[axis]
+    indices = tuple(int(i) for i in rng.integers(0, n, size=int(rng.integers(1, 4))))
+    return Sample((rng.uniform(-2, 2, size=shape),), {"indices": indices, "axis": axis})
+
+
+defdomain(add_reduceat, _add_reduceat_sample)

@@ -32,11 +32,18 @@ def _partition_impl(x, kth, axis):
     return np.partition(x, kth, axis=axis)
 
 
-def _permutation(x, ans, axis):
-    """Indices p with ans = take_along_axis(x, p, axis): equal values matched in their stable order."""
+def _permutation(x, ans, kth, axis):
+    """Indices p with ans = take_along_axis(x, p, axis).
+
+    NumPy's argpartition usually arranges the entries as its partition does (O(n)); where it does not
+    (another selection algorithm, ties), the two arrays are sorted and matched value for value.
+    """
     xl, al = np.asarray(lower(x)), np.asarray(lower(ans))
-    source = np.argsort(xl, axis=axis, kind="stable")
-    target = np.argsort(al, axis=axis, kind="stable")
+    p = np.argpartition(xl, kth, axis=axis)
+    if np.array_equal(np.take_along_axis(xl, p, axis=axis), al, equal_nan=True):
+        return p
+    source = np.argsort(xl, axis=axis)     # (tied values are interchangeable: any matching of them is
+    target = np.argsort(al, axis=axis)     # a valid one, so the fast unstable sort does)
     p = np.empty_like(source)
     np.put_along_axis(p, target, source, axis=axis)
     return p
@@ -47,11 +54,14 @@ def _gather(t, index, axis):
 
 
 def _partition_jvp(t, ans, x, kth, axis):
-    return _gather(t, _permutation(x, ans, axis), axis)
+    return _gather(t, _permutation(x, ans, kth, axis), axis)
 
 
 def _partition_vjp(ans, x, kth, axis):
-    inverse = np.argsort(_permutation(x, ans, axis), axis=axis)
+    p = _permutation(x, ans, kth, axis)
+    inverse = np.empty_like(p)
+    positions = np.arange(p.shape[axis]).reshape((-1,) + (1,) * (-axis - 1))
+    np.put_along_axis(inverse, p, np.broadcast_to(positions, p.shape), axis=axis)
     return lambda g: _gather(g, inverse, axis)
 
 

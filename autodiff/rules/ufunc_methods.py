@@ -140,31 +140,71 @@ def _gather(t, index, axis):
     return np.take_along_axis(t, np.broadcast_to(index, shape_of(t)[:nb] + index.shape), axis=axis)
 
 
+class _Runs:
+    """Constants of a running extremum along ``axis``: the runs where its value stays the same, and the
+    entries of each run that attain it (``holds``), among which the derivative is shared."""
+
+    def __init__(self, x, ans, axis):
+        xl, al = np.asarray(lower(x)), np.asarray(lower(ans))
+        nd, n = xl.ndim, xl.shape[axis]
+        self.axis = axis
+        self.holds = xl == al
+        pos = np.broadcast_to(np.arange(n).reshape((n,) + (1,) * (-axis - 1)), al.shape)
+        later, earlier = _along(nd, axis, slice(1, None)), _along(nd, axis, slice(None, -1))
+        same = np.zeros(al.shape, dtype=bool)          # same[j]: entry j continues the run of j - 1
+        same[later] = al[later] == al[earlier]
+        self.start = np.maximum.accumulate(np.where(same, 0, pos), axis=axis)
+        ends_here = np.ones(al.shape, dtype=bool)
+        ends_here[earlier] = ~same[later]
+        flip = _along(nd, axis, slice(None, None, -1))
+        self.stop = np.minimum.accumulate(np.where(ends_here, pos, n - 1)[flip], axis=axis)[flip] + 1
+        counts = _with_zero_first(np.cumsum(self.holds, axis=axis), axis)
+        runs = counts[_after(counts, axis)] - np.take_along_axis(counts, self.start, axis)
+        self.runs = np.maximum(runs, 1)   # a run after a NaN holds nothing: derivative 0 there
+
+
+def _with_zero_first(c, axis):
+    """c with a zero slice in front along ``axis``: prefix sums that start at an empty prefix."""
+    zero = np.zeros_like(c[_along(ndim_of(c), axis, slice(0, 1))])
+    return np.concatenate([zero, c], axis=axis)
+
+
 def _running_extremum_jvp(t, ans, x, op, axis):
-    """t at the entry holding the running extremum; the mean of t over tied entries of the same run."""
-    xl, al = np.asarray(lower(x)), np.asarray(lower(ans))
-    nd = xl.ndim
-    n = xl.shape[axis]
-    holds = const_like(xl == al, t)                      # the entry attains the running value
-    pos = np.arange(n).reshape((n,) + (1,) * (-axis - 1))
-    new_run = np.ones(al.shape, dtype=bool)
-    new_run[_along(nd, axis, slice(1, None))] = ~(al[_along(nd, axis, slice(1, None))] ==
-                                                  al[_along(nd, axis, slice(None, -1))])
-    start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=axis)
-    count = np.cumsum(holds, axis=axis)
-    zero = np.zeros_like(count[_along(nd, axis, slice(0, 1))])
-    count = np.concatenate([zero, count], axis=axis)
-    through = np.broadcast_to(pos + 1, al.shape)
-    runs = np.take_along_axis(count, through, axis) - np.take_along_axis(count, start, axis)
-    summed = np.cumsum(holds * t, axis=axis)
-    summed = np.concatenate([np.zeros_like(summed[_along(ndim_of(summed), axis, slice(0, 1))]), summed],
-                            axis=axis)
-    total = _gather(summed, through, axis) - _gather(summed, start, axis)
-    return total / const_like(np.maximum(runs, 1), t)
+    """t at the entry holding the running extremum; the mean of t over the tied entries of its run."""
+    r = _Runs(x, ans, axis)
+    summed = _with_zero_first(np.cumsum(const_like(r.holds, t) * t, axis=axis), axis)
+    total = summed[_after(summed, axis)] - _gather(summed, r.start, axis)
+    return total / const_like(r.runs, t)
+
+
+def _running_extremum_vjp(ans, x, op, axis):
+    """Entry j (if it attains its run's value) gets Σ g_i / count_i over the outputs i >= j of its run."""
+    r = _Runs(x, ans, axis)
+
+    def pullback(g):
+        u = g / const_like(r.runs, g)
+        flip = (Ellipsis, slice(None, None, -1)) + (slice(None),) * (-axis - 1)
+        rest = np.cumsum(u[flip], axis=axis)[flip]                # Σ_{i >= j} u_i
+        rest = np.concatenate([rest, np.zeros_like(rest[_along(ndim_of(rest), axis, slice(0, 1))])],
+                              axis=axis)
+        return const_like(r.holds, g) * (rest[_position(rest, axis)] - _gather(rest, r.stop, axis))
+
+    return pullback
+
+
+def _position(c, axis):
+    """The first n entries along ``axis`` of a prefix array of length n + 1."""
+    return _along(ndim_of(c), axis, slice(0, -1))
+
+
+def _after(c, axis):
+    """The last n entries along ``axis`` of a prefix array of length n + 1 (the prefix through i)."""
+    return _along(ndim_of(c), axis, slice(1, None))
 
 
 running_extremum = primitive(_running_extremum_impl, name="running_extremum")
 defjvp(running_extremum, _running_extremum_jvp)
+defvjp(running_extremum, _running_extremum_vjp)
 
 
 def _extremum_accumulate(op):

@@ -314,6 +314,21 @@ def _as_rows(m, rowvar, dtype):
     return X
 
 
+def _variables(m, y, rowvar, dtype):
+    """NumPy's observation matrix of cov: one variable per row, y's rows after m's (None if empty)."""
+    X = _as_rows(m, rowvar, dtype)
+    if not rowvar and ndim_of(lower(m)) != 1:
+        X = X.T
+    if shape_of(lower(X))[0] == 0:
+        return None
+    if y is not None:
+        Y = _as_rows(y, rowvar, dtype)
+        if not rowvar and shape_of(lower(Y))[0] != 1:
+            Y = Y.T
+        X = np.concatenate((X, Y), axis=0)
+    return X
+
+
 def _frequency_weights(fweights, aweights, n):
     """NumPy's checks and product of the frequency and analytic weights (constants)."""
     w = None
@@ -353,16 +368,9 @@ def _np_cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweigh
                                   "them as constants (autodiff.stop_gradient), or use np.average.")
     if dtype is None:
         dtype = np.result_type(*(lower(v) for v in (m, y) if v is not None), np.float64)
-    X = _as_rows(m, rowvar, dtype)
-    if not rowvar and ndim_of(lower(m)) != 1:
-        X = X.T
-    if shape_of(lower(X))[0] == 0:
+    X = _variables(m, y, rowvar, dtype)
+    if X is None:
         return np.array([]).reshape(0, 0)
-    if y is not None:
-        Y = _as_rows(y, rowvar, dtype)
-        if not rowvar and shape_of(lower(Y))[0] != 1:
-            Y = Y.T
-        X = np.concatenate((X, Y), axis=0)
     ddof = (0 if bias else 1) if ddof is None else ddof
     n = shape_of(lower(X))[1]
     w = _frequency_weights(fweights, aweights, n)

@@ -165,6 +165,10 @@ CASES = {
     "subtract_reduce": (lambda m, x: m.subtract.reduce(x, axis=1), normal((2, 4)), True),
     "divide_reduce": (lambda m, x: m.divide.reduce(x), lambda rng: (rng.uniform(0.5, 2, (3, 2)),), False),
     "logaddexp_reduce": (lambda m, x: m.logaddexp.reduce(x, axis=0), normal((4, 3)), True),
+    # several axes of a reorderable ufunc are reduced in memory order: a transposed input tells
+    "logaddexp_reduce_transposed": (lambda m, x: m.logaddexp.reduce(x.T, axis=None), normal((4, 5)), True),
+    "logaddexp_reduce_axes": (lambda m, x: m.logaddexp.reduce(m.transpose(x, (1, 0, 2)), axis=(0, 1)),
+                              normal((3, 4, 2)), True),
     "hypot_reduce_keepdims": (lambda m, x: m.hypot.reduce(x, axis=1, keepdims=True),
                               lambda rng: (rng.uniform(0.5, 2, (2, 3)),), False),
     "maximum_reduce": (lambda m, x: m.maximum.reduce(x, axis=0), spread((3, 4)), True),

@@ -73,9 +73,19 @@ def _fold_axes(a, axis, ufunc, initial):
     ufunc.reduce(probe, axis=axis, initial=initial)
     axes = tuple(range(nd)) if axis is None else tuple(np.lib.array_utils.normalize_axis_tuple(axis, nd))
     rest = [i for i in range(nd) if i not in axes]
-    moved = np.transpose(a, list(axes) + rest)
+    moved = np.transpose(a, _memory_order(a, axes) + rest)
     rest_shape = tuple(shape_of(lower(a))[i] for i in rest)
     return np.reshape(moved, (-1,) + rest_shape), axes
+
+
+def _memory_order(a, axes):
+    """The reduced axes in the order NumPy's iterator visits them: several axes of a reorderable ufunc
+    are reduced in memory order (outermost stride first), which for a transposed array is not the
+    logical order, and the rounding of a fold depends on it."""
+    if len(axes) < 2:
+        return list(axes)
+    strides = getattr(np.asarray(lower(a)), "strides", None) or (0,) * ndim_of(lower(a))
+    return sorted(axes, key=lambda ax: -abs(strides[ax]))
 
 
 def _fold_reduce(ufunc):

@@ -15,6 +15,7 @@ from autodiff.pytree import tree_map
 from autodiff.rules import elementwise, fft, linalg, products, reductions, shape, special  # noqa: F401
 from autodiff.rules.shape import index_add_public as index_add
 from autodiff.rules.shape import index_update_public as index_update
+from autodiff.rules.ufunc_methods import register_all as _register_ufunc_methods
 
 
 def _identity(x):
@@ -31,3 +32,6 @@ def stop_gradient(x):
     return tree_map(_stop, x)
 
 __all__ = ["stop_gradient", "index_add", "index_update"]
+
+# after every rule module: ufunc methods for all binary ufuncs registered by then
+_register_ufunc_methods()

@@ -322,7 +322,12 @@ def _binary_ufuncs():
     return list(seen.items())
 
 
-def _register_all() -> None:
+def register_all() -> None:
+    """Give outer/reduce/accumulate/reduceat to every registered binary ufunc that lacks them.
+
+    Idempotent; ``autodiff.rules`` calls it again once all rule modules are loaded, so ufuncs
+    registered by modules imported after this one are covered too.
+    """
     for ufunc, prim in _binary_ufuncs():
         makers = {"outer": _outer, "reduce": _fold_reduce, "accumulate": _fold_accumulate,
                   "reduceat": _reduceat}
@@ -335,9 +340,9 @@ def _register_all() -> None:
             implements_ufunc_method(ufunc, method)(handler)
 
 
-_register_all()
+register_all()
 
-__all__ = ["running_extremum", "add_reduceat"]
+__all__ = ["running_extremum", "add_reduceat", "register_all"]
 
 
 # ---- test domain -----------------------------------------------------------------------------------------

@@ -393,3 +393,12 @@ def test_float32_inputs_give_numpys_float32_values(name):
     with np.errstate(all="ignore"):
         want = f(*args)
     _assert_bitwise(ad.vjp(f, *args)[0], want, f"{name} (float32)")
+
+
+def test_every_registered_binary_ufunc_has_the_four_methods():
+    from autodiff.core import _ufunc_methods
+    binary = {p.fn for p in ad.registry.values()
+              if isinstance(p.fn, np.ufunc) and p.fn.nin == 2 and p.fn.nout == 1}
+    missing = [(u.__name__, m) for u in binary for m in ("outer", "reduce", "accumulate", "reduceat")
+               if (u, m) not in _ufunc_methods]
+    assert not missing and len(binary) > 20

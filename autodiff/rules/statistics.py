@@ -34,6 +34,25 @@ def _order_statistic_impl(x, kth):
     return np.take(np.partition(x, kth, axis=-1), kth, axis=-1)
 
 
+def _holders(x, kth):
+    """The position of the entry holding each k-th smallest value when no value there is tied (nor
+    NaN), else None. O(n): the neighbours k - 1 and k + 1 in sorted order tell whether it is tied."""
+    xl = np.asarray(lower(x))
+    n = xl.shape[-1]
+    ks = np.asarray(kth)
+    near = sorted({k + d for k in kth for d in (-1, 0, 1) if 0 <= k + d < n})
+    order = np.argpartition(xl, near, axis=-1)
+    part = np.take_along_axis(xl, order, axis=-1)
+    v = part[..., ks]
+    tied = np.isnan(v)
+    for d in (-1, 1):
+        other = np.clip(ks + d, 0, n - 1)
+        tied |= (other != ks) & (part[..., other] == v)
+    if np.any(tied):
+        return None
+    return order[..., ks]
+
+
 def _tie_shares(x, ans):
     """(..., K, n) constant weights: 1/c on each of the c entries equal to the k-th value, 0 elsewhere."""
     xl, v = lower(x), lower(ans)
@@ -42,11 +61,26 @@ def _tie_shares(x, ans):
     return const_like(hit / np.maximum(count, 1), ans)
 
 
+def _gather_last(t, index):
+    nb = ndim_of(t) - index.ndim
+    return np.take_along_axis(t, np.broadcast_to(index, shape_of(t)[:nb] + index.shape), axis=-1)
+
+
 def _order_statistic_jvp(t, ans, x, kth):
+    where = _holders(x, kth)
+    if where is not None:      # one entry holds each value: its tangent (a gather, O(n) memory)
+        return _gather_last(t, where)
     return np.sum(_tie_shares(x, ans) * t[..., None, :], axis=-1)
 
 
 def _order_statistic_vjp(ans, x, kth):
+    where = _holders(x, kth)
+    if where is not None:
+        # the transpose of the gather, as a gather too: entry j reads its output's cotangent, or a zero
+        n, count = shape_of(x)[-1], len(kth)
+        source = np.full(where.shape[:-1] + (n,), count)
+        np.put_along_axis(source, where, np.arange(count), axis=-1)
+        return lambda g: _gather_last(np.concatenate([g, np.zeros_like(g[..., :1])], axis=-1), source)
     shares = _tie_shares(x, ans)
     return lambda g: np.sum(g[..., :, None] * shares, axis=-2)
 
@@ -195,26 +229,30 @@ def _lerp(a, b, t):
     return np.where(lower(t) >= 0.5, high, low)
 
 
-def _take_stats(arr, positions, n):
-    """Order statistics of ``arr`` (last axis) at ``positions`` (any shape): shape positions + arr[:-1]."""
-    positions = np.asarray(positions) % max(n, 1)
-    kth = tuple(int(k) for k in np.unique(positions))
+def _take_stats(arr, n, *positions):
+    """Order statistics of ``arr`` (last axis) at each array of ``positions`` (one primitive call for
+    all): for each, an array of shape positions.shape + arr.shape[:-1]."""
+    positions = [np.asarray(p) % max(n, 1) for p in positions]
+    kth = tuple(int(k) for k in np.unique(np.concatenate([p.ravel() for p in positions])))
     stats = order_statistic(arr, kth=kth)
-    where = np.searchsorted(np.array(kth), positions)
-    picked = stats[..., where]
-    nq = where.ndim
     nr = ndim_of(lower(stats)) - 1
-    return np.transpose(picked, tuple(range(nr, nr + nq)) + tuple(range(nr))) if nq else picked
+    out = []
+    for p in positions:
+        picked = stats[..., np.searchsorted(np.array(kth), p)]
+        if p.ndim:   # the q axes first, as in NumPy
+            picked = np.transpose(picked, tuple(range(nr, nr + p.ndim)) + tuple(range(nr)))
+        out.append(picked)
+    return out
 
 
 def _quantile(arr, q, method, weak_q):
     """Quantiles of ``arr`` along its last axis; q dims first, as in NumPy."""
     n = shape_of(lower(arr))[-1]
     if method in _DISCRETE:
-        return _take_stats(arr, _discrete_index(method, n, np.asarray(lower(q))), n)
+        return _take_stats(arr, n, _discrete_index(method, n, np.asarray(lower(q))))[0]
     virtual = _virtual_index(method, n, q)
     if np.issubdtype(np.result_type(lower(virtual)), np.integer):
-        return _take_stats(arr, np.asarray(lower(virtual)), n)
+        return _take_stats(arr, n, np.asarray(lower(virtual)))[0]
     previous, following = _neighbours(virtual, n)
     gamma = _gamma(method, virtual, previous)
     if weak_q:
@@ -222,7 +260,7 @@ def _quantile(arr, q, method, weak_q):
     else:
         vshape = shape_of(lower(virtual))
         gamma = np.reshape(gamma, vshape + (1,) * (ndim_of(lower(arr)) - 1))
-    result = _lerp(_take_stats(arr, previous, n), _take_stats(arr, following, n), gamma)
+    result = _lerp(*_take_stats(arr, n, previous, following), gamma)
     if method == "linear" or method in _CONTINUOUS:
         result = _kinks_in_q(arr, virtual, n, result)
     return result
@@ -242,9 +280,8 @@ def _kinks_in_q(arr, virtual, n, result):
     if not np.any(on_point):
         return result
     k = np.clip(np.floor(np.where(on_point, v, 1)).astype(np.intp), 1, n - 1)
-    here = _take_stats(arr, k, n)
-    below = here - _take_stats(arr, k - 1, n)
-    above = _take_stats(arr, np.minimum(k + 1, n - 1), n) - here
+    before, here, after = _take_stats(arr, n, k - 1, k, np.minimum(k + 1, n - 1))
+    below, above = here - before, after - here
     extra = (1,) * (ndim_of(lower(result)) - v.ndim)
     top = np.reshape(v >= n - 1, v.shape + extra)
     coef = np.where(top, below, 0.5 * (below - above))

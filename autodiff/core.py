@@ -429,7 +429,7 @@ class Tracer:
         if method != "__call__":
             target = _ufunc_methods.get((ufunc, method))
             if target is None:
-                raise NotImplementedError(_missing_rule_message(f"{ufunc.__name__}.{method}"))
+                raise NotImplementedError(_missing_method_message(ufunc, method))
             return target(*inputs, **kwargs)
         target = _dispatch.get(ufunc)
         if target is None:
@@ -467,6 +467,22 @@ def _missing_rule_message(name: str) -> str:
         "`autodiff.defjvp(p, rule)` and `autodiff.defvjp(p, rule)` (see autodiff.core), or apply it to "
         "autodiff.stop_gradient(x) if you do not need its derivative."
     )
+
+
+def _missing_method_message(ufunc: Any, method: str) -> str:
+    """Why ``np.<ufunc>.<method>`` cannot run on a traced value, and what exists to use instead."""
+    name = f"np.{ufunc.__name__}.{method}"
+    if method == "at":
+        return (f"{name} writes into its first argument in place, which cannot be differentiated. Use "
+                "autodiff.index_add(x, index, values) (the differentiable np.add.at: repeated indices "
+                "accumulate) or autodiff.index_update(x, index, values); both return a new array.")
+    if ufunc not in _dispatch:
+        return (f"{name}: np.{ufunc.__name__} itself has no differentiation rule in autodiff. Register one "
+                f"(`p = autodiff.primitive(np.{ufunc.__name__})`, then autodiff.defjvp/defvjp), or apply it "
+                "to autodiff.stop_gradient(x) if you do not need its derivative.")
+    return (f"{name} is not supported on traced values (np.{ufunc.__name__} itself is): write it with calls "
+            f"of np.{ufunc.__name__}, or register an adapter with "
+            f"autodiff.core.implements_ufunc_method(np.{ufunc.__name__}, {method!r}).")
 
 
 # --------------------------------------------------------------------------------------------------

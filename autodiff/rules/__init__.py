@@ -3,11 +3,19 @@
 One module per family; in each, every primitive is followed by its JVP and VJP rules.
 """
 
+# NumPy's everyday functions: composites and a few primitives (numeric, statistics, arrays, fft_nd) and
+# the ufunc methods outer/reduce/accumulate/reduceat (ufunc_methods).
+import autodiff.rules.arrays  # noqa: F401
+import autodiff.rules.fft_nd  # noqa: F401
+import autodiff.rules.numeric  # noqa: F401
+import autodiff.rules.statistics  # noqa: F401
+import autodiff.rules.ufunc_methods  # noqa: F401
 from autodiff.core import defjvp, defvjp, primitive
 from autodiff.pytree import tree_map
 from autodiff.rules import elementwise, fft, linalg, products, reductions, shape, special  # noqa: F401
 from autodiff.rules.shape import index_add_public as index_add
 from autodiff.rules.shape import index_update_public as index_update
+from autodiff.rules.ufunc_methods import register_all as _register_ufunc_methods
 
 
 def _identity(x):
@@ -24,3 +32,6 @@ def stop_gradient(x):
     return tree_map(_stop, x)
 
 __all__ = ["stop_gradient", "index_add", "index_update"]
+
+# after every rule module: ufunc methods for all binary ufuncs registered by then
+_register_ufunc_methods()

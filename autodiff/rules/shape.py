@@ -576,8 +576,9 @@ def _np_permute_dims(a, axes=None):
 
 
 @implements(np.concat)
-def _np_concat(arrays, /, *, axis=0):
-    return _np_concatenate(arrays, axis=axis)
+def _np_concat(arrays, /, axis=0, *args, **kwargs):
+    # np.concat is np.concatenate (NumPy 2): this adapter serves both, so axis may come positionally
+    return _np_concatenate(arrays, axis, *args, **kwargs)
 
 
 @implements(np.tile)

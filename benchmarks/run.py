@@ -25,11 +25,13 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import bench_core  # noqa: E402
 import bench_jacobian  # noqa: E402
+import bench_odeint  # noqa: E402
 import bench_rosenbrock  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import table  # noqa: E402
 
-BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian}
+BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian,
+              "odeint": bench_odeint}
 
 # glibc gives freed memory at the top of the heap back to the OS (and large blocks come from fresh mmaps),
 # so a gradient that keeps intermediates alive and frees them at the end page-faults all of them in

@@ -5,19 +5,22 @@ reverse directions (rows) is an independent pass that re-evaluates f at the poin
 one task per chunk and returns the parts in order; the modes assemble them exactly as they assemble
 in-process chunks, so the values are the same.
 
-What travels: the *payload* (f, its closures and the point) is pickled once with cloudpickle, and each
-task carries only its chunk's bounds. It reaches each worker once, not once per task:
+What travels, and how often:
 
-- Dask: ``client.scatter(payload, broadcast=True)`` puts it on every worker; tasks refer to it.
-- ``concurrent.futures`` process pools: the first task per worker carries the pickled payload and the
-  worker that runs it keeps it (a small per-process cache keyed by the payload's hash); later tasks
-  carry the key only. A pool cannot be told which worker runs a task, so a worker that took none of the
-  first tasks answers "cache miss" and is sent the payload with that task (typically once per worker,
-  at worst once per task).
-- Thread pools share the caller's memory: the payload is passed as it is, nothing is pickled.
+- the *function part* (f with its closures, e.g. large weight matrices) is pickled with cloudpickle and
+  reaches each worker once, not once per task — and not again on later calls while it is unchanged.
+  It is addressed by a fingerprint of its contents (its pickle with every large array replaced by a
+  hash of the array's bytes), so an array changed in place between two calls is a new function part:
+  a stale copy on a worker can never be used. Dask: ``client.scatter(..., broadcast=True)``, the
+  future kept while the fingerprint is recent. Process pools: the first task per worker carries it and
+  the worker keeps it (a small per-process cache keyed by the fingerprint); a pool cannot be told which
+  worker runs a task, so a worker that took none of those answers "cache miss" and is sent it with
+  that task.
+- the *point* (the inputs, small) and the chunk's bounds go with every task.
+- thread pools share the caller's memory: nothing is pickled.
 
-A payload that cannot be pickled raises ``TypeError`` naming the object that failed, before any task is
-sent. A task that fails raises in the caller, with the worker's traceback attached (as
+A function part that cannot be pickled raises ``TypeError`` naming the object that failed, before any
+task is sent. A task that fails raises in the caller, with the worker's traceback attached (as
 ``concurrent.futures`` and Dask do). This module imports no mode: the modes hand it their chunk
 functions, which live at module level so that workers can import them.
 """
@@ -25,21 +28,30 @@ functions, which live at module level so that workers can import them.
 from __future__ import annotations
 
 import hashlib
+import io
 import sys
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 __all__ = ["run_chunks", "worker_count", "chunk_bounds", "check_executor", "RunStats", "last_run"]
 
-# Per worker process: payload key -> unpickled payload (the few most recent Jacobians' functions).
+# Per worker process: fingerprint -> unpickled function part (the most recent few Jacobians').
 _CACHE: OrderedDict[str, Any] = OrderedDict()
-_CACHE_SIZE = 8
+_CACHE_SIZE = 4
+# Per executor, in the caller: the fingerprints its workers were sent (for Dask: with the future that
+# holds the scattered data).
+_SENT: weakref.WeakKeyDictionary[Any, OrderedDict[str, Any]] = weakref.WeakKeyDictionary()
+# Arrays at least this large are fingerprinted by a hash of their bytes instead of being pickled.
+_LARGE = 1 << 14
 
 
 class RunStats:
     """What the last :func:`run_chunks` call of this process sent: tasks, and how often and how large
-    the payload (f, its closures, the point) went out. Read it as ``autodiff.executor.last_run``."""
+    the function part went out. Read it as ``autodiff.executor.last_run``."""
 
     __slots__ = ("tasks", "payload_bytes", "payload_sends")
 
@@ -55,7 +67,7 @@ last_run = RunStats()
 
 
 class _CacheMiss(Exception):
-    """Raised in a worker asked to run a chunk of a payload it has not received yet."""
+    """Raised in a worker asked to run a chunk of a function part it has not received yet."""
 
 
 def check_executor(executor: Any) -> None:
@@ -91,23 +103,25 @@ def chunk_bounds(n: int, chunk_size: int | None, executor: Any) -> list[tuple[in
     return [(start, min(start + chunk_size, n)) for start in range(0, n, chunk_size)]
 
 
-def run_chunks(executor: Any, task: Callable[[Any, tuple[int, int]], Any], payload: Any,
+def run_chunks(executor: Any, task: Callable[[Any, Any, tuple[int, int]], Any], shared: Any, point: Any,
                chunks: Sequence[tuple[int, int]], progress: bool = False) -> list:
-    """``[task(payload, chunk) for chunk in chunks]``, each call a task on ``executor``, in order."""
+    """``[task(shared, point, chunk) for chunk in chunks]``, each call a task on ``executor``, in order.
+
+    ``shared`` is the function part (sent once per worker while unchanged), ``point`` goes with every
+    task.
+    """
     check_executor(executor)
     bar = _Progress(len(chunks)) if progress else None
     stats = RunStats(len(chunks))
     globals()["last_run"] = stats
     try:
         if isinstance(executor, ThreadPoolExecutor):
-            futures = [executor.submit(task, payload, c) for c in chunks]
-            return _collect(futures, bar)
-        blob = _pickle(payload)
-        stats.payload_bytes = len(blob)
+            return _collect([executor.submit(task, shared, point, c) for c in chunks], bar)
+        key = _fingerprint(shared)
+        sent = _SENT.setdefault(executor, OrderedDict())
         if _is_dask(executor):
-            stats.payload_sends = worker_count(executor)      # one broadcast scatter
-            return _run_dask(executor, task, blob, chunks, bar)
-        return _run_pool(executor, task, blob, chunks, bar, stats)
+            return _run_dask(executor, task, key, shared, point, chunks, bar, sent, stats)
+        return _run_pool(executor, task, key, shared, point, chunks, bar, sent, stats)
     finally:
         if bar is not None:
             bar.close()
@@ -122,14 +136,24 @@ def _collect(futures: list, bar: _Progress | None) -> list:
     return results
 
 
+def _remember(sent: OrderedDict, key: str, value: Any) -> None:
+    sent[key] = value
+    sent.move_to_end(key)
+    while len(sent) > _CACHE_SIZE:
+        sent.popitem(last=False)       # for Dask this drops the future: the scattered data is freed
+
+
 # ---- Dask ---------------------------------------------------------------------------------------
 
-def _run_dask(client: Any, task: Callable, blob: bytes, chunks: Sequence, bar: _Progress | None) -> list:
-    # A fresh key per call (hash=False): two calls with the same payload must not share data that the
-    # first call releases when it ends.
-    ref = client.scatter(blob, broadcast=True, hash=False)
-    key = _key(blob)
-    futures = [client.submit(_run_blob, task, key, ref, c, pure=False) for c in chunks]
+def _run_dask(client: Any, task: Callable, key: str, shared: Any, point: Any, chunks: Sequence,
+              bar: _Progress | None, sent: OrderedDict, stats: RunStats) -> list:
+    ref = sent.get(key)
+    if ref is None:
+        blob = _pickle(shared)
+        stats.payload_bytes, stats.payload_sends = len(blob), worker_count(client)
+        ref = client.scatter(blob, broadcast=True, hash=False)
+    _remember(sent, key, ref)
+    futures = [client.submit(_run_blob, task, key, ref, point, c, pure=False) for c in chunks]
     try:
         return _collect(futures, bar)
     except BaseException:
@@ -137,57 +161,88 @@ def _run_dask(client: Any, task: Callable, blob: bytes, chunks: Sequence, bar: _
         raise
 
 
-def _run_blob(task: Callable, key: str, blob: bytes, chunk: tuple[int, int]) -> Any:
-    """In a Dask worker: the payload comes scattered (bytes held by the worker); unpickle it once."""
-    return task(_load(key, blob), chunk)
+def _run_blob(task: Callable, key: str, blob: bytes, point: Any, chunk: tuple[int, int]) -> Any:
+    """In a Dask worker: the function part comes scattered (bytes the worker holds); unpickle it once."""
+    return task(_load(key, blob), point, chunk)
 
 
 # ---- concurrent.futures process pools -------------------------------------------------------------
 
-def _run_pool(executor: Any, task: Callable, blob: bytes, chunks: Sequence, bar: _Progress | None,
-              stats: RunStats) -> list:
-    key = _key(blob)
-    first = min(worker_count(executor), len(chunks))
-    futures = [executor.submit(_run_cached, task, key, blob if i < first else None, c)
+def _run_pool(executor: Any, task: Callable, key: str, shared: Any, point: Any, chunks: Sequence,
+              bar: _Progress | None, sent: OrderedDict, stats: RunStats) -> list:
+    blob = None
+    first = 0
+    if key not in sent:
+        blob = _pickle(shared)
+        first = min(worker_count(executor), len(chunks))
+        stats.payload_bytes, stats.payload_sends = len(blob), first
+    _remember(sent, key, True)
+    futures = [executor.submit(_run_cached, task, key, blob if i < first else None, point, c)
                for i, c in enumerate(chunks)]
-    stats.payload_sends = first
     results = []
     for future, chunk in zip(futures, chunks):
         try:
             results.append(future.result())
         except _CacheMiss:
+            if blob is None:
+                blob = _pickle(shared)
+                stats.payload_bytes = len(blob)
             stats.payload_sends += 1
-            results.append(executor.submit(_run_cached, task, key, blob, chunk).result())
+            results.append(executor.submit(_run_cached, task, key, blob, point, chunk).result())
         if bar is not None:
             bar.update()
     return results
 
 
-def _run_cached(task: Callable, key: str, blob: bytes | None, chunk: tuple[int, int]) -> Any:
-    """In a pool worker: run ``task`` on the cached payload ``key`` (or on ``blob``, then cache it)."""
+def _run_cached(task: Callable, key: str, blob: bytes | None, point: Any, chunk: tuple[int, int]) -> Any:
+    """In a pool worker: run ``task`` on the cached function part ``key`` (or on ``blob``, then cache)."""
     if blob is None and key not in _CACHE:
         raise _CacheMiss(key)
-    return task(_load(key, blob), chunk)
+    return task(_load(key, blob), point, chunk)
 
 
 def _load(key: str, blob: bytes | None) -> Any:
-    payload = _CACHE.get(key)
-    if payload is None:
+    shared = _CACHE.get(key)
+    if shared is None:
         import cloudpickle
 
-        payload = cloudpickle.loads(blob)
-        _CACHE[key] = payload
+        shared = cloudpickle.loads(blob)
+        _CACHE[key] = shared
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
-    return payload
+    return shared
 
 
 # ---- pickling -----------------------------------------------------------------------------------
 
-def _key(blob: bytes) -> str:
-    return hashlib.sha256(blob).hexdigest()
+def _fingerprint(shared: Any) -> str:
+    """A digest of everything ``shared`` pickles to, with large arrays stood for by a hash of their bytes
+    (so fingerprinting 200 MB of weights costs one pass over them, not a pickle and a copy)."""
+    import cloudpickle
+
+    class Skeleton(cloudpickle.CloudPickler):
+        def persistent_id(self, obj: Any) -> Any:
+            if type(obj) is np.ndarray and obj.nbytes >= _LARGE:
+                return ("ndarray", obj.dtype.str, obj.shape, _digest(np.ascontiguousarray(obj).data))
+            return None
+
+    buf = io.BytesIO()
+    try:
+        Skeleton(buf, protocol=5).dump(shared)
+    except Exception:  # noqa: BLE001 - _pickle names what failed
+        _pickle(shared)
+        raise
+    return _digest(buf.getbuffer())
+
+
+def _digest(data: Any) -> str:
+    try:
+        import xxhash
+    except ImportError:
+        return hashlib.sha256(data).hexdigest()
+    return xxhash.xxh3_128_hexdigest(data)
 
 
 def _pickle(payload: Any) -> bytes:

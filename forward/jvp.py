@@ -100,15 +100,14 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
             check_float_leaf(x, "input")
         sizes = [int(x.size) for x in flat]
         n = sum(sizes)
-        payload = (g, flat, in_tree)
         if executor is None:
             step = n if not chunk_size else min(chunk_size, max(n, 1))
             bounds = [(start, min(start + step, n)) for start in range(0, max(n, 1), max(step, 1))]
-            parts = [_forward_chunk(payload, b) for b in bounds]
+            parts = [_forward_chunk((g, in_tree), flat, b) for b in bounds]
         else:
             _check_plain(flat, "jacfwd")
-            parts = run_chunks(executor, _forward_chunk, payload, chunk_bounds(n, chunk_size, executor),
-                               progress)
+            parts = run_chunks(executor, _forward_chunk, (g, in_tree), flat,
+                               chunk_bounds(n, chunk_size, executor), progress)
         values, _, out_tree = parts[-1]
         stacked = [_concat([p[1][k] for p in parts]) for k in range(len(values))]
         per_out = [_split_forward(t, v, flat, sizes) for t, v in zip(stacked, values)]
@@ -120,12 +119,11 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
     return jacobian_fn
 
 
-def _forward_chunk(payload: tuple, bounds: tuple[int, int]) -> tuple[list, list, TreeDef]:
-    """Input directions ``start..stop`` of the Jacobian: the outputs, their tangents, their structure.
-
-    A module-level function, so that an executor's workers can import it.
-    """
-    g, flat, in_tree = payload
+def _forward_chunk(fun: tuple, flat: list, bounds: tuple[int, int]) -> tuple[list, list, TreeDef]:
+    """Input directions ``start..stop`` of the Jacobian of ``fun = (g, in_tree)`` at the flat point:
+    the outputs, their tangents, their structure. Module-level, so that an executor's workers can
+    import it."""
+    g, in_tree = fun
     start, stop = bounds
     tangents = basis_rows([(shape_of(x), x.dtype) for x in flat], start, stop)
     return push_forward(g, in_tree, flat, tangents, (stop - start,))

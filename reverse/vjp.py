@@ -200,7 +200,7 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
         else:
             inputs, in_tree, values, out_tree = _evaluate_plain(g, dyn)
             m = sum(int(np.size(v)) for v in values)
-            pieces = run_chunks(executor, _reverse_chunk, (g, inputs, in_tree),
+            pieces = run_chunks(executor, _reverse_chunk, (g, in_tree), inputs,
                                 chunk_bounds(m, chunk_size, executor), progress)
         per_in = [_concat([p[j] for p in pieces]) for j in range(len(inputs))]
         per_out = []
@@ -224,9 +224,10 @@ def _pull_chunk(rec: Recording, bounds: tuple[int, int]) -> list:
     return rec.pull(cots, (stop - start,))
 
 
-def _reverse_chunk(payload: tuple, bounds: tuple[int, int]) -> list:
-    """In an executor's task: record f at the point, then pull output directions ``start..stop``."""
-    g, inputs, in_tree = payload
+def _reverse_chunk(fun: tuple, inputs: list, bounds: tuple[int, int]) -> list:
+    """In an executor's task: record ``fun = (g, in_tree)`` at the point, then pull output directions
+    ``start..stop``."""
+    g, in_tree = fun
     return _pull_chunk(Recording(g, in_tree, inputs), bounds)
 
 

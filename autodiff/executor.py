@@ -294,8 +294,8 @@ def _parts(obj: Any) -> list[tuple[str, Any]]:
 
 def _cell_full(cell: Any) -> bool:
     try:
-        cell.cell_contents
-    except ValueError:
+        _ = cell.cell_contents
+    except ValueError:          # a variable not assigned yet
         return False
     return True
 

@@ -80,7 +80,8 @@ def test_same_values_as_in_process(request, which, operator):
         f = layers
     make = getattr(ad, operator)
     for chunk_size in (None, 3, 7):          # 3 and 7 do not divide n = 10
-        assert_same_tree(make(f, chunk_size=chunk_size, executor=executor)(x), make(f, chunk_size=chunk_size)(x))
+        got = make(f, chunk_size=chunk_size, executor=executor)(x)
+        assert_same_tree(got, make(f, chunk_size=chunk_size)(x))
 
 
 @pytest.mark.parametrize("which", EXECUTORS)

@@ -83,7 +83,8 @@ def _output_size(g: Callable, dyn: tuple) -> int:
 
 
 def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "auto",
-             chunk_size: int | str | None = None, memory_budget: int | None = None) -> Callable:
+             chunk_size: int | str | None = None, executor: Any = None, memory_budget: int | None = None,
+             progress: bool = False) -> Callable:
     """The Jacobian of f, by the mode that needs fewer directions: J[i, j] = ∂f_i/∂x_j.
 
     ``mode="auto"`` uses forward mode when the input size n is smaller than the output size m, reverse
@@ -92,12 +93,14 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "au
     ``"reverse"`` force a mode. ``chunk_size=k`` does k directions per pass; ``chunk_size="auto"`` takes
     the chunk that keeps a pass under ``memory_budget`` bytes (default 256 MiB), from
     :func:`plan_jacobian`. The result for output y and input x has shape ``y.shape + x.shape``.
+    ``executor=`` runs the chosen mode's chunks as tasks (see :func:`forward.jacfwd`).
     """
     _check_mode(mode)
     _check_chunk(chunk_size)
     fixed_chunk = None if chunk_size == "auto" else chunk_size
-    impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk),
-             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk)}
+    spread = {"executor": executor, "progress": progress}
+    impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk, **spread),
+             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk, **spread)}
     modes_seen: dict[Any, str] = {}
 
     def jacobian_fn(*args, **kwargs):
@@ -105,7 +108,7 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "au
             plan = _plan(f, args, kwargs, argnums, memory_budget)
             chosen = plan.mode if mode == "auto" else mode
             impl = jacfwd if chosen == "forward" else jacrev
-            return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen])(*args, **kwargs)
+            return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen], **spread)(*args, **kwargs)
         chosen = mode if mode != "auto" else _auto_mode(f, args, kwargs, argnums, modes_seen)
         return impls[chosen](*args, **kwargs)
 
@@ -337,13 +340,15 @@ def _reason(n: int, m: int, mode: str, memory: dict, tape: int) -> str:
 # Second order.
 # --------------------------------------------------------------------------------------------------
 
-def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None) -> Callable:
+def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None,
+            executor: Any = None, progress: bool = False) -> Callable:
     """The Hessian ∇²f of a scalar f, forward-over-reverse: H = J(∇f), all n tangents in one pass.
 
     The gradient is a reverse-mode pass; forward mode pushes all n input directions through it at once
     (``chunk_size=k``: k at a time). Shape ``x.shape + x.shape`` (nested tuples for tuple ``argnums``).
+    ``executor=`` runs the chunks of directions as tasks (see :func:`forward.jacfwd`).
     """
-    return jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size)
+    return jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size, executor=executor, progress=progress)
 
 
 def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:

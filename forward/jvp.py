@@ -9,6 +9,7 @@ import numpy as np
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import Tracer, gc_paused, shape_of, strip_inner, trace_scope
+from autodiff.executor import check_executor, chunk_bounds, run_chunks
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
@@ -79,13 +80,17 @@ def _check_tangent(p: Any, t: Any, i: int) -> Any:
     return np.asarray(t, dtype=p.dtype) if t.dtype != p.dtype else t
 
 
-def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None) -> Callable:
+def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int | None = None,
+           executor: Any = None, progress: bool = False) -> Callable:
     """Jacobian by forward mode: all n input directions pushed through one forward pass.
 
     The result for an output y and input x has shape ``y.shape + x.shape``. ``chunk_size=k`` pushes k
-    directions per pass (ceil(n/k) passes) to bound the memory the tangents take.
+    directions per pass (ceil(n/k) passes) to bound the memory the tangents take. With ``executor=``
+    (a concurrent.futures executor or a Dask Client) each chunk is a task that re-evaluates f there
+    (``chunk_size=None``: one chunk per worker); ``progress=True`` shows a progress bar over the chunks.
     """
     _check_chunk_size(chunk_size)
+    check_executor(executor)
 
     def jacobian_fn(*args, **kwargs):
         g, dyn, single = select_args(f, args, kwargs, argnums)
@@ -95,14 +100,16 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
             check_float_leaf(x, "input")
         sizes = [int(x.size) for x in flat]
         n = sum(sizes)
-        step = n if not chunk_size else min(chunk_size, max(n, 1))
-        pieces, values, out_tree = [], None, None
-        for start in range(0, max(n, 1), max(step, 1)):
-            stop = min(start + step, n)
-            tangents = basis_rows([(shape_of(x), x.dtype) for x in flat], start, stop)
-            values, out_t, out_tree = push_forward(g, in_tree, flat, tangents, (stop - start,))
-            pieces.append(out_t)
-        stacked = [_concat([p[k] for p in pieces]) for k in range(len(values))]
+        if executor is None:
+            step = n if not chunk_size else min(chunk_size, max(n, 1))
+            bounds = [(start, min(start + step, n)) for start in range(0, max(n, 1), max(step, 1))]
+            parts = [_forward_chunk((g, in_tree), flat, b) for b in bounds]
+        else:
+            _check_plain(flat, "jacfwd")
+            parts = run_chunks(executor, _forward_chunk, (g, in_tree), flat,
+                               chunk_bounds(n, chunk_size, executor), progress)
+        values, _, out_tree = parts[-1]
+        stacked = [_concat([p[1][k] for p in parts]) for k in range(len(values))]
         per_out = [_split_forward(t, v, flat, sizes) for t, v in zip(stacked, values)]
         per_out = [tree_unflatten(in_tree, blocks) for blocks in per_out]
         if single:
@@ -110,6 +117,23 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
         return tree_unflatten(out_tree, per_out)
 
     return jacobian_fn
+
+
+def _forward_chunk(fun: tuple, flat: list, bounds: tuple[int, int]) -> tuple[list, list, TreeDef]:
+    """Input directions ``start..stop`` of the Jacobian of ``fun = (g, in_tree)`` at the flat point:
+    the outputs, their tangents, their structure. Module-level, so that an executor's workers can
+    import it."""
+    g, in_tree = fun
+    start, stop = bounds
+    tangents = basis_rows([(shape_of(x), x.dtype) for x in flat], start, stop)
+    return push_forward(g, in_tree, flat, tangents, (stop - start,))
+
+
+def _check_plain(flat: list, what: str) -> None:
+    if any(isinstance(x, Tracer) for x in flat):
+        raise NotImplementedError(
+            f"{what}(..., executor=...) inside another transformation: the tasks would lose the outer "
+            "derivative. Use executor= on the outermost Jacobian only.")
 
 
 def _check_chunk_size(chunk_size: Any) -> None:

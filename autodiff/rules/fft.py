@@ -1,4 +1,4 @@
-"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft) and the complex parts real, imag, conj.
+"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft; hfft and ihfft built on them) and the complex parts real, imag, conj.
 
 Complex numbers follow JAX's convention (docs/complex.md): a JVP is the ordinary (R-linear) derivative
 applied to a complex tangent, and a VJP is its *transpose* for the bilinear pairing
@@ -182,7 +182,7 @@ def _irfft_vjp(ans, x, n, axis, norm):
         c = ifft(g, n=n, axis=axis, norm=norm)
         c = _resize(c, n // 2 + 1, axis)
         c = c * _irfft_weights(n, axis, c)
-        return _resize(c, length, axis)
+        return _real_if(_resize(c, length, axis), x)   # a real input gets a real cotangent
 
     return pullback
 
@@ -199,6 +199,35 @@ def _np_irfft(a, n=None, axis=-1, norm=None, out=None):
     axis = int(axis) % nd - nd
     n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
     return irfft(a, n=n, axis=axis, norm=norm)
+
+
+# ---- hfft, ihfft: NumPy's own compositions of irfft and rfft ---------------------------------------
+
+_SWAPPED_NORM = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _swap_direction(norm):
+    if norm not in _SWAPPED_NORM:
+        raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
+    return _SWAPPED_NORM[norm]
+
+
+@implements(np.fft.hfft)
+def _np_hfft(a, n=None, axis=-1, norm=None, out=None):
+    """FFT of a Hermitian-symmetric signal given by its first half: irfft(conj(a)) with the
+    normalisation direction swapped, exactly as NumPy computes it."""
+    nd = np.ndim(lower(a))
+    axis = int(axis) % nd - nd
+    n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
+    conj = np.conjugate(a) if np.iscomplexobj(lower(a)) else a
+    return irfft(conj, n=n, axis=axis, norm=_swap_direction(norm))
+
+
+@implements(np.fft.ihfft)
+def _np_ihfft(a, n=None, axis=-1, norm=None, out=None):
+    """Inverse of hfft for a real signal: conj(rfft(a)) with the normalisation direction swapped."""
+    n, axis = _params(a, n, axis)
+    return np.conjugate(rfft(a, n=n, axis=axis, norm=_swap_direction(norm)))
 
 
 __all__ = ["real", "imag", "conjugate", "fft", "ifft", "rfft", "irfft"]
@@ -229,7 +258,9 @@ def _irfft_sample(rng):
     shape = [(3,), (4,), (2, 3)][rng.integers(3)]
     m = shape[-1]
     n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
-    return Sample((_complex_sample(rng, shape),), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
+    # A real input too: its cotangent must be real (it used to be the complex one).
+    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
+    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
 
 
 def _part_sample(rng):

@@ -1,4 +1,5 @@
-"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft; hfft and ihfft built on them) and the complex parts real, imag, conj.
+"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft; hfft and ihfft built on them) and the
+complex parts real, imag, conj.
 
 Complex numbers follow JAX's convention (docs/complex.md): a JVP is the ordinary (R-linear) derivative
 applied to a complex tangent, and a VJP is its *transpose* for the bilinear pairing

@@ -357,8 +357,8 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     2/'C' for real A) solves Aᵀ x = b. ``b`` of shape (n,) is a vector, otherwise (..., n, k) matrices.
     """
     if trans in ("C", 2) and np.iscomplexobj(lower_(a)):
-        raise NotImplementedError("solve_triangular(trans='C') of a complex matrix is not differentiable here; "
-                                  "pass np.conjugate(a) with trans='T'.")
+        raise NotImplementedError("solve_triangular(trans='C') of a complex matrix is not differentiable "
+                                  "here; pass np.conjugate(a) with trans='T'.")
     trans = {"N": 0, "T": 1, "C": 1, 0: 0, 1: 1, 2: 1}[trans]
     params = {"lower": bool(lower), "trans": trans, "unit_diagonal": bool(unit_diagonal)}
     if np.ndim(lower_(b)) == 1:

@@ -31,6 +31,8 @@ SciPy's signatures and are the ones to call in differentiated code (``autodiff.r
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import scipy.linalg
 
@@ -402,6 +404,7 @@ defvjp(cholesky, _cholesky_vjp)
 
 @implements(np.linalg.cholesky)
 def _np_cholesky(a, /, *, upper=False):
+    _reject_complex("cholesky", a)
     if upper:
         return _T(cholesky(_T(a)))
     return cholesky(a)
@@ -925,39 +928,102 @@ def _np_pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
     return pinv(a, rtol=rcond, hermitian=bool(hermitian))
 
 
+# lstsq: each of NumPy's outputs (from one LAPACK gelsd call) is its own primitive, so its value is
+# NumPy's exactly; b is a matrix (m, k) here, the adapter promotes a vector as NumPy does.
+
+
+def _lstsq_x_impl(a, b, rcond):
+    return np.linalg.lstsq(a, b, rcond=rcond)[0]
+
+
+def _lstsq_x_jvp_a(t, ans, a, b, rcond):
+    # x = A⁺ b: dx = dA⁺ b, with dA⁺ from Golub & Pereyra (constant rank).
+    p = pinv(a, rtol=None, hermitian=False)
+    return _pinv_jvp(t, p, a, None, False) @ b
+
+
+def _lstsq_x_vjp_a(ans, a, b, rcond):
+    p = pinv(a, rtol=None, hermitian=False)
+    pull = _pinv_vjp(p, a, None, False)
+    return lambda g: pull(g @ _T(b))
+
+
+lstsq_x = primitive(_lstsq_x_impl, name="lstsq_x")
+defjvp(lstsq_x, _lstsq_x_jvp_a, lambda t, ans, a, b, rcond: pinv(a, rtol=None, hermitian=False) @ t)
+defvjp(lstsq_x, _lstsq_x_vjp_a,
+       lambda ans, a, b, rcond: lambda g: _T(pinv(a, rtol=None, hermitian=False)) @ g)
+
+
+def _lstsq_residuals_impl(a, b, rcond):
+    return np.linalg.lstsq(a, b, rcond=rcond)[1]
+
+
+def _lstsq_residual(a, b, rcond):
+    return b - a @ lstsq_x(a, b, rcond=rcond)
+
+
+def _lstsq_residuals_jvp_a(t, ans, a, b, rcond):
+    return -2 * np.sum(_lstsq_residual(a, b, rcond) * (t @ lstsq_x(a, b, rcond=rcond)), axis=-2)
+
+
+def _lstsq_residuals_vjp_a(ans, a, b, rcond):
+    r, x = _lstsq_residual(a, b, rcond), lstsq_x(a, b, rcond=rcond)
+    return lambda g: -2 * (r * g[..., None, :]) @ _T(x)
+
+
+# Residuals ‖b - A x‖² per column (full column rank, m > n): as Aᵀ r = 0, d‖r‖² = 2 rᵀ (db - dA x).
+lstsq_residuals = primitive(_lstsq_residuals_impl, name="lstsq_residuals")
+defjvp(lstsq_residuals, _lstsq_residuals_jvp_a,
+       lambda t, ans, a, b, rcond: 2 * np.sum(_lstsq_residual(a, b, rcond) * t, axis=-2))
+defvjp(lstsq_residuals, _lstsq_residuals_vjp_a,
+       lambda ans, a, b, rcond: lambda g: 2 * _lstsq_residual(a, b, rcond) * g[..., None, :])
+
+
+def _lstsq_s_impl(a, rcond):
+    return np.linalg.lstsq(a, np.zeros(np.shape(a)[-2:-1] + (1,), dtype=a.dtype), rcond=rcond)[3]
+
+
+lstsq_s = primitive(_lstsq_s_impl, name="lstsq_s")
+defjvp(lstsq_s, lambda t, ans, a, rcond: _svd_s_jvp(t, ans, a))
+defvjp(lstsq_s, lambda ans, a, rcond: _svd_s_vjp(ans, a))
+
+
 @implements(np.linalg.lstsq)
 def _np_lstsq(a, b, rcond=None):
-    """(x, residuals, rank, s) as NumPy; x = A⁺ b, differentiable where A has full column rank."""
+    """(x, residuals, rank, s) exactly as NumPy returns them; x = A⁺ b differentiable where the rank of A
+    is locally constant, the residuals where A has full column rank (they exist only then)."""
+    _reject_complex("lstsq", a, b)
     a_val, b_val = lower(a), lower(b)
-    rank = np.linalg.lstsq(a_val, b_val, rcond=rcond)[2]
-    m, n = np.shape(a_val)
-    x = pinv(a, rtol=rcond, hermitian=False) @ b
-    if rank == n and m > n:
-        r = b - a @ x
-        residuals = np.sum(r * r, axis=0)
-        if np.ndim(b_val) == 1:
-            residuals = np.reshape(residuals, (1,))
-    else:
-        residuals = np.empty((0,), dtype=np.result_type(a_val, b_val))
-    return x, residuals, rank, svd_s(a)
+    x_np, res_np, rank, _ = np.linalg.lstsq(a_val, b_val, rcond=rcond)
+    vector = np.ndim(b_val) == 1
+    b2 = np.reshape(b, np.shape(b_val) + (1,)) if vector else b
+    x = lstsq_x(a, b2, rcond=rcond)
+    x = x[..., 0] if vector else x
+    residuals = lstsq_residuals(a, b2, rcond=rcond) if np.size(res_np) else res_np
+    return x, residuals, rank, lstsq_s(a, rcond=rcond)
 
 
 @implements(np.linalg.matrix_power)
 def _np_matrix_power(a, n):
-    """a @ a @ ... (n times) by repeated squaring; inv(a) first for negative n; identity for n = 0."""
-    n = int(n)
+    """a @ a @ ... (n times) in NumPy's order of products (so the value is NumPy's exactly): direct for
+    n <= 3, else by binary decomposition; inv(a) first for negative n; the identity for n = 0."""
+    n = operator.index(n)
     shape = np.shape(lower(a))
     if n == 0:
         return np.broadcast_to(_eye(shape[-1], a), shape)
     if n < 0:
         a, n = inv(a), -n
-    result = None
-    while n:
-        if n & 1:
-            result = a if result is None else result @ a
-        n >>= 1
-        if n:
-            a = a @ a
+    if n <= 3:
+        result = a
+        for _ in range(n - 1):
+            result = result @ a
+        return result
+    power = result = None
+    while n > 0:
+        power = a if power is None else power @ power
+        n, bit = divmod(n, 2)
+        if bit:
+            result = power if result is None else result @ power
     return result
 
 
@@ -1214,7 +1280,7 @@ def expm(A):
 
 __all__ = ["solve", "inv", "det", "cofactor", "logabsdet", "trisolve", "solve_triangular", "cholesky",
            "eigvalsh", "eigvecs", "eig_values", "eig_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r",
-           "pinv", "norm2", "expm"]
+           "pinv", "lstsq_x", "lstsq_residuals", "lstsq_s", "norm2", "expm"]
 
 
 # ---- test domains --------------------------------------------------------------------------------------
@@ -1319,6 +1385,14 @@ def _pinv_sample(rng):
     return Sample((a,), {"rtol": None, "hermitian": False})
 
 
+def _lstsq_sample(rng, tall=False):
+    shapes = [((4, 2), (4, 1)), ((3, 3), (3, 2)), ((5, 3), (5, 2))] + ([] if tall else [((2, 3), (2, 2))])
+    sa, sb = shapes[rng.integers(len(shapes))]
+    if tall and sa[0] == sa[1]:
+        sa, sb = (4, 2), (4, 1)
+    return Sample((_distinct_singular(rng, sa), rng.uniform(-2, 2, size=sb)), {"rcond": None})
+
+
 def _trisolve_sample(rng):
     shapes = [((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((3, 3), (2, 3, 2))]
     sa, sb = shapes[rng.integers(len(shapes))]
@@ -1361,5 +1435,8 @@ defdomain(svd_vh, _svd_sample)
 defdomain(qr_q, lambda rng: _qr_sample(rng, ["reduced", "complete"]))
 defdomain(qr_r, lambda rng: _qr_sample(rng, ["reduced", "complete", "r"]))
 defdomain(pinv, _pinv_sample)
+defdomain(lstsq_x, _lstsq_sample)
+defdomain(lstsq_residuals, lambda rng: _lstsq_sample(rng, tall=True))
+defdomain(lstsq_s, lambda rng: Sample(_lstsq_sample(rng).args[:1], {"rcond": None}))
 defdomain(norm2, _norm2_sample)
 defdomain(expm_, _expm_sample)

@@ -211,3 +211,62 @@ def test_irfft_vjp_weights_each_conjugate_pair_twice():
     got = pull(g)[0]
     np.testing.assert_allclose([np.real(got[k] * s) for k in range(4) for s in (1.0, 1.0j)], expected,
                                atol=1e-14)
+
+
+# ---- FFTs of real inputs: real cotangents, Hermitian bins weighted right -----------------------------
+
+
+def _real_linear_map_matrix(f, n_in):
+    """The real matrix of a real-to-something linear map: columns f(e_k), complex outputs split into
+    real and imaginary parts."""
+    cols = [np.atleast_1d(f(e)) for e in np.eye(n_in)]
+    return np.stack([np.concatenate([np.real(c), np.imag(c)]) if np.iscomplexobj(c) else c for c in cols], -1)
+
+
+@pytest.mark.parametrize("n", [None, 7, 8, 3])
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+def test_irfft_of_a_real_input_has_a_real_gradient_and_the_exact_jacobian(n, norm):
+    x = RNG.normal(size=5)
+    f = lambda v: np.fft.irfft(v, n=n, norm=norm)  # noqa: E731
+    g = ad.grad(lambda v: np.sum(f(v) * np.arange(1.0, 1.0 + f(x).size)))(x)
+    assert g.dtype == np.float64
+    want = _real_linear_map_matrix(f, 5)
+    np.testing.assert_allclose(ad.jacrev(f)(x), want, atol=1e-14)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), want, atol=1e-14)
+    np.testing.assert_allclose(g, np.arange(1.0, 1.0 + f(x).size) @ want, atol=1e-13)
+
+
+FFTS = {"fft": np.fft.fft, "ifft": np.fft.ifft, "rfft": np.fft.rfft, "irfft": np.fft.irfft,
+        "hfft": np.fft.hfft, "ihfft": np.fft.ihfft}
+
+
+@pytest.mark.parametrize("name", FFTS)
+@pytest.mark.parametrize("n", [None, 6, 9])
+def test_every_fft_of_a_real_input_pulls_back_a_real_cotangent_equal_to_the_transpose(name, n):
+    x = RNG.normal(size=5)
+    f = lambda v: FFTS[name](v, n=n)  # noqa: E731
+    y, pull = ad.vjp(f, x)
+    np.testing.assert_array_equal(y, f(x))
+    u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
+    c = pull(u)[0]
+    assert c.dtype == np.float64
+    # <u, J e_k> = Re(sum(u * f(e_k))) for the bilinear pairing of docs/complex.md.
+    want = [np.real(np.sum(u * f(e))) for e in np.eye(5)]
+    np.testing.assert_allclose(c, want, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["hfft", "ihfft", "irfft", "rfft"])
+def test_ffts_of_real_and_complex_inputs_match_jax_vjp(name):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = pytest.importorskip("jax.numpy")
+    inputs = [RNG.normal(size=6)]
+    if name in ("hfft", "irfft"):
+        inputs.append(RNG.normal(size=6) + 1j * RNG.normal(size=6))
+    for x in inputs:
+        for n in (None, 7, 10):
+            y, pull = ad.vjp(lambda v: getattr(np.fft, name)(v, n=n), x)
+            yj, pull_j = jax.vjp(lambda v: getattr(jnp.fft, name)(v, n=n), x)
+            np.testing.assert_allclose(y, yj, atol=1e-12)
+            u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
+            np.testing.assert_allclose(pull(u)[0], pull_j(u)[0], atol=1e-12)

@@ -64,6 +64,7 @@ def _fd(f, a, t, h=1e-6, align=False):
 
 
 SQUARE = [RNG.normal(size=(3, 3)) for _ in range(18)]
+T4 = np.reshape(RNG.normal(size=(9, 9)) + 4 * np.eye(9), (3, 3, 3, 3))
 
 
 # ---- traced values are NumPy's, bit for bit, in both modes -------------------------------------------
@@ -105,6 +106,14 @@ VALUE_CASES = {
     "lstsq": lambda a: tuple(np.linalg.lstsq(np.vstack([a, a[:1] + 1.0]), np.arange(4.0))[i]
                              for i in (0, 1, 3)),
     "multi_dot": lambda a: np.linalg.multi_dot([a, a.T, a, a @ a]),
+    "solve": lambda a: np.linalg.solve(a, a[0]),
+    "solve matrix": lambda a: np.linalg.solve(a, a.T),
+    "inv": lambda a: np.linalg.inv(a),
+    "tensorsolve": lambda a: np.linalg.tensorsolve(np.reshape(np.kron(a, a), (3, 3, 3, 3)), a),
+    "tensorsolve axes": lambda a: np.linalg.tensorsolve(T4 * a[0, 0], a, (0, 2)),
+    "tensorinv": lambda a: np.linalg.tensorinv(np.reshape(np.kron(a, a), (3, 3, 3, 3))),
+    "diagonal": lambda a: np.linalg.diagonal(a, offset=1),
+    "matrix_rank": lambda a: a * np.linalg.matrix_rank(a),
 }
 
 
@@ -413,3 +422,12 @@ def test_valid_input_warns_nothing():
                   np.linalg.cond, lambda m: np.linalg.qr(m)[0]):
             ad.jacfwd(f)(a)
             ad.jacrev(f)(a)
+
+
+def test_tensorsolve_tensorinv_and_diagonal_differentiate_in_both_modes():
+    from autodiff.testing import check_grads
+
+    b = RNG.normal(size=(3, 3))
+    check_grads(lambda t, v: np.linalg.tensorsolve(t, v, (0, 2)), (T4, b), order=1)
+    check_grads(np.linalg.tensorinv, (T4,), order=1)
+    check_grads(lambda m: np.linalg.diagonal(m, offset=-1), (b,), order=1)

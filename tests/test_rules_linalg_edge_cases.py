@@ -265,8 +265,8 @@ def test_ffts_of_real_and_complex_inputs_match_jax_vjp(name):
         inputs.append(RNG.normal(size=6) + 1j * RNG.normal(size=6))
     for x in inputs:
         for n in (None, 7, 10):
-            y, pull = ad.vjp(lambda v: getattr(np.fft, name)(v, n=n), x)
-            yj, pull_j = jax.vjp(lambda v: getattr(jnp.fft, name)(v, n=n), x)
+            y, pull = ad.vjp(lambda v, n=n: getattr(np.fft, name)(v, n=n), x)
+            yj, pull_j = jax.vjp(lambda v, n=n: getattr(jnp.fft, name)(v, n=n), x)
             np.testing.assert_allclose(y, yj, atol=1e-12)
             u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
             np.testing.assert_allclose(pull(u)[0], pull_j(u)[0], atol=1e-12)

@@ -1027,6 +1027,48 @@ def _np_matrix_power(a, n):
     return result
 
 
+# ---- tensorsolve, tensorinv, diagonal, matrix_rank: NumPy's compositions ----------------------------------
+
+
+@implements(np.linalg.tensorsolve)
+def _np_tensorsolve(a, b, axes=None):
+    """x with tensordot(a, x, x.ndim) = b: NumPy's reshape of a to a square matrix, then solve."""
+    nd = np.ndim(lower(a))
+    if axes is not None:
+        order = list(range(nd))
+        for k in axes:
+            order.remove(k)
+            order.insert(nd, k)
+        a = np.transpose(a, order)
+    shape = np.shape(lower(a))[-(nd - np.ndim(lower(b))):]
+    size = int(np.prod(shape))
+    if np.size(lower(a)) != size ** 2:
+        raise np.linalg.LinAlgError(
+            "Input arrays must satisfy the requirement prod(a.shape[b.ndim:]) == prod(a.shape[:b.ndim])")
+    return np.reshape(_np_solve(np.reshape(a, (size, size)), np.ravel(b)), shape)
+
+
+@implements(np.linalg.tensorinv)
+def _np_tensorinv(a, ind=2):
+    """The inverse of a for tensordot over its first ``ind`` axes: NumPy's reshape, then inv."""
+    shape = np.shape(lower(a))
+    if ind <= 0:
+        raise ValueError("Invalid ind argument.")
+    size = int(np.prod(shape[ind:]))
+    return np.reshape(inv(np.reshape(a, (size, -1))), shape[ind:] + shape[:ind])
+
+
+@implements(np.linalg.diagonal)
+def _np_linalg_diagonal(x, /, *, offset=0):
+    return np.diagonal(x, offset=offset, axis1=-2, axis2=-1)
+
+
+@implements(np.linalg.matrix_rank)
+def _np_matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
+    """An integer: piecewise constant, so a constant (no derivative)."""
+    return np.linalg.matrix_rank(lower(A), tol=tol, hermitian=hermitian, rtol=rtol)
+
+
 # ---- norms ---------------------------------------------------------------------------------------------
 
 

@@ -270,3 +270,50 @@ def test_ffts_of_real_and_complex_inputs_match_jax_vjp(name):
             np.testing.assert_allclose(y, yj, atol=1e-12)
             u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
             np.testing.assert_allclose(pull(u)[0], pull_j(u)[0], atol=1e-12)
+
+
+# ---- adapters take NumPy's signatures, positional and keyword ---------------------------------------
+
+
+def _positional_and_keyword_calls():
+    a = _matrix()
+    x = RNG.normal(size=(2, 5))
+    return [
+        (lambda m: np.fft.rfft(m, 6, 0, "ortho"), lambda m: np.fft.rfft(m, n=6, axis=0, norm="ortho"), x),
+        (lambda m: np.fft.irfft(m, 7, -1, "forward"),
+         lambda m: np.fft.irfft(m, n=7, axis=-1, norm="forward"), x),
+        (lambda m: np.fft.hfft(m, 6, 1, None), lambda m: np.fft.hfft(m, n=6, axis=1, norm=None), x),
+        (lambda m: np.fft.ihfft(m, 4, 0, "backward"),
+         lambda m: np.fft.ihfft(m, n=4, axis=0, norm="backward"), x),
+        (lambda m: np.fft.fft(m, 3, 0), lambda m: np.fft.fft(m, n=3, axis=0), x),
+        (lambda m: np.linalg.norm(m, 1, 1, True),
+         lambda m: np.linalg.norm(m, ord=1, axis=1, keepdims=True), x),
+        (lambda m: np.linalg.qr(m, "r"), lambda m: np.linalg.qr(m, mode="r"), a),
+        (lambda m: np.linalg.svd(m, True, False, False),
+         lambda m: np.linalg.svd(m, full_matrices=True, compute_uv=False, hermitian=False), a),
+        (lambda m: np.linalg.eigh(m, "U")[1], lambda m: np.linalg.eigh(m, UPLO="U")[1], a),
+        (lambda m: np.linalg.eigvalsh(m, "u"), lambda m: np.linalg.eigvalsh(m, UPLO="U"), a),
+        (lambda m: np.linalg.pinv(m, 1e-10, False),
+         lambda m: np.linalg.pinv(m, rcond=1e-10, hermitian=False), a),
+        (lambda m: np.linalg.pinv(m, rtol=1e-3), lambda m: np.linalg.pinv(m, None, False, rtol=1e-3), a),
+        (lambda m: np.linalg.cond(m, "nuc"), lambda m: np.linalg.cond(m, p="nuc"), a),
+        (lambda m: np.linalg.matrix_power(m, 4), lambda m: np.linalg.matrix_power(m, n=4), a),
+        (lambda m: np.linalg.lstsq(m, m[0], None)[0], lambda m: np.linalg.lstsq(m, m[0], rcond=None)[0], a),
+        (lambda m: np.linalg.tensorinv(np.reshape(m[:2, :2], (2, 2)), 1),
+         lambda m: np.linalg.tensorinv(np.reshape(m[:2, :2], (2, 2)), ind=1), a),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_positional_and_keyword_calls())))
+def test_adapters_accept_numpys_positional_and_keyword_arguments(case):
+    positional, keyword, x = _positional_and_keyword_calls()[case]
+    want = positional(x)
+    np.testing.assert_array_equal(keyword(x), want)
+    for f in (positional, keyword):
+        value, _ = ad.jvp(f, (x,), (np.ones_like(x),))
+        np.testing.assert_array_equal(value, want, strict=True)
+
+
+def test_fft_out_argument_is_refused_under_tracing():
+    with pytest.raises(TypeError, match="out="):
+        ad.grad(lambda v: np.sum(np.fft.rfft(v, out=np.empty(3, complex)).real))(np.ones(4))

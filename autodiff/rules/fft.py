@@ -87,6 +87,12 @@ def _real_if(c, x):
     return c if np.iscomplexobj(lower(x)) else np.real(c)
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.fft.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned array.")
+
+
 def _params(x, n, axis):
     """n (the transform length) and axis normalised to a negative number."""
     nd = np.ndim(lower(x))
@@ -119,6 +125,7 @@ defvjp(ifft, lambda ans, x, n, axis, norm: lambda g: _real_if(
 @implements(np.fft.fft)
 def _np_fft(a, n=None, axis=-1, norm=None, out=None):
     """Discrete Fourier transform along ``axis`` (n points: truncated or zero-padded)."""
+    _no_out(out, "fft")
     n, axis = _params(a, n, axis)
     return fft(a, n=n, axis=axis, norm=norm)
 
@@ -126,6 +133,7 @@ def _np_fft(a, n=None, axis=-1, norm=None, out=None):
 @implements(np.fft.ifft)
 def _np_ifft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse discrete Fourier transform along ``axis``."""
+    _no_out(out, "ifft")
     n, axis = _params(a, n, axis)
     return ifft(a, n=n, axis=axis, norm=norm)
 
@@ -155,6 +163,7 @@ defvjp(rfft, _rfft_vjp)
 @implements(np.fft.rfft)
 def _np_rfft(a, n=None, axis=-1, norm=None, out=None):
     """Discrete Fourier transform of a real signal: the n//2 + 1 non-negative frequencies."""
+    _no_out(out, "rfft")
     n, axis = _params(a, n, axis)
     return rfft(a, n=n, axis=axis, norm=norm)
 
@@ -196,6 +205,7 @@ defvjp(irfft, _irfft_vjp)
 @implements(np.fft.irfft)
 def _np_irfft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse of rfft: n real points (default 2 (m - 1) for m input frequencies)."""
+    _no_out(out, "irfft")
     nd = np.ndim(lower(a))
     axis = int(axis) % nd - nd
     n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
@@ -217,6 +227,7 @@ def _swap_direction(norm):
 def _np_hfft(a, n=None, axis=-1, norm=None, out=None):
     """FFT of a Hermitian-symmetric signal given by its first half: irfft(conj(a)) with the
     normalisation direction swapped, exactly as NumPy computes it."""
+    _no_out(out, "hfft")
     nd = np.ndim(lower(a))
     axis = int(axis) % nd - nd
     n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
@@ -227,6 +238,7 @@ def _np_hfft(a, n=None, axis=-1, norm=None, out=None):
 @implements(np.fft.ihfft)
 def _np_ihfft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse of hfft for a real signal: conj(rfft(a)) with the normalisation direction swapped."""
+    _no_out(out, "ihfft")
     n, axis = _params(a, n, axis)
     return np.conjugate(rfft(a, n=n, axis=axis, norm=_swap_direction(norm)))
 

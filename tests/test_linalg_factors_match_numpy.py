@@ -343,12 +343,28 @@ def test_complex_two_norms_have_real_tangents_and_the_conjugate_gradient(case):
         np.testing.assert_allclose(ad.grad(f)(z), np.conjugate(z) / np.linalg.norm(z), rtol=1e-13)
 
 
-def test_complex_det_inv_solve_are_holomorphic_and_match_finite_differences():
+def test_complex_holomorphic_rules_match_finite_differences_and_transpose():
     z = SQUARE[5] + 2 * np.eye(3) + 1j * SQUARE[6]
     t = RNG.normal(size=(3, 3)) + 1j * RNG.normal(size=(3, 3))
     b = RNG.normal(size=3) + 1j * RNG.normal(size=3)
-    for f in (np.linalg.det, np.linalg.inv, lambda m: np.linalg.solve(m, b)):
-        np.testing.assert_allclose(ad.jvp(f, (z,), (t,))[1], _fd(f, z, t), rtol=1e-6, atol=1e-8)
+    import scipy.linalg
+
+    from autodiff.rules.linalg import expm, solve_triangular
+
+    cases = [(np.linalg.det, np.linalg.det), (np.linalg.inv, np.linalg.inv),
+             (lambda m: np.linalg.solve(m, b), lambda m: np.linalg.solve(m, b)),
+             (lambda m: solve_triangular(m, b, lower=True, trans="T"),
+              lambda m: scipy.linalg.solve_triangular(m, b, lower=True, trans="T")),
+             (lambda m: expm(m * 0.3), lambda m: scipy.linalg.expm(m * 0.3)),
+             (lambda m: np.linalg.matrix_power(m, 5), lambda m: np.linalg.matrix_power(m, 5)),
+             (lambda m: np.linalg.multi_dot([m, m.T, m, b]), lambda m: np.linalg.multi_dot([m, m.T, m, b]))]
+    for f, f_np in cases:
+        _, tangent = ad.jvp(f, (z,), (t,))
+        np.testing.assert_allclose(tangent, _fd(f_np, z, t), rtol=1e-6, atol=1e-8)
+        u = RNG.normal(size=np.shape(tangent)) + 1j * RNG.normal(size=np.shape(tangent))
+        # the VJP is the transpose for Re(sum(a * b)) (docs/complex.md)
+        np.testing.assert_allclose(np.real(np.sum(ad.vjp(f, z)[1](u)[0] * t)), np.real(np.sum(u * tangent)),
+                                   rtol=1e-10)
 
 
 # ---- det and slogdet of singular matrices ---------------------------------------------------------------

@@ -9,14 +9,19 @@ derivatives work. Conventions worth knowing:
   effect, so the derivative there is zero; the read triangle stands for a symmetric (or triangular) matrix.
 - Factors are LAPACK's, exactly as NumPy returns them (``qr``, ``eigh``, ``svd``, ``eig``): no signs,
   orders or phases are normalised under tracing, and the derivative is that of the factor NumPy
-  returned. LAPACK's signs are locally constant, so that factor is differentiable wherever the
-  decomposition is (distinct eigenvalues / singular values, full rank for ``qr``).
+  returned, continued smoothly through the point with NumPy's normalisation (unit norm; for ``eig`` a
+  real largest entry). LAPACK may flip a column's sign (``eig``: also the order) between nearby
+  inputs, so NumPy's factor is only piecewise continuous; the test domains pass ``like=`` (the factor at
+  the sample point) to line the columns up, which NumPy's adapters never do.
 - Complex input is supported where the rule is correct for it (``solve``, ``inv``, ``det``,
-  ``solve_triangular`` without conjugation, ``expm``, ``eig``, ``eigvals``, vector norms); the others
-  (``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``, ``slogdet``, matrix 2-norms) raise
-  ``NotImplementedError`` for complex input rather than give a wrong tangent.
-- Multi-output functions (``eigh``, ``svd``, ``qr``, ``slogdet``) return NumPy's result tuples of
-  single-output primitives (we have no multi-output primitives).
+  ``solve_triangular`` without conjugation, ``expm``, ``eig``, ``eigvals``, 2-norms); the others
+  (``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``, ``lstsq``, ``slogdet``, ``cond``, matrix 2-norms and
+  the nuclear norm) raise ``NotImplementedError`` for complex input rather than give a wrong tangent.
+- ``det`` has the cofactor matrix as derivative, also at singular matrices (computed from the SVD).
+- Multi-output functions (``eigh``, ``eig``, ``svd``, ``qr``, ``slogdet``, ``lstsq``) return NumPy's
+  result tuples of single-output primitives (we have no multi-output primitives).
+- Compositions (``multi_dot``, ``matrix_power``, ``cond``, ``norm``, ``tensorsolve``) follow NumPy's own
+  steps, so their traced values equal NumPy's bit for bit.
 - ``eigh``, ``eig`` and ``svd`` are differentiable only where the eigenvalues (singular values) are
   distinct: the derivative of the eigenvectors has 1/(w_j - w_i) factors. Near-degenerate values give
   huge derivatives; at exact degeneracy the eigenvector derivative is non-finite (inf/nan, as JAX gives),

@@ -211,3 +211,109 @@ def test_irfft_vjp_weights_each_conjugate_pair_twice():
     got = pull(g)[0]
     np.testing.assert_allclose([np.real(got[k] * s) for k in range(4) for s in (1.0, 1.0j)], expected,
                                atol=1e-14)
+
+
+# ---- FFTs of real inputs: real cotangents, Hermitian bins weighted right -----------------------------
+
+
+def _real_linear_map_matrix(f, n_in):
+    """The real matrix of a real-to-something linear map: columns f(e_k), complex outputs split into
+    real and imaginary parts."""
+    cols = [np.atleast_1d(f(e)) for e in np.eye(n_in)]
+    return np.stack([np.concatenate([np.real(c), np.imag(c)]) if np.iscomplexobj(c) else c for c in cols], -1)
+
+
+@pytest.mark.parametrize("n", [None, 7, 8, 3])
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+def test_irfft_of_a_real_input_has_a_real_gradient_and_the_exact_jacobian(n, norm):
+    x = RNG.normal(size=5)
+    f = lambda v: np.fft.irfft(v, n=n, norm=norm)  # noqa: E731
+    g = ad.grad(lambda v: np.sum(f(v) * np.arange(1.0, 1.0 + f(x).size)))(x)
+    assert g.dtype == np.float64
+    want = _real_linear_map_matrix(f, 5)
+    np.testing.assert_allclose(ad.jacrev(f)(x), want, atol=1e-14)
+    np.testing.assert_allclose(ad.jacfwd(f)(x), want, atol=1e-14)
+    np.testing.assert_allclose(g, np.arange(1.0, 1.0 + f(x).size) @ want, atol=1e-13)
+
+
+FFTS = {"fft": np.fft.fft, "ifft": np.fft.ifft, "rfft": np.fft.rfft, "irfft": np.fft.irfft,
+        "hfft": np.fft.hfft, "ihfft": np.fft.ihfft}
+
+
+@pytest.mark.parametrize("name", FFTS)
+@pytest.mark.parametrize("n", [None, 6, 9])
+def test_every_fft_of_a_real_input_pulls_back_a_real_cotangent_equal_to_the_transpose(name, n):
+    x = RNG.normal(size=5)
+    f = lambda v: FFTS[name](v, n=n)  # noqa: E731
+    y, pull = ad.vjp(f, x)
+    np.testing.assert_array_equal(y, f(x))
+    u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
+    c = pull(u)[0]
+    assert c.dtype == np.float64
+    # <u, J e_k> = Re(sum(u * f(e_k))) for the bilinear pairing of docs/complex.md.
+    want = [np.real(np.sum(u * f(e))) for e in np.eye(5)]
+    np.testing.assert_allclose(c, want, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["hfft", "ihfft", "irfft", "rfft"])
+def test_ffts_of_real_and_complex_inputs_match_jax_vjp(name):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = pytest.importorskip("jax.numpy")
+    inputs = [RNG.normal(size=6)]
+    if name in ("hfft", "irfft"):
+        inputs.append(RNG.normal(size=6) + 1j * RNG.normal(size=6))
+    for x in inputs:
+        for n in (None, 7, 10):
+            y, pull = ad.vjp(lambda v, n=n: getattr(np.fft, name)(v, n=n), x)
+            yj, pull_j = jax.vjp(lambda v, n=n: getattr(jnp.fft, name)(v, n=n), x)
+            np.testing.assert_allclose(y, yj, atol=1e-12)
+            u = RNG.normal(size=y.shape) + (1j * RNG.normal(size=y.shape) if np.iscomplexobj(y) else 0)
+            np.testing.assert_allclose(pull(u)[0], pull_j(u)[0], atol=1e-12)
+
+
+# ---- adapters take NumPy's signatures, positional and keyword ---------------------------------------
+
+
+def _positional_and_keyword_calls():
+    a = _matrix()
+    x = RNG.normal(size=(2, 5))
+    return [
+        (lambda m: np.fft.rfft(m, 6, 0, "ortho"), lambda m: np.fft.rfft(m, n=6, axis=0, norm="ortho"), x),
+        (lambda m: np.fft.irfft(m, 7, -1, "forward"),
+         lambda m: np.fft.irfft(m, n=7, axis=-1, norm="forward"), x),
+        (lambda m: np.fft.hfft(m, 6, 1, None), lambda m: np.fft.hfft(m, n=6, axis=1, norm=None), x),
+        (lambda m: np.fft.ihfft(m, 4, 0, "backward"),
+         lambda m: np.fft.ihfft(m, n=4, axis=0, norm="backward"), x),
+        (lambda m: np.fft.fft(m, 3, 0), lambda m: np.fft.fft(m, n=3, axis=0), x),
+        (lambda m: np.linalg.norm(m, 1, 1, True),
+         lambda m: np.linalg.norm(m, ord=1, axis=1, keepdims=True), x),
+        (lambda m: np.linalg.qr(m, "r"), lambda m: np.linalg.qr(m, mode="r"), a),
+        (lambda m: np.linalg.svd(m, True, False, False),
+         lambda m: np.linalg.svd(m, full_matrices=True, compute_uv=False, hermitian=False), a),
+        (lambda m: np.linalg.eigh(m, "U")[1], lambda m: np.linalg.eigh(m, UPLO="U")[1], a),
+        (lambda m: np.linalg.eigvalsh(m, "u"), lambda m: np.linalg.eigvalsh(m, UPLO="U"), a),
+        (lambda m: np.linalg.pinv(m, 1e-10, False),
+         lambda m: np.linalg.pinv(m, rcond=1e-10, hermitian=False), a),
+        (lambda m: np.linalg.pinv(m, rtol=1e-3), lambda m: np.linalg.pinv(m, None, False, rtol=1e-3), a),
+        (lambda m: np.linalg.cond(m, "nuc"), lambda m: np.linalg.cond(m, p="nuc"), a),
+        (lambda m: np.linalg.matrix_power(m, 4), lambda m: np.linalg.matrix_power(m, n=4), a),
+        (lambda m: np.linalg.lstsq(m, m[0], None)[0], lambda m: np.linalg.lstsq(m, m[0], rcond=None)[0], a),
+        (lambda m: np.linalg.tensorinv(np.reshape(m[:2, :2], (2, 2)), 1),
+         lambda m: np.linalg.tensorinv(np.reshape(m[:2, :2], (2, 2)), ind=1), a),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_positional_and_keyword_calls())))
+def test_adapters_accept_numpys_positional_and_keyword_arguments(case):
+    positional, keyword, x = _positional_and_keyword_calls()[case]
+    want = positional(x)
+    np.testing.assert_array_equal(keyword(x), want)
+    for f in (positional, keyword):
+        value, _ = ad.jvp(f, (x,), (np.ones_like(x),))
+        np.testing.assert_array_equal(value, want, strict=True)
+
+
+def test_fft_out_argument_is_refused_under_tracing():
+    with pytest.raises(TypeError, match="out="):
+        ad.grad(lambda v: np.sum(np.fft.rfft(v, out=np.empty(3, complex)).real))(np.ones(4))

@@ -1,4 +1,5 @@
-"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft) and the complex parts real, imag, conj.
+"""Discrete Fourier transforms (np.fft.fft, ifft, rfft, irfft; hfft and ihfft built on them) and the
+complex parts real, imag, conj.
 
 Complex numbers follow JAX's convention (docs/complex.md): a JVP is the ordinary (R-linear) derivative
 applied to a complex tangent, and a VJP is its *transpose* for the bilinear pairing
@@ -86,6 +87,12 @@ def _real_if(c, x):
     return c if np.iscomplexobj(lower(x)) else np.real(c)
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.fft.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned array.")
+
+
 def _params(x, n, axis):
     """n (the transform length) and axis normalised to a negative number."""
     nd = np.ndim(lower(x))
@@ -118,6 +125,7 @@ defvjp(ifft, lambda ans, x, n, axis, norm: lambda g: _real_if(
 @implements(np.fft.fft)
 def _np_fft(a, n=None, axis=-1, norm=None, out=None):
     """Discrete Fourier transform along ``axis`` (n points: truncated or zero-padded)."""
+    _no_out(out, "fft")
     n, axis = _params(a, n, axis)
     return fft(a, n=n, axis=axis, norm=norm)
 
@@ -125,6 +133,7 @@ def _np_fft(a, n=None, axis=-1, norm=None, out=None):
 @implements(np.fft.ifft)
 def _np_ifft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse discrete Fourier transform along ``axis``."""
+    _no_out(out, "ifft")
     n, axis = _params(a, n, axis)
     return ifft(a, n=n, axis=axis, norm=norm)
 
@@ -154,6 +163,7 @@ defvjp(rfft, _rfft_vjp)
 @implements(np.fft.rfft)
 def _np_rfft(a, n=None, axis=-1, norm=None, out=None):
     """Discrete Fourier transform of a real signal: the n//2 + 1 non-negative frequencies."""
+    _no_out(out, "rfft")
     n, axis = _params(a, n, axis)
     return rfft(a, n=n, axis=axis, norm=norm)
 
@@ -182,7 +192,7 @@ def _irfft_vjp(ans, x, n, axis, norm):
         c = ifft(g, n=n, axis=axis, norm=norm)
         c = _resize(c, n // 2 + 1, axis)
         c = c * _irfft_weights(n, axis, c)
-        return _resize(c, length, axis)
+        return _real_if(_resize(c, length, axis), x)   # a real input gets a real cotangent
 
     return pullback
 
@@ -195,10 +205,42 @@ defvjp(irfft, _irfft_vjp)
 @implements(np.fft.irfft)
 def _np_irfft(a, n=None, axis=-1, norm=None, out=None):
     """Inverse of rfft: n real points (default 2 (m - 1) for m input frequencies)."""
+    _no_out(out, "irfft")
     nd = np.ndim(lower(a))
     axis = int(axis) % nd - nd
     n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
     return irfft(a, n=n, axis=axis, norm=norm)
+
+
+# ---- hfft, ihfft: NumPy's own compositions of irfft and rfft ---------------------------------------
+
+_SWAPPED_NORM = {None: "forward", "backward": "forward", "ortho": "ortho", "forward": "backward"}
+
+
+def _swap_direction(norm):
+    if norm not in _SWAPPED_NORM:
+        raise ValueError(f'Invalid norm value {norm}; should be "backward", "ortho" or "forward".')
+    return _SWAPPED_NORM[norm]
+
+
+@implements(np.fft.hfft)
+def _np_hfft(a, n=None, axis=-1, norm=None, out=None):
+    """FFT of a Hermitian-symmetric signal given by its first half: irfft(conj(a)) with the
+    normalisation direction swapped, exactly as NumPy computes it."""
+    _no_out(out, "hfft")
+    nd = np.ndim(lower(a))
+    axis = int(axis) % nd - nd
+    n = 2 * (np.shape(lower(a))[axis] - 1) if n is None else int(n)
+    conj = np.conjugate(a) if np.iscomplexobj(lower(a)) else a
+    return irfft(conj, n=n, axis=axis, norm=_swap_direction(norm))
+
+
+@implements(np.fft.ihfft)
+def _np_ihfft(a, n=None, axis=-1, norm=None, out=None):
+    """Inverse of hfft for a real signal: conj(rfft(a)) with the normalisation direction swapped."""
+    _no_out(out, "ihfft")
+    n, axis = _params(a, n, axis)
+    return np.conjugate(rfft(a, n=n, axis=axis, norm=_swap_direction(norm)))
 
 
 __all__ = ["real", "imag", "conjugate", "fft", "ifft", "rfft", "irfft"]
@@ -229,7 +271,9 @@ def _irfft_sample(rng):
     shape = [(3,), (4,), (2, 3)][rng.integers(3)]
     m = shape[-1]
     n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
-    return Sample((_complex_sample(rng, shape),), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
+    # A real input too: its cotangent must be real (it used to be the complex one).
+    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
+    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
 
 
 def _part_sample(rng):

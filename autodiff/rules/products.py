@@ -419,16 +419,6 @@ implements(np.linalg.tensordot)(lambda x1, x2, /, *, axes=2: _np_tensordot(x1, x
 implements(np.linalg.cross)(lambda x1, x2, /, *, axis=-1: _np_cross(x1, x2, axis=axis))
 
 
-@implements(np.linalg.multi_dot)
-def _np_multi_dot(arrays, *, out=None):
-    """A chain of matrix products (1-D first/last arrays as row/column vectors), left to right."""
-    arrays = list(arrays)
-    result = arrays[0]
-    for a in arrays[1:]:
-        result = np.dot(result, a)
-    return result
-
-
 __all__ = ["matmul", "einsum", "canonical_einsum"]
 
 

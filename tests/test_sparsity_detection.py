@@ -110,7 +110,7 @@ def _rosenbrock(x):
 def test_stencil_gives_the_tridiagonal_pattern():
     n = 50
     pat = jacobian_sparsity(_bratu, np.random.default_rng(0).random(n))
-    want = sp.diags([1, 1, 1], [-1, 0, 1], shape=(n, n)).toarray() != 0
+    want = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(n, n), dtype=bool).toarray() != 0
     assert isinstance(pat, sp.csr_array) and pat.dtype == bool and pat.shape == (n, n)
     assert (pat.toarray() == want).all()
 
@@ -164,7 +164,7 @@ def test_hessian_of_chained_rosenbrock_is_exactly_tridiagonal():
     n = 200
     H = hessian_sparsity(_rosenbrock, np.random.default_rng(3).random(n))
     assert H.shape == (n, n) and H.nnz == 3 * n - 2
-    want = sp.diags([1, 1, 1], [-1, 0, 1], shape=(n, n)).toarray() != 0
+    want = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(n, n), dtype=bool).toarray() != 0
     assert (H.toarray() == want).all()
 
 

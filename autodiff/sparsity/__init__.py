@@ -10,3 +10,12 @@
 from autodiff.sparsity.detect import hessian_sparsity, jacobian_sparsity
 
 __all__ = ["jacobian_sparsity", "hessian_sparsity"]
+from autodiff.sparsity.sparse import (  # noqa: E402
+    ColoredPattern,
+    color_jacobian,
+    pattern_summary,
+    sparse_hessian,
+    sparse_jacobian,
+)
+
+__all__ += ["ColoredPattern", "color_jacobian", "sparse_jacobian", "sparse_hessian", "pattern_summary"]

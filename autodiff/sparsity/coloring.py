@@ -16,17 +16,20 @@
   colors); the number of hubs is chosen by the fewest colors.
 
 The column coloring is greedy in the natural order, computed speculatively: start from colors
-``j mod ρ`` (ρ = most entries in a row, a lower bound, and the optimum for banded patterns), find
-conflicts (two columns of one color in a row: the later one loses) with one sort of the entries, and
+``j mod q`` (q ≥ ρ = most entries in a row, a lower bound; q = ρ is optimal for banded patterns), find
+conflicts (two columns of one color in a row) with one sort of the entries, and
 give every loser at once the smallest color none of its current neighbours has; repeat until no
-conflict. Each round fixes at least the first loser, and on the patterns of PDEs and chained objectives
-there are none or one or two rounds. ``docs/architecture.md`` has the figures against networkx and igraph.
+conflict. The start is ``j mod q`` for the first conflict-free q from ρ up, if a few tries find one
+(a grid stencil has one); ties are settled by a fixed pseudo-random rank (settling them by column
+number lets a band of conflicts advance one column per round). Each round fixes at least the
+lowest-ranked loser; banded patterns and grid stencils have no conflict at all, random patterns a
+handful of rounds. ``docs/architecture.md`` has the figures against networkx and igraph.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.sparse as sp  # type: ignore[import-untyped]
 
 __all__ = ["Coloring", "column_coloring", "row_coloring", "bidirectional_coloring", "star_coloring",
            "check_coloring", "check_star_coloring", "star_sources", "n_colors"]
@@ -50,17 +53,20 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return s[np.concatenate(([True], s[1:] != s[:-1]))] if len(s) else s
 
 
-def _losers(rows: np.ndarray, cols: np.ndarray, colors: np.ndarray, n: int) -> np.ndarray:
-    """Columns that share a row with a lower-numbered column of the same color."""
+def _losers(rows: np.ndarray, cols: np.ndarray, colors: np.ndarray, rank: np.ndarray,
+            by_rank: np.ndarray) -> np.ndarray:
+    """Columns that share a row with a column of the same color and a lower ``rank``
+    (``by_rank`` is the inverse permutation: the column of each rank)."""
     if not len(cols):
         return cols
+    n = len(rank)
     base = int(colors.max()) + 1
-    # One key per entry: (row, color) first, then the column, so one sort groups the entries of one
-    # color in one row with the lowest column first (the one that keeps its color).
-    ks = np.sort((rows * base + colors[cols]) * n + cols)
+    # One key per entry: (row, color) first, then the rank, so one sort groups the entries of one
+    # color in one row with the lowest rank first (the one that keeps its color).
+    ks = np.sort((rows * base + colors[cols]) * n + rank[cols])
     group = ks // n
     dup = np.flatnonzero(group[1:] == group[:-1]) + 1
-    return _sorted_unique(ks[dup] % n)
+    return by_rank[_sorted_unique(ks[dup] % n)]
 
 
 def _smallest_free(owner: np.ndarray, taken: np.ndarray, k: int) -> np.ndarray:
@@ -92,6 +98,22 @@ def _neighbour_colors(their_rows: sp.csr_array, p: sp.csr_array, colors: np.ndar
     return owner[keep], taken[keep]
 
 
+def _periodic_start(rows: np.ndarray, cols: np.ndarray, rho: int, n: int, rank: np.ndarray,
+                    by_rank: np.ndarray, tries: int = 8) -> np.ndarray:
+    """The start ``j mod q`` for the first conflict-free q = ρ, ρ+1, ... (a few tries), else ρ.
+
+    A stencil on a grid whose rows have length L is conflict-free for a q that separates the offsets
+    ±1 and ±L modulo q: the 5-point Laplacian on a 316-wide grid needs q = 6 (316 = -2 mod 6), where
+    ρ = 5 mixes ±1 with ±316.
+    """
+    for q in range(rho, min(rho + tries, n) + 1):
+        colors = np.arange(n, dtype=np.int64) % q
+        if not len(_losers(rows, cols, colors, rank, by_rank)):
+            return colors
+    # No period fits (an irregular pattern): start from q = ρ, which leaves the fewest colors.
+    return np.arange(n, dtype=np.int64) % rho
+
+
 def column_coloring(pattern) -> np.ndarray:
     """Colors of the columns (0..k-1) such that no row has two entries in columns of one color."""
     p = _canonical(pattern)
@@ -100,10 +122,15 @@ def column_coloring(pattern) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     rows, cols = _entry_rows(p), p.indices.astype(np.int64)
     rho = int(np.diff(p.indptr).max()) if m else 1
-    colors = np.arange(n, dtype=np.int64) % max(rho, 1)
+    # Conflicts are settled by a fixed pseudo-random rank, not by column number: with the natural
+    # order, a band of conflicts (a 2-D grid's stencil) resolves one column per round along the band.
+    by_rank = np.random.default_rng(0).permutation(n)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_rank] = np.arange(n)
+    colors = _periodic_start(rows, cols, max(rho, 1), n, rank, by_rank)
     pt = None
     while True:
-        losers = _losers(rows, cols, colors, n)
+        losers = _losers(rows, cols, colors, rank, by_rank)
         if not len(losers):
             return _compact(colors)
         if pt is None:
@@ -212,11 +239,12 @@ def _split_cols(p: sp.csr_array, cols: np.ndarray) -> Coloring:
     return Coloring(p, t.col_colors, t.row_colors, from_reverse)
 
 
-def bidirectional_coloring(pattern, limit: int = 64) -> Coloring:
-    """Forward and reverse passes together: the best of the pure colorings and of splitting off the
-    fullest rows (to reverse mode) or the fullest columns (to forward mode)."""
+def bidirectional_coloring(pattern, limit: int = 64, pure: tuple[Coloring, ...] = ()) -> Coloring:
+    """Forward and reverse passes together: the best of the pure colorings (``pure``, if computed
+    already) and of splitting off the fullest rows (to reverse mode) or the fullest columns (to forward
+    mode)."""
     p = _canonical(pattern)
-    best = min((forward_coloring(p), reverse_coloring(p)), key=lambda c: c.passes)
+    best = min(pure or (forward_coloring(p), reverse_coloring(p)), key=lambda c: c.passes)
     row_nnz, col_nnz = np.diff(p.indptr), np.bincount(p.indices, minlength=p.shape[1])
     by_rows, by_cols = np.argsort(-row_nnz, kind="stable"), np.argsort(-col_nnz, kind="stable")
     for k in _heavy_counts(row_nnz, min(limit, p.shape[0] - 1)):

@@ -30,7 +30,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
+import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from autodiff.core import Primitive, lower, shape_of
 from autodiff.sparsity import patterns as P
@@ -164,7 +164,7 @@ def _support(sub: str, value: Any, traced: bool) -> tuple[str, list[np.ndarray]]
     if traced:
         return "", []
     idx = np.nonzero(np.asarray(lower(value)) != 0)
-    letters, columns = "", []
+    letters, columns = "", []  # type: tuple[str, list[np.ndarray]]
     keep = np.ones(len(idx[0]) if idx else 1, dtype=bool)
     for c, col in zip(sub, idx):
         if c in letters:  # a repeated letter reads a diagonal: keep the tuples on it
@@ -183,7 +183,7 @@ def einsum_pairs(ins: list[str], out: str, args: list, i: int, traced: set, ans_
     """
     sizes = {c: d for sub, a in zip(ins, args) for c, d in zip(sub, shape_of(a))}
     others = [j for j in range(len(args)) if j != i]
-    letters, columns = "", []
+    letters, columns = "", []  # type: tuple[str, list[np.ndarray]]
     if len(others) == 1:
         letters, columns = _support(ins[others[0]], args[others[0]], others[0] in traced)
     free = sorted(set(out + ins[i]) - set(letters))

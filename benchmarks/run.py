@@ -26,10 +26,12 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import bench_core  # noqa: E402
 import bench_jacobian  # noqa: E402
 import bench_rosenbrock  # noqa: E402
+import bench_sparse  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import table  # noqa: E402
 
-BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian}
+BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian,
+              "sparse": bench_sparse}
 
 # glibc gives freed memory at the top of the heap back to the OS (and large blocks come from fresh mmaps),
 # so a gradient that keeps intermediates alive and frees them at the end page-faults all of them in

@@ -20,8 +20,9 @@ The column coloring is greedy in the natural order, computed speculatively: star
 conflicts (two columns of one color in a row) with one sort of the entries, and
 give every loser at once the smallest color none of its current neighbours has; repeat until no
 conflict. The start is ``j mod q`` for the first conflict-free q from ρ up, if a few tries find one
-(a grid stencil has one); ties are settled by a fixed pseudo-random rank (settling them by column
-number lets a band of conflicts advance one column per round). Each round fixes at least the
+(a grid stencil has one); conflicts are settled by a rank, the column with more entries first and
+then a fixed pseudo-random order (settling them by column number lets a band of conflicts advance one
+column per round). Each round fixes at least the
 lowest-ranked loser; banded patterns and grid stencils have no conflict at all, random patterns a
 handful of rounds. ``docs/architecture.md`` has the figures against networkx and igraph.
 """
@@ -122,9 +123,11 @@ def column_coloring(pattern) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     rows, cols = _entry_rows(p), p.indices.astype(np.int64)
     rho = int(np.diff(p.indptr).max()) if m else 1
-    # Conflicts are settled by a fixed pseudo-random rank, not by column number: with the natural
-    # order, a band of conflicts (a 2-D grid's stencil) resolves one column per round along the band.
-    by_rank = np.random.default_rng(0).permutation(n)
+    # Conflicts are settled by a rank: more entries first, then a fixed pseudo-random order (not the
+    # column number: then a band of conflicts, a 2-D grid's stencil, resolves one column per round).
+    # Largest first: a column with more entries wins (a dense column keeps one color for itself).
+    degree = np.bincount(cols, minlength=n)
+    by_rank = np.lexsort((np.random.default_rng(0).permutation(n), -degree))
     rank = np.empty(n, dtype=np.int64)
     rank[by_rank] = np.arange(n)
     colors = _periodic_start(rows, cols, max(rho, 1), n, rank, by_rank)

@@ -201,3 +201,15 @@ def test_minimize_trust_constr_with_a_sparse_hessian():
                    options={"gtol": 1e-10, "xtol": 1e-12, "maxiter": 2000})
     assert res.success or res.status in (1, 2)
     np.testing.assert_allclose(res.x, np.ones(n), atol=1e-5)
+
+
+def test_sparse_hessian_over_several_arguments_and_a_scalar_output_jacobian():
+    def f(x, y):
+        return np.sum(x ** 2 * y[0]) + np.sum(np.sin(y)) * x[0]
+    x, y = np.random.default_rng(6).random(4), np.random.default_rng(7).random(3)
+    H = ad.sparse_hessian(f, argnums=(0, 1))(x, y).toarray()
+    d = ad.hessian(f, argnums=(0, 1))(x, y)
+    np.testing.assert_allclose(H, np.block([[d[0][0], d[0][1]], [d[1][0], d[1][1]]]), rtol=1e-12, atol=1e-14)
+    J = ad.sparse_jacobian(lambda x: np.sum(x ** 2))(x)
+    assert J.shape == (1, 4)
+    np.testing.assert_allclose(J.toarray()[0], 2 * x)

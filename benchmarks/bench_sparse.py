@@ -184,3 +184,76 @@ def run(quick: bool = False) -> Section:
                 peers)
     )
     return Section("Issue 14 — sparse Jacobians and Hessians", body, targets)
+
+
+# ---- the coloring libraries (docs/architecture.md, "Why our own column coloring") ------------------------
+
+def _patterns(n: int) -> dict:
+    import scipy.sparse as sp
+
+    k = int(round(np.sqrt(n)))
+    band = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(k, k), dtype=bool)
+    grid = sp.kron(sp.eye_array(k), band) + sp.kron(band, sp.eye_array(k))
+    rng = np.random.default_rng(0)
+    cols, rows = rng.integers(0, n, size=3 * n), np.repeat(np.arange(n), 3)
+    tri = sp.diags_array([1, 1, 1], offsets=[-1, 0, 1], shape=(n, n), dtype=bool)
+    return {"tridiagonal": sp.csr_array(tri), "2-D 5-point Laplacian": sp.csr_array(grid, dtype=bool),
+            "random, 3 per row": sp.csr_array((np.ones(3 * n, dtype=bool), (rows, cols)), shape=(n, n))}
+
+
+def _timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - start, out
+
+
+def _intersection_edges(p) -> np.ndarray:
+    import scipy.sparse as sp
+
+    g = sp.triu(sp.csr_array(p.T, dtype=np.int8) @ p.astype(np.int8), k=1).tocoo()
+    return np.column_stack([g.row, g.col])
+
+
+def _networkx_coloring(n: int, edges: np.ndarray) -> dict:
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(map(tuple, edges.tolist()))
+    return nx.greedy_color(graph, strategy="largest_first")
+
+
+def _igraph_coloring(n: int, edges: np.ndarray) -> list:
+    import igraph as ig
+
+    return ig.Graph(n=n, edges=edges).vertex_coloring_greedy()
+
+
+def _compare_one(name: str, n: int, p) -> str:
+    from autodiff.sparsity.coloring import column_coloring
+
+    t_own, colors = _timed(column_coloring, p)
+    t_graph, edges = _timed(_intersection_edges, p)
+    t_nx, nxc = _timed(_networkx_coloring, p.shape[1], edges)
+    t_ig, igc = _timed(_igraph_coloring, p.shape[1], edges)
+    return (f"| {name}, n = {n} | {t_own:.2f} s ({colors.max() + 1}) | {t_graph:.2f} s | "
+            f"{t_nx:.1f} s ({max(nxc.values()) + 1}) | {t_ig:.1f} s ({max(igc) + 1}) |")
+
+
+def coloring_libraries(sizes=(10**5, 10**6)) -> str:
+    """Our column coloring against networkx's and igraph's greedy coloring of AᵀA (one run each)."""
+    lines = []
+    for n in sizes:
+        for name, p in _patterns(n).items():
+            lines.append(_compare_one(name, n, p))
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if "--colorings" in sys.argv:
+        coloring_libraries()
+    else:
+        print(run(quick="--quick" in sys.argv).body)

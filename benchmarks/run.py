@@ -67,7 +67,9 @@ python benchmarks/run.py            # or --quick for a smoke run (prints only), 
 
 Files: `bench_core.py` (issue 2: per-operation overhead, MLP gradient and its memory),
 `bench_rosenbrock.py` (issue 4), `bench_jacobian.py` (issue 5: Jacobians in both modes, Hessian, HVP,
-and whether `jacobian(mode="auto")` picks the faster mode), `_common.py` (timing, tracemalloc, tables).
+and whether `jacobian(mode="auto")` picks the faster mode), `bench_sparse.py` (issue 14: sparse Jacobians
+and Hessians from colorings, against SciPy's grouped finite differences and asdex), `_common.py` (timing,
+tracemalloc, tables).
 """
 
 

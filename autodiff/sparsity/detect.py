@@ -62,6 +62,12 @@ def jacobian_sparsity(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 
     when output i can depend on input j for inputs that take the same control-flow path — found by the
     index-set trace (one pass of f, no derivative evaluated), so a True entry may still be zero at a
     particular point, but a False one is zero wherever f takes that path.
+
+    Selections by value inside primitives (``where``, ``maximum``, ``clip``) keep both branches, and a
+    constant's zeros are ignored by elementwise rules, so those never make the pattern local. Two things
+    do, as Python control flow does: indices computed from the values (``x[np.argsort(x)]``, ``np.sort``)
+    and a matrix computed from the values used in a product (whose zeros the product rule trusts, which
+    keeps a constant stencil sparse). Such a pattern holds for inputs with the same order or mask.
     """
     g, flat, in_tree = _inputs(f, args, argnums)
     n = sum(int(np.size(x)) for x in flat)

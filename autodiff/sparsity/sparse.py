@@ -257,7 +257,9 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
     (reverse), or both (bidirectional); "auto" takes the fewest passes.
 
     The pattern (index-set trace) and coloring are computed on the first call and reused while the
-    arguments' shapes and dtypes stay the same; ``chunk_size=k`` pushes or pulls k colors per pass.
+    arguments' shapes and dtypes stay the same; ``chunk_size=k`` pushes or pulls k colors per pass. A
+    function whose control flow (or value-derived indexing, see ``jacobian_sparsity``) changes its
+    pattern between calls needs a fresh ``sparse_jacobian`` where the branch changes.
     """
     _check_mode(mode)
     _check_chunk(chunk_size)

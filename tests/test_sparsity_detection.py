@@ -19,7 +19,7 @@ from autodiff.sparsity.rules import family_of
 from autodiff.testing import is_zero_derivative, package_primitives
 
 NAMES = [p.name for p in package_primitives()]
-EXACT_FAMILIES = {"elementwise", "structural", "scatter-add", "reduction", "trace", "scan"}
+EXACT_FAMILIES = {"elementwise", "structural", "scatter-add", "reduction", "trace", "scan", "solve"}
 # Patterns are global over the values (a cached pattern must hold at every point of the same control
 # flow), so primitives that select by value keep both branches: at one point one of them has a zero
 # derivative. They must cover, not match.

@@ -17,7 +17,7 @@ added later is always safe, only possibly loose):
   every output element the union of its whole slice; scans (cumsum, cumprod) the union of the prefix;
 - products (``PRODUCTS``: matmul, einsum): the structure of the product with the other operand's own
   non-zero pattern when it is a constant (so a constant sparse stencil stays sparse), all of it when
-  it is traced;
+  it is traced; ``solve(a, b)``: column l of the solution depends on all of a and on column l of b;
 - dense (everything else): every output element depends on every input any traced argument depends on.
 
 Primitives with a zero derivative never reach a rule (the trace returns their value as a constant),
@@ -36,7 +36,7 @@ from autodiff.core import Primitive, lower, shape_of
 from autodiff.sparsity import patterns as P
 
 __all__ = ["rule_for", "family_of", "STRUCTURAL", "REDUCTIONS", "ALONG_AXIS", "SCANS", "PRODUCTS",
-           "SAME_SHAPE", "SCATTER_ADD"]
+           "SAME_SHAPE", "SCATTER_ADD", "SOLVES"]
 
 Rule = Callable[[Any, list, dict, dict], sp.csr_array]
 
@@ -48,6 +48,7 @@ ALONG_AXIS = frozenset({"softmax", "log_softmax", "fft", "ifft", "rfft", "irfft"
 SCANS = frozenset({"cumsum", "cumprod"})
 PRODUCTS = frozenset({"matmul", "einsum"})
 SAME_SHAPE = frozenset({"real", "imag", "astype", "conjugate", "positive"})
+SOLVES = frozenset({"solve"})
 
 
 def _size(x: Any) -> int:
@@ -135,13 +136,29 @@ def trace_rule(ans: Any, args: list, pats: dict, params: dict) -> sp.csr_array:
     return P.select(target, diag, _size(ans), pats[0])
 
 
+def _spread_along(pattern: sp.csr_array, shape: tuple, axes: tuple[int, ...],
+                  out_shape: tuple) -> sp.csr_array:
+    """Union over ``axes`` (non-negative) of a value of ``shape``, broadcast back to ``out_shape``."""
+    kept = tuple(1 if d in axes else s for d, s in enumerate(shape))
+    reduced = P.select(np.broadcast_to(_codes(kept), shape), _codes(shape), math.prod(kept), pattern)
+    return broadcast_rows(reduced, kept, out_shape)
+
+
 def along_axis(ans: Any, args: list, pats: dict, params: dict) -> sp.csr_array:
     """Every output element depends on the whole input slice along the axis (softmax, FFTs)."""
     shape = shape_of(args[0])
-    axes = _axes(params.get("axis"), len(shape))
-    kept = tuple(1 if d in axes else s for d, s in enumerate(shape))
-    reduced = P.select(np.broadcast_to(_codes(kept), shape), _codes(shape), math.prod(kept), pats[0])
-    return broadcast_rows(reduced, kept, shape_of(ans))
+    return _spread_along(pats[0], shape, _axes(params.get("axis"), len(shape)), shape_of(ans))
+
+
+def solve_rule(ans: Any, args: list, pats: dict, params: dict) -> sp.csr_array:
+    """``solve(a, b)`` (b a stack of matrices): column l of x depends on all of a (its own batch
+    element) and on column l of b."""
+    parts = []
+    for i, axes in ((0, (-2, -1)), (1, (-2,))):
+        if i in pats:
+            shape = shape_of(args[i])
+            parts.append(_spread_along(pats[i], shape, tuple(a % len(shape) for a in axes), shape_of(ans)))
+    return P.union(parts)
 
 
 def scan(ans: Any, args: list, pats: dict, params: dict) -> sp.csr_array:
@@ -259,7 +276,7 @@ def family_of(prim: Primitive) -> str:
         return "elementwise"
     for family, names in (("structural", STRUCTURAL), ("scatter-add", SCATTER_ADD),
                           ("reduction", REDUCTIONS), ("along-axis", ALONG_AXIS), ("scan", SCANS),
-                          ("product", PRODUCTS)):
+                          ("product", PRODUCTS), ("solve", SOLVES)):
         if name in names:
             return family
     return "trace" if name == "trace" else "dense"
@@ -267,7 +284,7 @@ def family_of(prim: Primitive) -> str:
 
 _RULES: dict[str, Rule] = {
     "elementwise": elementwise, "scatter-add": scatter_add, "reduction": reduction,
-    "along-axis": along_axis, "scan": scan, "trace": trace_rule, "dense": dense,
+    "along-axis": along_axis, "scan": scan, "trace": trace_rule, "solve": solve_rule, "dense": dense,
 }
 
 

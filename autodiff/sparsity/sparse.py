@@ -236,14 +236,14 @@ def _forward_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chu
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def _reverse_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None,
-                    out_sizes: list[int]) -> np.ndarray:
+def _reverse_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None) -> np.ndarray:
     """Sᵀ J, (k, n): the k VJPs of the seed's rows, pulled through one recording of f."""
     rec = Recording(g, in_tree, flat)
     parts = []
     for a, b in _chunks(seed.shape[0], chunk):
         cots, offset = [], 0
-        for value, size in zip(rec.values, out_sizes):
+        for value in rec.values:
+            size = int(np.size(value))
             cots.append(seed[a:b, offset:offset + size].reshape((b - a,) + np.shape(value)))
             offset += size
         parts.append(_join_leaves(rec.pull(cots, (b - a,)), b - a))
@@ -281,20 +281,11 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
         if dec.n_forward:
             fwd = _forward_passes(g, in_tree, flat, dec.fwd_seed, chunk_size)
         if dec.n_reverse:
-            out_sizes = _output_sizes(colored, g, flat, in_tree)
-            rev = _reverse_passes(g, in_tree, flat, dec.rev_seed, chunk_size, out_sizes)
+            rev = _reverse_passes(g, in_tree, flat, dec.rev_seed, chunk_size)
         return dec.assemble(fwd, rev)
 
     sparse_jacobian_fn.cache = cache  # type: ignore[attr-defined]
     return sparse_jacobian_fn
-
-
-def _output_sizes(colored: ColoredPattern, g: Callable, flat: list, in_tree: Any) -> list[int]:
-    sizes = getattr(colored, "_out_sizes", None)
-    if sizes is None:
-        values, _ = trace_patterns(g, flat, in_tree)
-        sizes = colored._out_sizes = [int(np.size(v)) for v in values]  # type: ignore[attr-defined]
-    return sizes
 
 
 def sparse_hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *,

@@ -4,6 +4,8 @@ fed directly with them (solve_ivp, least_squares, minimize, jac_sparsity)."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares, minimize
 
@@ -213,3 +215,21 @@ def test_sparse_hessian_over_several_arguments_and_a_scalar_output_jacobian():
     J = ad.sparse_jacobian(lambda x: np.sum(x ** 2))(x)
     assert J.shape == (1, 4)
     np.testing.assert_allclose(J.toarray()[0], 2 * x)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["auto", "forward", "reverse", "bidirectional"]))
+def test_random_sparse_maps_in_every_mode(seed, mode):
+    rng = np.random.default_rng(seed)
+    m, n = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+    a = rng.standard_normal((m, n)) * (rng.random((m, n)) < rng.uniform(0.05, 0.4))
+    if rng.random() < 0.4:
+        a[rng.integers(0, m)] = rng.standard_normal(n)        # a dense row
+        a[:, rng.integers(0, n)] = rng.standard_normal(m)     # a dense column
+
+    def f(x):
+        return np.tanh(a @ np.sin(x)) * 2.0
+
+    x = rng.standard_normal(n)
+    J = ad.sparse_jacobian(f, mode=mode)(x)
+    np.testing.assert_allclose(J.toarray(), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-12)

@@ -67,7 +67,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # names for type checkers and IDEs
     from autodiff.jacobians import JacobianPlan, hessian, hvp, jacobian, plan_jacobian  # noqa: F401
-    from autodiff.sparsity import (  # noqa: F401  # noqa: F401
+    from autodiff.sparsity import (  # noqa: F401
         ColoredPattern,
         color_jacobian,
         hessian_sparsity,

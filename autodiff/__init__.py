@@ -33,9 +33,12 @@ _LAZY = {
     "counting": "autodiff.stats",
     "constant": "autodiff.tensor", "Tensor": "autodiff.tensor", "Variable": "autodiff.tensor",
     "Module": "autodiff.module",
+    "jacobian_sparsity": "autodiff.sparsity", "hessian_sparsity": "autodiff.sparsity",
+    "color_jacobian": "autodiff.sparsity", "sparse_jacobian": "autodiff.sparsity",
+    "sparse_hessian": "autodiff.sparsity", "ColoredPattern": "autodiff.sparsity",
 }
 _SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
-               "scipy"}
+               "scipy", "sparsity"}
 
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",
@@ -43,6 +46,8 @@ __all__ = [
     "Dual", "jvp", "jacfwd", "ForwardAccumulator", "vjp", "grad", "value_and_grad", "jacrev", "checkpoint",
     "GradientTape", "jacobian", "plan_jacobian", "hessian", "hvp", "JacobianPlan", "counting",
     "constant", "Tensor", "Variable", "Module", "testing", "layers", "nn", "scipy",
+    "jacobian_sparsity", "hessian_sparsity", "color_jacobian", "sparse_jacobian", "sparse_hessian",
+    "ColoredPattern", "sparsity",
 ]
 
 
@@ -62,6 +67,14 @@ def __dir__():
 
 if TYPE_CHECKING:  # names for type checkers and IDEs
     from autodiff.jacobians import JacobianPlan, hessian, hvp, jacobian, plan_jacobian  # noqa: F401
+    from autodiff.sparsity import (  # noqa: F401
+        ColoredPattern,
+        color_jacobian,
+        hessian_sparsity,
+        jacobian_sparsity,
+        sparse_hessian,
+        sparse_jacobian,
+    )
     from autodiff.stats import counting  # noqa: F401
     from forward import Dual, ForwardAccumulator, jacfwd, jvp  # noqa: F401
     from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad, vjp  # noqa: F401

@@ -27,11 +27,12 @@ import bench_core  # noqa: E402
 import bench_jacobian  # noqa: E402
 import bench_odeint  # noqa: E402
 import bench_rosenbrock  # noqa: E402
+import bench_sparse  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import table  # noqa: E402
 
 BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian,
-              "odeint": bench_odeint}
+              "odeint": bench_odeint, "sparse": bench_sparse}
 
 # glibc gives freed memory at the top of the heap back to the OS (and large blocks come from fresh mmaps),
 # so a gradient that keeps intermediates alive and frees them at the end page-faults all of them in
@@ -67,7 +68,9 @@ python benchmarks/run.py            # or --quick for a smoke run (prints only), 
 
 Files: `bench_core.py` (issue 2: per-operation overhead, MLP gradient and its memory),
 `bench_rosenbrock.py` (issue 4), `bench_jacobian.py` (issue 5: Jacobians in both modes, Hessian, HVP,
-and whether `jacobian(mode="auto")` picks the faster mode), `_common.py` (timing, tracemalloc, tables).
+and whether `jacobian(mode="auto")` picks the faster mode), `bench_sparse.py` (issue 14: sparse Jacobians
+and Hessians from colorings, against SciPy's grouped finite differences and asdex), `_common.py` (timing,
+tracemalloc, tables).
 """
 
 

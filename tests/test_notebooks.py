@@ -24,6 +24,7 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 STEMS = sorted(p.stem for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 EXPECTED = [
     "01_gradient_tape", "02_forward_vs_reverse", "03_memory", "04_higher_order", "05_primitives_and_testing",
+    "06_sparsity", "07_ode_sensitivities",
 ]
 # The seed walkthrough has no sizes to shrink and nothing to plot; the others measure and plot.
 MEASURING = set(EXPECTED) - {"01_gradient_tape"}

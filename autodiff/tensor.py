@@ -18,7 +18,9 @@ remembers the outer value its view was built on, and rebuilds the view (same tap
 when that value changes, e.g. after ``Variable.assign``.
 
 As in TensorFlow, ``.numpy()``, ``float()``, ``bool()`` and ``np.asarray`` give plain values: they break
-the derivative path on purpose.
+the derivative path. ``np.asarray``/``np.array`` (and so a SciPy function) may do it by accident, so inside
+an active GradientTape or ForwardAccumulator converting a value it traces warns, once per tape or
+accumulator (``TensorWatcher.note_implicit_conversion``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class TensorWatcher:
 
     def _auto_watches(self, tensor: Tensor) -> bool:
         return False
+
+    def note_implicit_conversion(self) -> None:
+        """A value traced by this watcher became a plain array implicitly (``np.asarray``): hook."""
 
     def _new_view(self, tensor: Tensor, outer: Any) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -231,6 +236,7 @@ class Tensor(Boxed):
 
     # ---- conversions: plain values, as TensorFlow's eager tensors ---------------------------------
     def __array__(self, dtype=None, copy=None):
+        _note_implicit_conversion(self)
         value = np.asarray(self._plain(np.asarray))
         return value if dtype is None else value.astype(dtype)
 
@@ -403,6 +409,22 @@ class Tensor(Boxed):
         args = _unbox_nest(args)
         kwargs = {k: _unbox_nest(v) for k, v in kwargs.items()}
         return box(func(*args, **kwargs))
+
+
+def _note_implicit_conversion(tensor: Tensor) -> None:
+    """Tell each active watcher whose tracer ``tensor`` holds that it is being turned into an array.
+
+    ``np.asarray``, ``np.array`` and SciPy's functions reach ``__array__``; ``.numpy()`` and ``float()``
+    do not (they are the explicit, silent ways to cut the path, as in TensorFlow).
+    """
+    if not active_traces():
+        return
+    value = read(tensor)
+    while isinstance(value, Tracer):
+        trace = value._trace
+        if trace.active and isinstance(trace, TensorWatcher):
+            trace.note_implicit_conversion()
+        value = value.primal
 
 
 def _format(value: Any) -> str:

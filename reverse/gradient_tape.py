@@ -32,7 +32,7 @@ from autodiff.core import Trace, Tracer, lower, trace_scope
 from autodiff.pytree import tree_flatten, tree_leaves, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
 from autodiff.tensor import Tensor, TensorWatcher, Variable, box, read
-from reverse.tape import Node, Tape, TapeTracer, backward, memory_report, new_leaf
+from reverse.tape import Node, Tape, TapeTracer, _real_part, backward, memory_report, new_leaf, toposort
 
 __all__ = ["GradientTape"]
 
@@ -46,6 +46,7 @@ class _Recording(Tape, TensorWatcher):
         self.active = False           # until the tape is entered
         self.auto_watch = watch_accessed_variables
         self.variables: list[Variable] = []   # watched Variables, in the order first watched
+        self.warned_conversion = False
 
     def _auto_watches(self, tensor: Tensor) -> bool:
         return (self.auto_watch and isinstance(tensor, Variable) and tensor.trainable
@@ -89,6 +90,17 @@ class _Recording(Tape, TensorWatcher):
             return node, value
         return None, value
 
+    def detach(self) -> None:
+        """Forget the tracers of the watched Tensors (kept: their nodes and plain values).
+
+        A leaf tracer points back to this recording, so keeping it would make a reference cycle that
+        only the cyclic collector could free. Called when the tape's block ends; a persistent tape
+        entered again rebuilds each tracer on the next read (``_tensor_view``: same node).
+        """
+        for entry in self._watched.values():
+            entry.value = lower(entry.value)
+            entry.source = _DETACHED
+
     def release(self) -> None:
         """Drop every staged VJP (and the arrays it keeps alive): the recording can no longer be used."""
         for node in self.nodes:
@@ -96,6 +108,104 @@ class _Recording(Tape, TensorWatcher):
             node.vjps = ()
         self.nodes.clear()
         self._watched.clear()   # its leaf tracers point back here: drop the cycle, free at once
+
+    def note_implicit_conversion(self) -> None:
+        """A watched value was converted to an array implicitly: say once that the path is cut there."""
+        if self.warned_conversion:
+            return
+        self.warned_conversion = True
+        warnings.warn(
+            "A Tensor recorded by an active GradientTape was converted to a NumPy array implicitly "
+            "(np.asarray, np.array, or a SciPy function that calls them): the gradient does not flow "
+            "through that conversion, so terms computed from it are missing from the gradient. Use "
+            "NumPy functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut "
+            "the path on purpose. This warning is shown once per tape.",
+            UserWarning, stacklevel=4,
+        )
+
+
+class _PersistentRecording(_Recording):
+    """A persistent tape's recording: it also keeps each operation's arguments, so that a gradient
+    computed inside the tape's own block can be recorded by the tape (as in TensorFlow).
+
+    For such a gradient the backward sweep re-stages every VJP rule on this tape's tracers instead of
+    using the closures staged over plain values: the rules' operations are then recorded like any
+    other, and the gradient can be differentiated again.
+    """
+
+    def __init__(self, watch_accessed_variables: bool) -> None:
+        super().__init__(watch_accessed_variables)
+        # node -> (primitive, arguments with this tape's tracers as (node, primal) pairs, params, primal)
+        # Pairs, not tracers: a tracer points back here, and a reference cycle would need the collector.
+        self.calls: dict[Node, tuple] = {}
+
+    def process(self, prim: Any, args: tuple, params: dict) -> Any:
+        out = Tape.process(self, prim, args, params)
+        if type(out) is TapeTracer and out._trace is self:
+            kept = tuple((a._node, a.primal) if type(a) is TapeTracer and a._trace is self else _Plain(a)
+                         for a in args)
+            self.calls[out._node] = (prim, kept, params, out.primal)
+        return out
+
+    def release(self) -> None:
+        super().release()
+        self.calls.clear()
+
+    def restaged(self, node: Node) -> Node:
+        """A stand-in for ``node`` whose VJPs are re-staged on this tape's tracers (``parents`` unset)."""
+        call = self.calls.get(node)
+        if call is None:
+            what = "a checkpointed function" if node.prim is None else f"primitive {node.prim.name!r}"
+            raise NotImplementedError(
+                f"GradientTape.gradient inside a persistent tape's block cannot record the backward "
+                f"pass of {what}; call gradient() after the block, or nest two tapes."
+            )
+        prim, kept, params, primal = call
+        args = tuple(a.value if type(a) is _Plain else TapeTracer(self, a[1], a[0]) for a in kept)
+        ans = TapeTracer(self, primal, node)
+        complex_out = np.iscomplexobj(lower(primal))
+        rules = prim.vjps
+        vjps = []
+        for i, a in enumerate(args):
+            if type(a) is not TapeTracer or a._trace is not self:
+                continue
+            rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
+            if rule is None:
+                continue
+            pullback = rule(ans, *args, **params)
+            if complex_out and not np.iscomplexobj(lower(a.primal)):
+                pullback = _real_part(pullback)
+            vjps.append(pullback)
+        return Node((), tuple(vjps), node.shape, node.elementwise, node.prim)
+
+
+class _Plain:
+    """An argument of a recorded operation that is not this tape's tracer (kept as it is)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_DETACHED = object()   # Watched.source of a detached entry: never the outer value, so it is rebuilt
+
+
+def _recorded_backward(rec: _PersistentRecording, seeds: list, wanted: list) -> dict:
+    """The backward sweep from ``seeds``, its operations recorded by ``rec`` (active and innermost).
+
+    Each node reachable from the seeds gets a stand-in whose VJPs were re-staged on ``rec``'s tracers;
+    the ordinary sweep then runs over the stand-ins, so every cotangent it computes is a tracer of
+    ``rec`` (differentiable again). Returns ``{original node: cotangent}``.
+    """
+    order = toposort([n for n, _ in seeds])   # children before parents
+    stand_in: dict[Node, Node] = {}
+    for node in reversed(order):               # parents first: their stand-ins exist already
+        new = rec.restaged(node) if node.parents else Node((), (), node.shape)
+        new.parents = tuple(stand_in[p] for p in node.parents)
+        stand_in[node] = new
+    got = backward([(stand_in[n], g) for n, g in seeds], [stand_in[n] for n in wanted if n in stand_in])
+    return {n: got[stand_in[n]] for n in wanted if n in stand_in and stand_in[n] in got}
 
 
 def _zero_policy(unconnected_gradients: Any) -> bool:
@@ -123,9 +233,13 @@ class GradientTape:
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
         self._persistent = bool(persistent)
         self._watch_accessed_variables = bool(watch_accessed_variables)
-        self._rec = _Recording(self._watch_accessed_variables)
+        self._rec = self._new_recording()
         self._scope = None
         self._used = False
+
+    def _new_recording(self) -> _Recording:
+        kind = _PersistentRecording if self._persistent else _Recording
+        return kind(self._watch_accessed_variables)
 
     # ---- recording ------------------------------------------------------------------------------
     def __enter__(self) -> GradientTape:
@@ -150,6 +264,7 @@ class GradientTape:
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.__exit__(None, None, None)
+            self._rec.detach()
 
     def watch(self, tensor: Any) -> None:
         """Watch a Tensor or Variable (or a list/tuple/dict nest of them): record what is computed from it.
@@ -190,7 +305,7 @@ class GradientTape:
     def reset(self) -> None:
         """Forget everything recorded and watched, as if the tape were exited and entered again fresh."""
         old = self._rec
-        self._rec = _Recording(self._watch_accessed_variables)
+        self._rec = self._new_recording()
         self._used = False
         old.release()
         if self._scope is not None:
@@ -210,6 +325,12 @@ class GradientTape:
     def _end_use(self, rec: _Recording) -> None:
         if not self._persistent:
             rec.release()
+
+    def _backward(self, rec: _Recording, seeds: list, wanted: list) -> dict:
+        """One backward sweep; recorded by the tape itself when it is persistent and recording."""
+        if isinstance(rec, _PersistentRecording) and self._scope is not None and rec.active:
+            return _recorded_backward(rec, seeds, wanted)
+        return backward(seeds, wanted, release=not self._persistent)
 
     def _source(self, rec: _Recording, source: Any, alias: dict | None = None) -> Node | None:
         if not isinstance(source, (Tensor, Tracer)):
@@ -234,8 +355,9 @@ class GradientTape:
         Otherwise the path was cut: by ``.numpy()``/``float()``/``stop_gradient``, by computing
         outside the block or inside ``stop_recording()``, or by an integer source.
 
-        Gradients are not recorded by the tape that computes them, even inside its own block: for
-        second derivatives nest two tapes (the inner gradient is then recorded by the outer one).
+        Called inside the block of a persistent tape, the gradient is recorded by that tape (as in
+        TensorFlow), so it can be differentiated again; otherwise nest two tapes for second
+        derivatives (the inner gradient is then recorded by the outer one).
         """
         zero = _zero_policy(unconnected_gradients)
         rec = self._begin_use()
@@ -260,7 +382,7 @@ class GradientTape:
             got = {}
             if seeds:
                 record_backward_pass(1)
-                got = backward(seeds, [n for n in nodes if n is not None], release=not self._persistent)
+                got = self._backward(rec, seeds, [n for n in nodes if n is not None])
             results = [_result(got.get(n) if n is not None else None, s, (), zero)
                        for n, s in zip(nodes, flat)]
             return tree_unflatten(s_tree, results)
@@ -287,8 +409,7 @@ class GradientTape:
             if node is not None and np.issubdtype(np.asarray(value).dtype, np.inexact) and m > 0:
                 eye = np.eye(m, dtype=_float_dtype(value)).reshape((m,) + shape)
                 record_backward_pass(m)
-                got = backward([(node, eye)], [n for n in nodes if n is not None],
-                               release=not self._persistent)
+                got = self._backward(rec, [(node, eye)], [n for n in nodes if n is not None])
             results = []
             for n, s in zip(nodes, flat):
                 g = got.get(n) if n is not None else None
@@ -325,8 +446,7 @@ class GradientTape:
                 seed = np.zeros((k, batch, k), dtype=_float_dtype(value))
                 seed[np.arange(k), :, np.arange(k)] = 1
                 record_backward_pass(k)
-                got = backward([(node, seed.reshape((k, batch) + rest))], [src],
-                               release=not self._persistent)
+                got = self._backward(rec, [(node, seed.reshape((k, batch) + rest))], [src])
                 g = got.get(src)
                 if g is not None:   # (k, batch) + source.shape[1:]  ->  (batch,) + rest + source.shape[1:]
                     g = np.reshape(np.moveaxis(g, 0, 1), (batch,) + rest + tuple(source.shape[1:]))

@@ -12,9 +12,8 @@ tangents through its backward pass: Hessian-vector products both ways.
 
 from __future__ import annotations
 
-from typing import Any
-
 import warnings
+from typing import Any
 
 import numpy as np
 

@@ -372,11 +372,11 @@ class GradientTape:
                                      f"{len(targets)} target(s).")
             alias: dict = {}
             seeds = []
-            for t, w in zip(targets, weights):
+            for i, (t, w) in enumerate(zip(targets, weights)):
                 node, value = rec.node_of(t, alias)
                 if node is None or not np.issubdtype(np.asarray(value).dtype, np.inexact):
                     continue
-                seeds.append((node, _seed(value, w)))
+                seeds.append((node, _seed(value, w, i)))
             flat, s_tree = tree_flatten(sources)
             nodes = [self._source(rec, s, alias) for s in flat]
             got = {}
@@ -466,17 +466,34 @@ def _check_target(target: Any, what: str) -> None:
                         "targets call it once per target (or stack them into one Tensor).")
 
 
-def _seed(value: Any, weight: Any) -> Any:
-    """The cotangent that starts the sweep at a target: ones (sum of its entries) or ``weight``."""
+def _seed(value: Any, weight: Any, i: int) -> Any:
+    """The cotangent that starts the sweep at target ``i``: ones (sum of its entries) or ``weight``.
+
+    A weight of another shape is broadcast to the target's shape where NumPy can (a scalar weights
+    every entry alike); otherwise that is a ValueError naming both shapes.
+    """
     dtype = np.asarray(value).dtype
+    shape = np.shape(value)
     if weight is None:
-        return np.ones(np.shape(value), dtype=dtype)
+        return np.ones(shape, dtype=dtype)
     w = read(weight)
     if not isinstance(w, Tracer):
         w = np.asarray(w, dtype=dtype)
-    if np.shape(w) != np.shape(value):
-        w = np.broadcast_to(w, np.shape(value))
+    if np.shape(w) != shape:
+        if not _broadcasts_to(np.shape(w), shape):
+            raise ValueError(
+                f"output_gradients[{i}] has shape {np.shape(w)} but its target has shape {shape}; give "
+                f"one weight per entry of the target, an array of shape {shape}."
+            )
+        w = np.broadcast_to(w, shape)
     return w
+
+
+def _broadcasts_to(small: tuple, shape: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(small, shape) == shape
+    except ValueError:
+        return False
 
 
 def _result(g: Any, source: Any, out_shape: tuple, zero: bool, batch_dims: int = 0) -> Any:

@@ -77,6 +77,10 @@ def _tape_uses():
     tape.gradient(y, [v, c])
     tape.gradient(y, h)
     tape.memory_report()
+    with ad.GradientTape(persistent=True) as tape:   # a gradient recorded inside its own block
+        g = tape.gradient(np.sum(v ** 3), v)
+        h = np.sum(g * v)
+    tape.gradient(h, v)
     with ad.GradientTape(persistent=True) as tape:   # persistent, never used, then reset
         y = np.sum(v ** 3)
     tape.reset()

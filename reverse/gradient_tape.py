@@ -14,6 +14,12 @@ single sweep. A non-persistent tape frees what it recorded right after its first
 a new recording, so values recorded before it become constants; ``stop_recording`` deactivates the
 recording for a block (the core then treats its tracers as the constants they hold).
 
+A persistent tape also keeps each operation's arguments: ``gradient`` called inside its own block then
+re-stages every VJP rule on the tape's tracers, so the backward pass is recorded by the tape and can be
+differentiated again (TensorFlow's behaviour). When the block ends the recording forgets the tracers
+of its watched values (they point back to it: a reference cycle otherwise), keeping their nodes.
+Converting a traced value to an array implicitly (``np.asarray``, SciPy) warns once per tape.
+
 Why is a gradient ``None``? The source was not watched (a ``constant`` needs ``tape.watch(x)``; a
 Variable is watched automatically only when trainable and read inside the tape), the target was
 computed outside the tape or through ``.numpy()``/``float()``/``stop_gradient``, or the source is not

@@ -14,11 +14,12 @@ single sweep. A non-persistent tape frees what it recorded right after its first
 a new recording, so values recorded before it become constants; ``stop_recording`` deactivates the
 recording for a block (the core then treats its tracers as the constants they hold).
 
-A persistent tape also keeps each operation's arguments: ``gradient`` called inside its own block then
+A persistent tape also keeps each operation's arguments while its block runs: ``gradient`` called there
 re-stages every VJP rule on the tape's tracers, so the backward pass is recorded by the tape and can be
-differentiated again (TensorFlow's behaviour). When the block ends the recording forgets the tracers
-of its watched values (they point back to it: a reference cycle otherwise), keeping their nodes.
-Converting a traced value to an array implicitly (``np.asarray``, SciPy) warns once per tape.
+differentiated again (TensorFlow's behaviour; here over the operations recorded in the same block).
+When the block ends the recording forgets the tracers of its watched values (they point back to it: a
+reference cycle otherwise), keeping their nodes. Converting a traced value to an array implicitly
+(``np.asarray``, SciPy) warns once per tape.
 
 Why is a gradient ``None``? The source was not watched (a ``constant`` needs ``tape.watch(x)``; a
 Variable is watched automatically only when trainable and read inside the tape), the target was
@@ -157,14 +158,21 @@ class _PersistentRecording(_Recording):
         super().release()
         self.calls.clear()
 
+    def detach(self) -> None:
+        # The arguments are kept only for gradients taken inside the block: after it, the tape holds
+        # just what its staged VJPs need (what memory_report counts).
+        super().detach()
+        self.calls.clear()
+
     def restaged(self, node: Node) -> Node:
         """A stand-in for ``node`` whose VJPs are re-staged on this tape's tracers (``parents`` unset)."""
         call = self.calls.get(node)
         if call is None:
-            what = "a checkpointed function" if node.prim is None else f"primitive {node.prim.name!r}"
+            what = "a checkpointed function" if node.prim is None else f"{node.prim.name!r}"
             raise NotImplementedError(
-                f"GradientTape.gradient inside a persistent tape's block cannot record the backward "
-                f"pass of {what}; call gradient() after the block, or nest two tapes."
+                f"GradientTape.gradient inside a persistent tape's block records the backward pass only "
+                f"of operations recorded in this same block, and {what} was not (it was recorded in an "
+                f"earlier block of this tape); call gradient() after the block, or nest two tapes."
             )
         prim, kept, params, primal = call
         args = tuple(a.value if type(a) is _Plain else TapeTracer(self, a[1], a[0]) for a in kept)

@@ -87,3 +87,13 @@ def test_checkpoint_of_tensors_inside_the_block():
         y = np.sum(ad.checkpoint(np.sin)(x))
         g = tape.gradient(y, x)
     np.testing.assert_allclose(tape.gradient(g, x).numpy(), -np.sin([1.0, 2.0]), rtol=1e-12)
+
+
+def test_operations_of_an_earlier_block_cannot_be_recorded_and_it_says_so():
+    x = ad.Variable([1.0, 2.0])
+    with ad.GradientTape(persistent=True) as tape:
+        y = np.sum(x ** 3)
+    with tape:                                  # entered again: y's operations are from the first block
+        with pytest.raises(NotImplementedError, match="earlier block"):
+            tape.gradient(y, x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), [3.0, 12.0])   # after the block: fine

@@ -1,7 +1,8 @@
 """The transformations and Python's cyclic garbage collector (core.gc_paused, docs/architecture.md #19).
 
-While a transformation runs, only the collector's *full* collections wait: young collections go on, so
-cycles the user's function makes are collected during the call. The machinery itself makes no reference
+While a transformation runs, the collector's older generations are collected less often, nothing more:
+young collections go on, so cycles the user's function makes are collected during the call, and full
+collections still come. The machinery itself makes no reference
 cycles (GradientTape and ForwardAccumulator included), the collector's state is always restored, and
 several threads differentiating at once never change what another thread set.
 """
@@ -191,6 +192,37 @@ def test_many_cycles_inside_grad_do_not_pile_up():
         return x * x
 
     assert ad.grad(f)(3.0) == 6.0
+
+
+@pytest.mark.skipif(gc.get_threshold()[0] == 0, reason="automatic collection is off in this interpreter")
+def test_full_collections_still_come_inside_a_long_transformation():
+    # A cycle that reached the oldest generation is freed only by a full collection; inside a
+    # transformation those are rarer, never deferred to its end (some thread may always be in one).
+    seen = []
+    before = gc.get_threshold()
+    # CPython runs a full collection only once the objects promoted since the last one exceed a quarter
+    # of those that survived it: allocate enough, whatever this process holds.
+    budget = len(gc.get_objects()) // 2 + 100_000
+
+    def f(x):
+        obj = _Cycle()
+        ref = weakref.ref(obj)
+        gc.collect(1)                           # collects generations 0-1: obj moves to the oldest
+        del obj
+        keep = []
+        for _ in range(budget):
+            keep.append([])
+            if ref() is None:
+                break
+        seen.append(ref() is None)
+        return x * x
+
+    gc.set_threshold(50, 2, 2)                  # small thresholds keep the test short
+    try:
+        ad.grad(f)(1.0)
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [True], "a full collection never ran while grad's function did"
 
 
 # ---- the collector's state --------------------------------------------------------------------------

@@ -97,3 +97,33 @@ def test_operations_of_an_earlier_block_cannot_be_recorded_and_it_says_so():
         with pytest.raises(NotImplementedError, match="earlier block"):
             tape.gradient(y, x)
     np.testing.assert_allclose(tape.gradient(y, x).numpy(), [3.0, 12.0])   # after the block: fine
+
+
+_A = np.array([[3.5, 0.2, -0.4], [0.1, 2.8, 0.3], [-0.2, 0.6, 3.1]])
+PROGRAMS = {
+    "index": lambda x: np.sum(x[1:] * x[:-1]) + x[0] ** 3,
+    "matmul": lambda x: np.sum(np.tanh(_A @ x) ** 2),
+    "max": lambda x: np.max(x * x) + np.sum(np.exp(x)),
+    "divide": lambda x: np.sum(x / (1 + x * x)),
+    "where": lambda x: np.sum(np.where(x > 0, x ** 3, np.sin(x))),
+    "concatenate": lambda x: np.sum(np.concatenate([x, x ** 2]) ** 2),
+    "solve": lambda x: np.sum(np.linalg.solve(_A + np.diag(x), x)),
+    "det": lambda x: np.linalg.det(_A * x[:, None]),
+    "outer": lambda x: np.sum(np.outer(x, x) ** 2),
+    "std and mean": lambda x: np.std(x) * np.mean(x ** 2),
+    "logsumexp": lambda x: ad.nn.logsumexp(x * 2.0),
+    "reshape and transpose": lambda x: np.sum((x.reshape(3, 1) * x.reshape(1, 3)).T @ x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_hessian_from_one_persistent_tape_matches_the_functional_hessian(name):
+    f = PROGRAMS[name]
+    x0 = np.array([0.3, -0.7, 1.2])
+    x = ad.Variable(x0)
+    with ad.GradientTape(persistent=True) as tape:
+        g = tape.gradient(f(x), x)
+        rows = [g[i] for i in range(3)]         # inside the block, so recorded too
+    H = np.stack([tape.gradient(r, x).numpy() for r in rows])
+    np.testing.assert_allclose(g.numpy(), ad.grad(f)(x0), rtol=1e-10)
+    np.testing.assert_allclose(H, ad.hessian(f)(x0), rtol=1e-8, atol=1e-12)

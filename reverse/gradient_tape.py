@@ -297,6 +297,8 @@ class GradientTape:
                               "watched (integer and boolean values have no derivative).", stacklevel=2)
                 continue
             rec._watch_tensor(t, read(t, until=rec))
+        if self._scope is None:
+            rec.detach()   # watched outside the block: keep no tracer pointing back to the recording
 
     def watched_variables(self) -> tuple[Variable, ...]:
         """The Variables this tape watches, in the order they were first watched."""

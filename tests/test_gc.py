@@ -82,6 +82,11 @@ def _tape_uses():
         g = tape.gradient(np.sum(v ** 3), v)
         h = np.sum(g * v)
     tape.gradient(h, v)
+    tape = ad.GradientTape(persistent=True)          # watched before its block is entered
+    tape.watch(c)
+    with tape:
+        y = np.sum(c * v)
+    tape.gradient(y, c)
     with ad.GradientTape(persistent=True) as tape:   # persistent, never used, then reset
         y = np.sum(v ** 3)
     tape.reset()

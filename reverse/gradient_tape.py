@@ -136,22 +136,20 @@ class _PersistentRecording(_Recording):
     computed inside the tape's own block can be recorded by the tape (as in TensorFlow).
 
     For such a gradient the backward sweep re-stages every VJP rule on this tape's tracers instead of
-    using the closures staged over plain values: the rules' operations are then recorded like any
+    using the closures staged over the values below: the rules' operations are then recorded like any
     other, and the gradient can be differentiated again.
     """
 
     def __init__(self, watch_accessed_variables: bool) -> None:
         super().__init__(watch_accessed_variables)
-        # node -> (primitive, arguments with this tape's tracers as (node, primal) pairs, params, primal)
-        # Pairs, not tracers: a tracer points back here, and a reference cycle would need the collector.
+        # node -> (primitive, arguments, params, result tracer), for the operations of the current block.
+        # The tracers point back here; the cycle lasts only while the block runs (``detach`` clears it).
         self.calls: dict[Node, tuple] = {}
 
     def process(self, prim: Any, args: tuple, params: dict) -> Any:
         out = Tape.process(self, prim, args, params)
         if type(out) is TapeTracer and out._trace is self:
-            kept = tuple((a._node, a.primal) if type(a) is TapeTracer and a._trace is self else _Plain(a)
-                         for a in args)
-            self.calls[out._node] = (prim, kept, params, out.primal)
+            self.calls[out._node] = (prim, args, params, out)
         return out
 
     def release(self) -> None:
@@ -174,13 +172,11 @@ class _PersistentRecording(_Recording):
                 f"of operations recorded in this same block, and {what} was not (it was recorded in an "
                 f"earlier block of this tape); call gradient() after the block, or nest two tapes."
             )
-        prim, kept, params, primal = call
-        args = tuple(a.value if type(a) is _Plain else TapeTracer(self, a[1], a[0]) for a in kept)
-        ans = TapeTracer(self, primal, node)
-        complex_out = np.iscomplexobj(lower(primal))
+        prim, args, params, ans = call
+        complex_out = np.iscomplexobj(lower(ans))
         rules = prim.vjps
         vjps = []
-        for i, a in enumerate(args):
+        for i, a in enumerate(args):   # the same arguments, in the same order, as Tape.process stages
             if type(a) is not TapeTracer or a._trace is not self:
                 continue
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
@@ -191,15 +187,6 @@ class _PersistentRecording(_Recording):
                 pullback = _real_part(pullback)
             vjps.append(pullback)
         return Node((), tuple(vjps), node.shape, node.elementwise, node.prim)
-
-
-class _Plain:
-    """An argument of a recorded operation that is not this tape's tracer (kept as it is)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 _DETACHED = object()   # Watched.source of a detached entry: never the outer value, so it is rebuilt

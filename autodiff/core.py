@@ -120,30 +120,37 @@ class gc_paused:
     __slots__ = ()
 
     def __enter__(self) -> None:
-        global _gc_holders, _gc_saved
-        with _gc_lock:
-            if _gc_holders == 0:
-                young, middle, oldest = gc.get_threshold()
-                raised = (middle * _GC_SLOWDOWN, oldest * _GC_SLOWDOWN)
-                _gc_saved = (middle, oldest), raised
-                gc.set_threshold(young, *raised)
+        global _gc_holders, _gc_found_middle, _gc_found_oldest
+        _gc_acquire()
+        try:
             _gc_holders += 1
+            if _gc_holders == 1:
+                # Reading the thresholds allocates a tuple, which may run a collection and so finalizers
+                # that differentiate: they see _gc_holders == 1 and count as nested (the lock is an RLock).
+                young, _gc_found_middle, _gc_found_oldest = _gc_get_threshold()
+                _gc_set_threshold(young, _gc_found_middle * _GC_SLOWDOWN, _gc_found_oldest * _GC_SLOWDOWN)
+        finally:
+            _gc_release()
 
     def __exit__(self, *exc_info) -> None:
         global _gc_holders
-        with _gc_lock:
+        _gc_acquire()
+        try:
+            if _gc_holders == 1:
+                young, middle, oldest = _gc_get_threshold()   # may collect: still counted as held
+                if middle == _gc_found_middle * _GC_SLOWDOWN and oldest == _gc_found_oldest * _GC_SLOWDOWN:
+                    _gc_set_threshold(young, _gc_found_middle, _gc_found_oldest)   # ints: no collection
             _gc_holders -= 1
-            if _gc_holders == 0 and _gc_saved is not None:
-                found, raised = _gc_saved
-                young, middle, oldest = gc.get_threshold()
-                if (middle, oldest) == raised:
-                    gc.set_threshold(young, *found)
+        finally:
+            _gc_release()
 
 
 _GC_SLOWDOWN = 10          # generations 1 and 2 wait this many times longer inside a transformation
-_gc_lock = threading.Lock()
+_gc_lock = threading.RLock()
+_gc_acquire, _gc_release = _gc_lock.acquire, _gc_lock.release   # bound once: two lookups less per block
+_gc_get_threshold, _gc_set_threshold = gc.get_threshold, gc.set_threshold
 _gc_holders = 0            # gc_paused blocks active in the process, all threads together
-_gc_saved: tuple | None = None   # (thresholds found, thresholds set) by the first of them
+_gc_found_middle = _gc_found_oldest = 0   # the thresholds of generations 1 and 2 the first of them found
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ remembers the outer value its view was built on, and rebuilds the view (same tap
 when that value changes, e.g. after ``Variable.assign``.
 
 As in TensorFlow, ``.numpy()``, ``float()``, ``bool()`` and ``np.asarray`` give plain values: they break
-the derivative path on purpose.
+the derivative path. ``np.asarray``/``np.array`` (and so a SciPy function) may do it by accident, so inside
+an active GradientTape or ForwardAccumulator converting a value it traces warns, once per tape or
+accumulator (``TensorWatcher.note_implicit_conversion``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,9 @@ class TensorWatcher:
 
     def _auto_watches(self, tensor: Tensor) -> bool:
         return False
+
+    def note_implicit_conversion(self) -> None:
+        """A value traced by this watcher became a plain array implicitly (``np.asarray``): hook."""
 
     def _new_view(self, tensor: Tensor, outer: Any) -> tuple[Any, Any]:
         raise NotImplementedError
@@ -231,6 +236,7 @@ class Tensor(Boxed):
 
     # ---- conversions: plain values, as TensorFlow's eager tensors ---------------------------------
     def __array__(self, dtype=None, copy=None):
+        _note_implicit_conversion(self)
         value = np.asarray(self._plain(np.asarray))
         return value if dtype is None else value.astype(dtype)
 
@@ -405,6 +411,22 @@ class Tensor(Boxed):
         return box(func(*args, **kwargs))
 
 
+def _note_implicit_conversion(tensor: Tensor) -> None:
+    """Tell each active watcher whose tracer ``tensor`` holds that it is being turned into an array.
+
+    ``np.asarray``, ``np.array`` and SciPy's functions reach ``__array__``; ``.numpy()`` and ``float()``
+    do not (they are the explicit, silent ways to cut the path, as in TensorFlow).
+    """
+    if not active_traces():
+        return
+    value = read(tensor)
+    while isinstance(value, Tracer):
+        trace = value._trace
+        if trace.active and isinstance(trace, TensorWatcher):
+            trace.note_implicit_conversion()
+        value = value.primal
+
+
 def _format(value: Any) -> str:
     value = np.asarray(lower(value))
     if value.ndim == 0:
@@ -477,26 +499,65 @@ class Variable(Tensor):
         return value[()] if value.ndim == 0 else value
 
     def assign(self, value: Any) -> Variable:
-        """Replace the value (same shape; cast to this Variable's dtype). Returns the Variable."""
-        new = np.array(lower(read(value)), dtype=self._value.dtype)
-        if new.shape != self._value.shape:
-            if new.size == self._value.size == 1 or new.shape == ():
-                new = np.broadcast_to(new, self._value.shape).copy()
-            else:
-                raise ValueError(
-                    f"Variable {self._name!r}: cannot assign a value of shape {new.shape} to a variable "
-                    f"of shape {self._value.shape}."
-                )
-        self._value = new
+        """Replace the value (the same shape and a dtype it can hold exactly). Returns the Variable.
+
+        As in TensorFlow, nothing is changed silently: a value of another shape raises ``ValueError``;
+        ``None``, a complex value for a real Variable, or a non-integer value for an integer one raises
+        ``TypeError`` (integers into a floating Variable, and float64 into float32, are fine).
+        """
+        self._value = self._fitted(self._plain_value(value, "assign"), "assign")
         return self
 
     def assign_add(self, delta: Any) -> Variable:
-        """``v <- v + delta``. Returns the Variable."""
-        return self.assign(self._value + np.asarray(lower(read(delta))))
+        """``v <- v + delta`` (delta shaped like v). Returns the Variable."""
+        delta = self._fitted(self._plain_value(delta, "assign_add"), "assign_add", cast=False)
+        self._value = self._fitted(self._value + delta, "assign_add")
+        return self
 
     def assign_sub(self, delta: Any) -> Variable:
-        """``v <- v - delta``. Returns the Variable."""
-        return self.assign(self._value - np.asarray(lower(read(delta))))
+        """``v <- v - delta`` (delta shaped like v). Returns the Variable."""
+        delta = self._fitted(self._plain_value(delta, "assign_sub"), "assign_sub", cast=False)
+        self._value = self._fitted(self._value - delta, "assign_sub")
+        return self
+
+    def _plain_value(self, value: Any, method: str) -> np.ndarray:
+        """``value`` as a plain array (assignment is not differentiable); None and non-numbers refused."""
+        if value is None:
+            raise TypeError(f"Variable {self._name!r}.{method}(None): there is no value to store; pass an "
+                            f"array of shape {self._value.shape}.")
+        new = np.asarray(lower(read(value)))
+        if new.dtype.kind not in "biufc":
+            raise TypeError(f"Variable {self._name!r}.{method}: got a value of dtype {new.dtype}; pass "
+                            f"numbers (an array of shape {self._value.shape}).")
+        return new
+
+    def _fitted(self, new: np.ndarray, method: str, cast: bool = True) -> np.ndarray:
+        """``new`` checked against this Variable's shape and dtype (and cast to the dtype if ``cast``)."""
+        shape, dtype = self._value.shape, self._value.dtype
+        if new.shape != shape:
+            raise ValueError(
+                f"Variable {self._name!r}.{method}: shape mismatch, the Variable has shape {shape} but the "
+                f"value has shape {new.shape}; pass a value of shape {shape} (np.broadcast_to(value, "
+                f"{shape}) repeats a smaller one)."
+            )
+        exact = np.can_cast(new.dtype, dtype, casting="same_kind")
+        if exact and dtype.kind in "biu" and new.dtype != dtype:
+            exact = bool(np.array_equal(new.astype(dtype), new))   # e.g. 300 does not fit into int8
+        if not exact:
+            raise TypeError(
+                f"Variable {self._name!r}.{method}: the Variable holds {dtype} and the value is {new.dtype}; "
+                f"storing it would change it silently ({_lost_part(new.dtype, dtype)}). Convert it "
+                f"explicitly, or create the Variable with the dtype you need (Variable(..., dtype=...))."
+            )
+        return np.array(new, dtype=dtype) if cast else new
+
+
+def _lost_part(source: np.dtype, target: np.dtype) -> str:
+    if source.kind == "c" and target.kind != "c":
+        return "the imaginary part would be dropped"
+    if source.kind == "f" and target.kind in "biu":
+        return "1.5 would become 1"
+    return f"{source} does not fit into {target}"
 
 
 def is_float_tensor(x: Any) -> bool:

@@ -12,6 +12,7 @@ tangents through its backward pass: Hessian-vector products both ways.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
                                  f"its primal has shape {p.shape}.")
             self._pairs.append((p, t))
         self._scope = None
+        self._warned_conversion = False
 
     def __enter__(self) -> ForwardAccumulator:
         if self._scope is not None:
@@ -82,7 +84,25 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.__exit__(None, None, None)
+        # Each watched primal's Dual points back to this accumulator: keeping it would make a reference
+        # cycle that only the cyclic collector frees. jvp() of a primal needs only its tangent (aux).
+        for entry in self._watched.values():
+            entry.value = entry.source = None
         return False
+
+    def note_implicit_conversion(self) -> None:
+        """A Tensor it traces was converted to an array implicitly: say once that the tangent is cut."""
+        if self._warned_conversion:
+            return
+        self._warned_conversion = True
+        warnings.warn(
+            "A Tensor computed inside an active ForwardAccumulator was converted to a NumPy array "
+            "implicitly (np.asarray, np.array, or a SciPy function that calls them): its tangent does "
+            "not flow through that conversion, so jvp() misses the terms computed from it. Use NumPy "
+            "functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut the path "
+            "on purpose. This warning is shown once per accumulator.",
+            UserWarning, stacklevel=4,
+        )
 
     # ---- TensorWatcher: a watched primal read after its outer value changed gets a new Dual ---------
     def _rebuild(self, tangent: Any, outer: Any) -> Any:
@@ -105,8 +125,8 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
     def _tangent_of(self, x: Any, zero: bool) -> Any:
         if isinstance(x, Tensor):
             entry = self._watched_entry(x)
-            if entry is not None and type(entry.value) is Dual:
-                return box(entry.value.tangent)
+            if entry is not None:   # a primal itself: its tangent (also after the block, when detached)
+                return box(entry.aux)
             value = x._value
         else:
             value = x

@@ -14,6 +14,13 @@ single sweep. A non-persistent tape frees what it recorded right after its first
 a new recording, so values recorded before it become constants; ``stop_recording`` deactivates the
 recording for a block (the core then treats its tracers as the constants they hold).
 
+A persistent tape also keeps each operation's arguments while its block runs: ``gradient`` called there
+re-stages every VJP rule on the tape's tracers, so the backward pass is recorded by the tape and can be
+differentiated again (TensorFlow's behaviour; here over the operations recorded in the same block).
+When the block ends the recording forgets the tracers of its watched values (they point back to it: a
+reference cycle otherwise), keeping their nodes. Converting a traced value to an array implicitly
+(``np.asarray``, SciPy) warns once per tape.
+
 Why is a gradient ``None``? The source was not watched (a ``constant`` needs ``tape.watch(x)``; a
 Variable is watched automatically only when trainable and read inside the tape), the target was
 computed outside the tape or through ``.numpy()``/``float()``/``stop_gradient``, or the source is not
@@ -32,7 +39,7 @@ from autodiff.core import Trace, Tracer, lower, trace_scope
 from autodiff.pytree import tree_flatten, tree_leaves, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
 from autodiff.tensor import Tensor, TensorWatcher, Variable, box, read
-from reverse.tape import Node, Tape, TapeTracer, backward, memory_report, new_leaf
+from reverse.tape import Node, Tape, TapeTracer, _real_part, backward, memory_report, new_leaf, toposort
 
 __all__ = ["GradientTape"]
 
@@ -46,6 +53,7 @@ class _Recording(Tape, TensorWatcher):
         self.active = False           # until the tape is entered
         self.auto_watch = watch_accessed_variables
         self.variables: list[Variable] = []   # watched Variables, in the order first watched
+        self.warned_conversion = False
 
     def _auto_watches(self, tensor: Tensor) -> bool:
         return (self.auto_watch and isinstance(tensor, Variable) and tensor.trainable
@@ -89,6 +97,17 @@ class _Recording(Tape, TensorWatcher):
             return node, value
         return None, value
 
+    def detach(self) -> None:
+        """Forget the tracers of the watched Tensors (kept: their nodes and plain values).
+
+        A leaf tracer points back to this recording, so keeping it would make a reference cycle that
+        only the cyclic collector could free. Called when the tape's block ends; a persistent tape
+        entered again rebuilds each tracer on the next read (``_tensor_view``: same node).
+        """
+        for entry in self._watched.values():
+            entry.value = lower(entry.value)
+            entry.source = _DETACHED
+
     def release(self) -> None:
         """Drop every staged VJP (and the arrays it keeps alive): the recording can no longer be used."""
         for node in self.nodes:
@@ -96,6 +115,98 @@ class _Recording(Tape, TensorWatcher):
             node.vjps = ()
         self.nodes.clear()
         self._watched.clear()   # its leaf tracers point back here: drop the cycle, free at once
+
+    def note_implicit_conversion(self) -> None:
+        """A watched value was converted to an array implicitly: say once that the path is cut there."""
+        if self.warned_conversion:
+            return
+        self.warned_conversion = True
+        warnings.warn(
+            "A Tensor recorded by an active GradientTape was converted to a NumPy array implicitly "
+            "(np.asarray, np.array, or a SciPy function that calls them): the gradient does not flow "
+            "through that conversion, so terms computed from it are missing from the gradient. Use "
+            "NumPy functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut "
+            "the path on purpose. This warning is shown once per tape.",
+            UserWarning, stacklevel=4,
+        )
+
+
+class _PersistentRecording(_Recording):
+    """A persistent tape's recording: it also keeps each operation's arguments, so that a gradient
+    computed inside the tape's own block can be recorded by the tape (as in TensorFlow).
+
+    For such a gradient the backward sweep re-stages every VJP rule on this tape's tracers instead of
+    using the closures staged over the values below: the rules' operations are then recorded like any
+    other, and the gradient can be differentiated again.
+    """
+
+    def __init__(self, watch_accessed_variables: bool) -> None:
+        super().__init__(watch_accessed_variables)
+        # node -> (primitive, arguments, params, result tracer), for the operations of the current block.
+        # The tracers point back here; the cycle lasts only while the block runs (``detach`` clears it).
+        self.calls: dict[Node, tuple] = {}
+
+    def process(self, prim: Any, args: tuple, params: dict) -> Any:
+        out = Tape.process(self, prim, args, params)
+        if type(out) is TapeTracer and out._trace is self:
+            self.calls[out._node] = (prim, args, params, out)
+        return out
+
+    def release(self) -> None:
+        super().release()
+        self.calls.clear()
+
+    def detach(self) -> None:
+        # The arguments are kept only for gradients taken inside the block: after it, the tape holds
+        # just what its staged VJPs need (what memory_report counts).
+        super().detach()
+        self.calls.clear()
+
+    def restaged(self, node: Node) -> Node:
+        """A stand-in for ``node`` whose VJPs are re-staged on this tape's tracers (``parents`` unset)."""
+        call = self.calls.get(node)
+        if call is None:
+            what = "a checkpointed function" if node.prim is None else f"{node.prim.name!r}"
+            raise NotImplementedError(
+                f"GradientTape.gradient inside a persistent tape's block records the backward pass only "
+                f"of operations recorded in this same block, and {what} was not (it was recorded in an "
+                f"earlier block of this tape); call gradient() after the block, or nest two tapes."
+            )
+        prim, args, params, ans = call
+        complex_out = np.iscomplexobj(lower(ans))
+        rules = prim.vjps
+        vjps = []
+        for i, a in enumerate(args):   # the same arguments, in the same order, as Tape.process stages
+            if type(a) is not TapeTracer or a._trace is not self:
+                continue
+            rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
+            if rule is None:
+                continue
+            pullback = rule(ans, *args, **params)
+            if complex_out and not np.iscomplexobj(lower(a.primal)):
+                pullback = _real_part(pullback)
+            vjps.append(pullback)
+        return Node((), tuple(vjps), node.shape, node.elementwise, node.prim)
+
+
+_DETACHED = object()   # Watched.source of a detached entry: never the outer value, so it is rebuilt
+
+
+def _recorded_backward(rec: _PersistentRecording, seeds: list, wanted: list) -> dict:
+    """The backward sweep from ``seeds``, its operations recorded by ``rec`` (active and innermost).
+
+    Each node reachable from the seeds gets a stand-in whose VJPs were re-staged on ``rec``'s tracers;
+    the ordinary sweep then runs over the stand-ins, so every cotangent it computes is a tracer of
+    ``rec`` (differentiable again). Returns ``{original node: cotangent}``.
+    """
+    order = toposort([n for n, _ in seeds])   # children before parents
+    stand_in: dict[Node, Node] = {}
+    for node in reversed(order):               # parents first: their stand-ins exist already
+        new = rec.restaged(node) if node.parents else Node((), (), node.shape)
+        new.parents = tuple(stand_in[p] for p in node.parents)
+        stand_in[node] = new
+    got = backward([(stand_in[n], g) for n, g in seeds], [stand_in[n] for n in wanted if n in stand_in])
+    return {n: got[stand_in[n]] for n in wanted if n in stand_in and stand_in[n] in got}
 
 
 def _zero_policy(unconnected_gradients: Any) -> bool:
@@ -123,9 +234,13 @@ class GradientTape:
     def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True) -> None:
         self._persistent = bool(persistent)
         self._watch_accessed_variables = bool(watch_accessed_variables)
-        self._rec = _Recording(self._watch_accessed_variables)
+        self._rec = self._new_recording()
         self._scope = None
         self._used = False
+
+    def _new_recording(self) -> _Recording:
+        kind = _PersistentRecording if self._persistent else _Recording
+        return kind(self._watch_accessed_variables)
 
     # ---- recording ------------------------------------------------------------------------------
     def __enter__(self) -> GradientTape:
@@ -150,6 +265,7 @@ class GradientTape:
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.__exit__(None, None, None)
+            self._rec.detach()
 
     def watch(self, tensor: Any) -> None:
         """Watch a Tensor or Variable (or a list/tuple/dict nest of them): record what is computed from it.
@@ -168,6 +284,8 @@ class GradientTape:
                               "watched (integer and boolean values have no derivative).", stacklevel=2)
                 continue
             rec._watch_tensor(t, read(t, until=rec))
+        if self._scope is None:
+            rec.detach()   # watched outside the block: keep no tracer pointing back to the recording
 
     def watched_variables(self) -> tuple[Variable, ...]:
         """The Variables this tape watches, in the order they were first watched."""
@@ -190,7 +308,7 @@ class GradientTape:
     def reset(self) -> None:
         """Forget everything recorded and watched, as if the tape were exited and entered again fresh."""
         old = self._rec
-        self._rec = _Recording(self._watch_accessed_variables)
+        self._rec = self._new_recording()
         self._used = False
         old.release()
         if self._scope is not None:
@@ -210,6 +328,12 @@ class GradientTape:
     def _end_use(self, rec: _Recording) -> None:
         if not self._persistent:
             rec.release()
+
+    def _backward(self, rec: _Recording, seeds: list, wanted: list) -> dict:
+        """One backward sweep; recorded by the tape itself when it is persistent and recording."""
+        if isinstance(rec, _PersistentRecording) and self._scope is not None and rec.active:
+            return _recorded_backward(rec, seeds, wanted)
+        return backward(seeds, wanted, release=not self._persistent)
 
     def _source(self, rec: _Recording, source: Any, alias: dict | None = None) -> Node | None:
         if not isinstance(source, (Tensor, Tracer)):
@@ -234,8 +358,9 @@ class GradientTape:
         Otherwise the path was cut: by ``.numpy()``/``float()``/``stop_gradient``, by computing
         outside the block or inside ``stop_recording()``, or by an integer source.
 
-        Gradients are not recorded by the tape that computes them, even inside its own block: for
-        second derivatives nest two tapes (the inner gradient is then recorded by the outer one).
+        Called inside the block of a persistent tape, the gradient is recorded by that tape (as in
+        TensorFlow), so it can be differentiated again; otherwise nest two tapes for second
+        derivatives (the inner gradient is then recorded by the outer one).
         """
         zero = _zero_policy(unconnected_gradients)
         rec = self._begin_use()
@@ -250,17 +375,17 @@ class GradientTape:
                                      f"{len(targets)} target(s).")
             alias: dict = {}
             seeds = []
-            for t, w in zip(targets, weights):
+            for i, (t, w) in enumerate(zip(targets, weights)):
                 node, value = rec.node_of(t, alias)
                 if node is None or not np.issubdtype(np.asarray(value).dtype, np.inexact):
                     continue
-                seeds.append((node, _seed(value, w)))
+                seeds.append((node, _seed(value, w, i)))
             flat, s_tree = tree_flatten(sources)
             nodes = [self._source(rec, s, alias) for s in flat]
             got = {}
             if seeds:
                 record_backward_pass(1)
-                got = backward(seeds, [n for n in nodes if n is not None], release=not self._persistent)
+                got = self._backward(rec, seeds, [n for n in nodes if n is not None])
             results = [_result(got.get(n) if n is not None else None, s, (), zero)
                        for n, s in zip(nodes, flat)]
             return tree_unflatten(s_tree, results)
@@ -287,8 +412,7 @@ class GradientTape:
             if node is not None and np.issubdtype(np.asarray(value).dtype, np.inexact) and m > 0:
                 eye = np.eye(m, dtype=_float_dtype(value)).reshape((m,) + shape)
                 record_backward_pass(m)
-                got = backward([(node, eye)], [n for n in nodes if n is not None],
-                               release=not self._persistent)
+                got = self._backward(rec, [(node, eye)], [n for n in nodes if n is not None])
             results = []
             for n, s in zip(nodes, flat):
                 g = got.get(n) if n is not None else None
@@ -325,8 +449,7 @@ class GradientTape:
                 seed = np.zeros((k, batch, k), dtype=_float_dtype(value))
                 seed[np.arange(k), :, np.arange(k)] = 1
                 record_backward_pass(k)
-                got = backward([(node, seed.reshape((k, batch) + rest))], [src],
-                               release=not self._persistent)
+                got = self._backward(rec, [(node, seed.reshape((k, batch) + rest))], [src])
                 g = got.get(src)
                 if g is not None:   # (k, batch) + source.shape[1:]  ->  (batch,) + rest + source.shape[1:]
                     g = np.reshape(np.moveaxis(g, 0, 1), (batch,) + rest + tuple(source.shape[1:]))
@@ -346,17 +469,34 @@ def _check_target(target: Any, what: str) -> None:
                         "targets call it once per target (or stack them into one Tensor).")
 
 
-def _seed(value: Any, weight: Any) -> Any:
-    """The cotangent that starts the sweep at a target: ones (sum of its entries) or ``weight``."""
+def _seed(value: Any, weight: Any, i: int) -> Any:
+    """The cotangent that starts the sweep at target ``i``: ones (sum of its entries) or ``weight``.
+
+    A weight of another shape is broadcast to the target's shape where NumPy can (a scalar weights
+    every entry alike); otherwise that is a ValueError naming both shapes.
+    """
     dtype = np.asarray(value).dtype
+    shape = np.shape(value)
     if weight is None:
-        return np.ones(np.shape(value), dtype=dtype)
+        return np.ones(shape, dtype=dtype)
     w = read(weight)
     if not isinstance(w, Tracer):
         w = np.asarray(w, dtype=dtype)
-    if np.shape(w) != np.shape(value):
-        w = np.broadcast_to(w, np.shape(value))
+    if np.shape(w) != shape:
+        if not _broadcasts_to(np.shape(w), shape):
+            raise ValueError(
+                f"output_gradients[{i}] has shape {np.shape(w)} but its target has shape {shape}; give "
+                f"one weight per entry of the target, an array of shape {shape}."
+            )
+        w = np.broadcast_to(w, shape)
     return w
+
+
+def _broadcasts_to(small: tuple, shape: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(small, shape) == shape
+    except ValueError:
+        return False
 
 
 def _result(g: Any, source: Any, out_shape: tuple, zero: bool, batch_dims: int = 0) -> Any:

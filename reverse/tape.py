@@ -242,7 +242,7 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
     Returns ``{node: cotangent}`` for each wanted node the sweep reached. Cotangents may carry leading
     batch axes (the same number for all seeds). With ``release``, each node drops its staged VJPs once
     used, so intermediates are freed as the sweep goes (one-shot gradients). The cyclic garbage
-    collector is paused during the sweep (see core.gc_paused).
+    collector's full collections wait until the sweep ends (see core.gc_paused).
     """
     with gc_paused():
         return _sweep(seeds, wanted, release)

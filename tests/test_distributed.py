@@ -180,3 +180,20 @@ def test_a_killed_worker_is_retried_by_dask(tmp_path):
         got = ad.jacfwd(lambda x: dies_once(x, marker), chunk_size=5, executor=client)(x)
     assert os.path.exists(marker)                     # a worker did die
     np.testing.assert_allclose(got, ad.jacfwd(lambda x: np.tanh(W1 @ x))(x), rtol=1e-13)
+
+
+def bratu(u):
+    """A tridiagonal residual: 3 colors."""
+    inner = u[:-2] - 2 * u[1:-1] + u[2:] + 0.5 * np.exp(u[1:-1])
+    return np.concatenate([u[:1], inner, u[-1:]])
+
+
+@pytest.mark.parametrize("which", EXECUTORS)
+@pytest.mark.parametrize("mode", ["forward", "reverse", "bidirectional"])
+def test_sparse_jacobian_on_an_executor(request, which, mode):
+    executor = request.getfixturevalue(which)
+    u = RNG.uniform(0.0, 1.0, 40)
+    got = ad.sparse_jacobian(bratu, mode=mode, executor=executor)(u)
+    want = ad.sparse_jacobian(bratu, mode=mode)(u)
+    assert (got != want).nnz == 0 and got.nnz == want.nnz
+    np.testing.assert_allclose(got.toarray(), ad.jacfwd(bratu)(u), rtol=1e-14)

@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.executor import check_executor, chunk_bounds, run_chunks
 from autodiff.pytree import tree_flatten
 from autodiff.sparsity.coloring import (
     Coloring,
@@ -227,27 +228,53 @@ def _chunks(k: int, chunk_size: int | None) -> list[tuple[int, int]]:
     return [(a, min(a + step, k)) for a in range(0, k, max(step, 1))]
 
 
-def _forward_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None) -> np.ndarray:
-    """(J S)ᵀ, (k, m): the k JVPs of the seed's rows, pushed k (or chunk_size) at a time."""
-    parts = []
-    for a, b in _chunks(seed.shape[0], chunk):
-        _, tangents, _ = push_forward(g, in_tree, flat, _split_leaves(seed[a:b], flat), (b - a,))
-        parts.append(_join_leaves(tangents, b - a))
+def _forward_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None,
+                    executor: Any = None) -> np.ndarray:
+    """(J S)ᵀ, (k, m): the k JVPs of the seed's rows, pushed k (or chunk_size) at a time — or, with an
+    executor, as tasks (chunk_size=None: one chunk of colors per worker)."""
+    fun = (g, in_tree, seed)
+    if executor is None:
+        parts = [_forward_block(fun, flat, c) for c in _chunks(seed.shape[0], chunk)]
+    else:
+        parts = run_chunks(executor, _forward_block, fun, flat, chunk_bounds(seed.shape[0], chunk, executor))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def _reverse_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None) -> np.ndarray:
-    """Sᵀ J, (k, n): the k VJPs of the seed's rows, pulled through one recording of f."""
-    rec = Recording(g, in_tree, flat)
-    parts = []
-    for a, b in _chunks(seed.shape[0], chunk):
-        cots, offset = [], 0
-        for value in rec.values:
-            size = int(np.size(value))
-            cots.append(seed[a:b, offset:offset + size].reshape((b - a,) + np.shape(value)))
-            offset += size
-        parts.append(_join_leaves(rec.pull(cots, (b - a,)), b - a))
+def _forward_block(fun: tuple, flat: list, bounds: tuple[int, int]) -> np.ndarray:
+    """JVPs of seed rows a..b (module-level: an executor's workers import it)."""
+    g, in_tree, seed = fun
+    a, b = bounds
+    _, tangents, _ = push_forward(g, in_tree, flat, _split_leaves(seed[a:b], flat), (b - a,))
+    return _join_leaves(tangents, b - a)
+
+
+def _reverse_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None,
+                    executor: Any = None) -> np.ndarray:
+    """Sᵀ J, (k, n): the k VJPs of the seed's rows, pulled through one recording of f — or, with an
+    executor, as tasks that each record f and pull their chunk of colors."""
+    if executor is None:
+        rec = Recording(g, in_tree, flat)
+        parts = [_pull_block(rec, seed, c) for c in _chunks(seed.shape[0], chunk)]
+    else:
+        parts = run_chunks(executor, _reverse_block, (g, in_tree, seed), flat,
+                           chunk_bounds(seed.shape[0], chunk, executor))
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
+def _pull_block(rec: Recording, seed: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+    a, b = bounds
+    cots, offset = [], 0
+    for value in rec.values:
+        size = int(np.size(value))
+        cots.append(seed[a:b, offset:offset + size].reshape((b - a,) + np.shape(value)))
+        offset += size
+    return _join_leaves(rec.pull(cots, (b - a,)), b - a)
+
+
+def _reverse_block(fun: tuple, flat: list, bounds: tuple[int, int]) -> np.ndarray:
+    """In an executor's task: record f at the point and pull seed rows a..b."""
+    g, in_tree, seed = fun
+    return _pull_block(Recording(g, in_tree, flat), seed, bounds)
 
 
 def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "auto",
@@ -259,12 +286,13 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
     The pattern (index-set trace) and coloring are computed on the first call and reused while the
     arguments' shapes and dtypes stay the same; ``chunk_size=k`` pushes or pulls k colors per pass. A
     function whose control flow (or value-derived indexing, see ``jacobian_sparsity``) changes its
-    pattern between calls needs a fresh ``sparse_jacobian`` where the branch changes.
+    pattern between calls needs a fresh ``sparse_jacobian`` where the branch changes. ``executor=`` (a
+    concurrent.futures executor or a Dask Client) runs the chunks of colors as tasks, as for
+    :func:`autodiff.jacfwd`; the pattern and coloring are still computed here, once.
     """
     _check_mode(mode)
     _check_chunk(chunk_size)
-    if executor is not None:
-        raise NotImplementedError("sparse_jacobian(executor=...) is not wired yet; call it without executor.")
+    check_executor(executor)
     cache: dict = {}
 
     @functools.wraps(f)
@@ -279,9 +307,9 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
         colored, dec = plan
         fwd = rev = None
         if dec.n_forward:
-            fwd = _forward_passes(g, in_tree, flat, dec.fwd_seed, chunk_size)
+            fwd = _forward_passes(g, in_tree, flat, dec.fwd_seed, chunk_size, executor)
         if dec.n_reverse:
-            rev = _reverse_passes(g, in_tree, flat, dec.rev_seed, chunk_size)
+            rev = _reverse_passes(g, in_tree, flat, dec.rev_seed, chunk_size, executor)
         return dec.assemble(fwd, rev)
 
     sparse_jacobian_fn.cache = cache  # type: ignore[attr-defined]

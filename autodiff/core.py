@@ -241,6 +241,26 @@ class Tracer:
 
     __hash__ = object.__hash__
 
+    # ---- copies stay traced; pickling is refused ----------------------------------------------------
+    # A traced value is immutable, so the value itself is its copy: same value, same derivative. The
+    # default protocol would copy the slots instead, and a copied trace is a transformation nobody runs
+    # (derivative 0, or a Dual leaking out of jvp).
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo=None):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"a traced value ({type(self).__name__}) cannot be pickled: its derivative belongs to a "
+            "transformation running in this process. Pickle plain values instead: the result outside the "
+            "differentiated function (out = f(x)), or np.asarray(autodiff.stop_gradient(x)) for a constant."
+        )
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
+
     # ---- comparisons give plain booleans, so Python control flow works ----------------------------
     def __lt__(self, other):
         return np.less(lower(self), lower(other))

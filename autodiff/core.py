@@ -25,7 +25,7 @@ __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
     "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
-    "apply_below", "gc_paused",
+    "apply_below", "gc_paused", "missing_rule",
 ]
 
 
@@ -548,7 +548,7 @@ class Primitive:
     def jvp_rule(self, argnum: int) -> Callable | None:
         """The JVP rule of argument ``argnum``; derived from the VJP rule when only that exists."""
         if self.jvps is not None:
-            return self.jvps[argnum] if argnum < len(self.jvps) else None
+            return self.jvps[argnum] if argnum < len(self.jvps) else missing_rule(self, argnum, "JVP")
         if self.vjps is not None:
             return _jvp_from_vjp(self, argnum)
         raise NotImplementedError(
@@ -559,7 +559,7 @@ class Primitive:
     def vjp_rule(self, argnum: int) -> Callable | None:
         """The VJP rule of argument ``argnum``; transposed from the JVP rule when only that exists."""
         if self.vjps is not None:
-            return self.vjps[argnum] if argnum < len(self.vjps) else None
+            return self.vjps[argnum] if argnum < len(self.vjps) else missing_rule(self, argnum, "VJP")
         if self.jvps is not None:
             return _vjp_from_jvp(self, argnum)
         raise NotImplementedError(
@@ -639,6 +639,20 @@ def _check_rules(prim: Primitive, rules: tuple, kind: str) -> tuple:
         if rule is not None and not callable(rule):
             raise TypeError(f"{kind}({prim.name}): rule {i} must be callable or None, got {rule!r}.")
     return tuple(rules)
+
+
+def missing_rule(prim: Primitive, argnum: int, kind: str):
+    """Raise NotImplementedError: ``prim`` was given fewer ``kind`` rules than it has arguments, and the
+    derivative with respect to argument ``argnum`` (which has none) is needed. Only an explicit None
+    declares a zero derivative; a missing rule is never taken for one."""
+    rules = prim.jvps if kind == "JVP" else prim.vjps
+    count = len(rules) if rules is not None else 0
+    define = "defjvp" if kind == "JVP" else "defvjp"
+    raise NotImplementedError(
+        f"primitive {prim.name!r} has {count} {kind} rule(s), so it has no {kind} rule for argument "
+        f"{argnum}, whose derivative is needed here (it is traced). Give {define}({prim.name}, ...) one "
+        "rule per positional argument, with None for an argument whose derivative is zero."
+    )
 
 
 def defjvp(prim: Primitive, *rules: Callable | None) -> None:
@@ -817,7 +831,7 @@ def _linear_vjp():
 
 def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
     """VJP of a primitive that only has a JVP rule: transpose the (linear) JVP with reverse mode."""
-    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else None
+    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else missing_rule(prim, argnum, "JVP")
     if rule is None:
         return None
 
@@ -840,7 +854,7 @@ def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
 
 def _jvp_from_vjp(prim: Primitive, argnum: int) -> Callable | None:
     """JVP of a primitive that only has a VJP rule: J t = d/dg <Jᵀ g, t>, the VJP being linear in g."""
-    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else None
+    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else missing_rule(prim, argnum, "VJP")
     if rule is None:
         return None
 

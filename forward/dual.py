@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, missing_rule, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -49,7 +49,8 @@ class JVPTrace(Trace):
         out = None
         nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
         for i, t in traced:
-            rule = (jvps[i] if i < len(jvps) else None) if jvps is not None else prim.jvp_rule(i)
+            rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
+                else prim.jvp_rule(i)
             if rule is None:
                 continue
             if ans_shape is not None:
@@ -60,6 +61,8 @@ class JVPTrace(Trace):
                     t = align_tangent(t, x, ans)
             ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
             if ti is not None:
+                if ans_shape is None:
+                    _check_tangent(prim, i, ti, t, primals[i], ans)
                 out = ti if out is None else out + ti
         if out is None:
             return ans
@@ -74,7 +77,7 @@ class JVPTrace(Trace):
         if prim.nondiff:
             return ans
         jvps = prim.jvps
-        rule = (jvps[0] if jvps else None) if jvps is not None else prim.jvp_rule(0)
+        rule = (jvps[0] if jvps else missing_rule(prim, 0, "JVP")) if jvps is not None else prim.jvp_rule(0)
         if rule is None:
             return ans
         t = a.tangent
@@ -83,7 +86,24 @@ class JVPTrace(Trace):
             out = pull_diagonal(lambda v: rule(v, ans, p, **params), t, shape_of(p)[0])
         else:
             out = rule(t, ans, p, **params)
+            if out is not None and not prim.elementwise:
+                _check_tangent(prim, 0, out, t, p, ans)
         return ans if out is None else new_dual(self, ans, out)
+
+
+def _check_tangent(prim: Primitive, argnum: int, out: Any, t: Any, x: Any, ans: Any) -> None:
+    """Raise ValueError unless the JVP rule's tangent ``out`` is shaped like the output ``ans``, with the
+    input tangent's batch axes in front (a tuple comparison: cheap next to a non-elementwise rule)."""
+    got = out.shape if type(out) is np.ndarray else shape_of(out)
+    nb = len(shape_of(t)) - len(shape_of(x))
+    want = shape_of(ans)
+    if got[nb:] != want or len(got) != nb + len(want):
+        batch = tuple(shape_of(t))[:nb]
+        raise ValueError(
+            f"the JVP rule of primitive {prim.name!r} for argument {argnum} returned a tangent of shape "
+            f"{tuple(got)}; it must have shape {batch + tuple(want)}: the tangent's batch axes {batch} in "
+            f"front, then the output's shape {tuple(want)}."
+        )
 
 
 def _diagonal_jvp(prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:

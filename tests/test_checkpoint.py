@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import autodiff as ad
+from autodiff.pytree import tree_flatten
 from reverse.tape import memory_report
 from reverse.vjp import Recording
-from autodiff.pytree import tree_flatten
 
 X = np.arange(1.0, 4.0) / 3
 
@@ -131,7 +131,7 @@ def test_rk4_loop_jacobian_equals_the_unchecked_one():
     y0, p0 = np.array([1.0, 0.0]), np.array([2.0, 0.3])
 
     def solve(y, p, ck):
-        step = (lambda z: _step(z, p))
+        step = (lambda z: _step(z, p))  # noqa: E731
         return _rk4(ad.checkpoint(step) if ck else step, y, 40)
 
     for make in (ad.jacrev, ad.jacfwd):
@@ -152,7 +152,7 @@ def test_a_deep_checkpointed_loop_keeps_less_for_the_backward_pass():
 
     def loss(ck):
         def f(y, p):
-            step = (lambda z: _step(z, p))
+            step = (lambda z: _step(z, p))  # noqa: E731
             return np.sum(_rk4(ad.checkpoint(step) if ck else step, y, 30))
         return f
 

@@ -1,4 +1,4 @@
-"""Copies of traced values stay traced (same derivative); pickling a traced value raises TypeError (SPEC §2)."""
+"""Copies of traced values stay traced (same derivative); pickling one raises TypeError (SPEC §2)."""
 
 import copy
 import pickle

@@ -78,3 +78,40 @@ def test_an_explicit_none_still_means_zero():
     ad.defjvp(prim, lambda t, ans, x, y: t * np.floor(y), None)
     assert np.all(ad.grad(lambda y: np.sum(prim(X, y)))(X) == 0)
     assert np.all(ad.jvp(lambda y: prim(X, y), (X,), (X,))[1] == 0)
+
+
+# ---- check_grads compares batched directions with one at a time (SPEC §7) ------------------------------
+
+from autodiff.testing import check_grads  # noqa: E402
+
+M = np.arange(12.0).reshape(4, 3) / 7
+V = np.array([0.1, 0.2, 0.3])
+
+
+def test_check_grads_names_a_primitive_whose_jvp_ignores_batch_axes():
+    prim = ad.primitive(lambda x: M @ x, name="custom_matvec_batch_unaware_jvp")
+    ad.defjvp(prim, lambda t, ans, x: M @ t)           # right for one direction, breaks a batch
+    ad.defvjp(prim, lambda ans, x: lambda g: g @ M)
+    with pytest.raises(AssertionError, match="custom_matvec_batch_unaware_jvp.*batch"):
+        check_grads(lambda x: np.sin(prim(x)), (V,))
+
+
+def test_check_grads_names_a_primitive_whose_vjp_mixes_the_directions():
+    def vjp(ans, x):
+        # right for one cotangent; with a batch, np.sum adds up the directions too (no error raised)
+        return lambda g: g * x[0] + np.eye(x.shape[0])[0] * np.sum(g * x)
+
+    prim = ad.primitive(lambda x: x * x[0], name="custom_scale_by_first_bad_vjp")
+    ad.defvjp(prim, vjp)
+    ad.defjvp(prim, lambda t, ans, x: t * x[0] + x * t[..., :1])
+    with pytest.raises(AssertionError, match="custom_scale_by_first_bad_vjp.*VJP.*batch"):
+        check_grads(lambda x: prim(x) ** 2, (V,), modes=("reverse",))
+
+
+def test_check_grads_passes_batch_aware_rules():
+    prim = ad.primitive(lambda x: M @ x, name="custom_matvec_batch_aware")
+    ad.defjvp(prim, lambda t, ans, x: t @ M.T)
+    ad.defvjp(prim, lambda ans, x: lambda g: g @ M)
+    check_grads(lambda x: np.sin(prim(x)), (V,))
+    np.testing.assert_allclose(ad.hessian(lambda x: np.sum(np.sin(prim(x))))(V),
+                               M.T @ np.diag(-np.sin(M @ V)) @ M, rtol=1e-12)

@@ -13,8 +13,11 @@ This module imports only NumPy: it is layer 0 and everything else builds on it.
 
 from __future__ import annotations
 
+import dis
 import gc
 import itertools
+import sys
+import sysconfig
 import threading
 import types
 from typing import Any, Callable
@@ -147,13 +150,78 @@ def lower(x: Any) -> Any:
     return x
 
 
+_STORE_OPCODES = frozenset(dis.opmap[name] for name in ("STORE_SUBSCR", "STORE_SLICE") if name in dis.opmap)
+
+
+def _storing_into_an_array() -> bool:
+    """True when the conversion was asked for by ``array[index] = traced`` in the user's code.
+
+    NumPy converts the value in C, so the innermost Python frame is the user's, stopped at the store.
+    """
+    frame = sys._getframe(3)   # _storing_into_an_array <- _conversion_error <- __float__ etc. <- user
+    try:
+        return frame.f_code.co_code[frame.f_lasti] in _STORE_OPCODES
+    except (IndexError, AttributeError):
+        return False
+
+
+def _store_error() -> TypeError:
+    return TypeError(
+        "Writing a traced value into a NumPy array (`y[i] = traced`) would silently drop its derivative: a "
+        "NumPy array holds plain numbers. Build the new array with autodiff.index_update(y, i, traced) "
+        "(or autodiff.index_add(y, i, traced) to add), which returns a new, differentiable array; or "
+        "assemble it with np.stack([...]) / np.concatenate."
+    )
+
+
 def _conversion_error(what: str) -> TypeError:
+    if _storing_into_an_array():
+        return _store_error()
     return TypeError(
         f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
         "traced value (np.sin(x), x @ W, ...); build arrays from several traced values with np.stack([...]) "
         "or np.concatenate; call autodiff.stop_gradient(x) if you want a constant, or read the value "
         "outside the differentiated function (out = f(x), then np.asarray(out))."
     )
+
+
+def _drop_sequence_slot(cls: type) -> None:
+    """Make ``cls`` (a Tracer class) not a sequence to C code, while ``t[i]``, ``len(t)``, ``iter(t)`` work.
+
+    Why: ``y[i] = traced`` for a NumPy array y makes NumPy convert the value with ``float()``; when that
+    fails and the value passes ``PySequence_Check`` (true for any class defining ``__getitem__``), NumPy
+    replaces our TypeError (pointing to index_update) with "ValueError: setting an array element with a
+    sequence". ``PySequence_Check`` only reads the type's ``sq_item`` slot, which Python fills from
+    ``__getitem__`` alongside ``mp_subscript`` (which is what ``t[i]`` uses). Clearing ``sq_item`` leaves
+    indexing, ``len``, iteration and ``in`` as they are (they use mp_subscript, sq_length, __iter__).
+
+    Done only on CPython with the standard object layout, verified field by field; anywhere else this
+    does nothing and NumPy's ValueError (with our TypeError as its cause) is what the user sees.
+    """
+    if sys.implementation.name != "cpython" or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return
+    import ctypes
+
+    word = ctypes.sizeof(ctypes.c_void_p)
+    base = id(cls)
+    # PyTypeObject: ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize, tp_itemsize, ..., tp_as_number
+    # (word 12), tp_as_sequence (13); PySequenceMethods: sq_length, sq_concat, sq_repeat, sq_item (3).
+    try:
+        name = ctypes.c_char_p.from_address(base + 3 * word).value
+        basicsize = ctypes.c_ssize_t.from_address(base + 4 * word).value
+        itemsize = ctypes.c_ssize_t.from_address(base + 5 * word).value
+        if (name or b"").decode().split(".")[-1] != cls.__name__ or basicsize != cls.__basicsize__ \
+                or itemsize != cls.__itemsize__:
+            return
+        methods = ctypes.c_void_p.from_address(base + 13 * word).value
+        if not methods:
+            return
+        sq_length = ctypes.c_void_p.from_address(methods)
+        sq_item = ctypes.c_void_p.from_address(methods + 3 * word)
+        if sq_length.value and sq_item.value:     # both come from our __len__ and __getitem__
+            sq_item.value = None
+    except (ValueError, OSError, UnicodeDecodeError):
+        return
 
 
 class Tracer:
@@ -167,6 +235,10 @@ class Tracer:
     __array_priority__ = 1000
     primal: Any
     _trace: Trace
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _drop_sequence_slot(cls)
 
     # ---- attributes -----------------------------------------------------------------------------
     @property
@@ -209,6 +281,10 @@ class Tracer:
 
     def __iter__(self):
         for i in range(len(self)):
+            yield self[i]
+
+    def __reversed__(self):
+        for i in range(len(self) - 1, -1, -1):
             yield self[i]
 
     # ---- no silent conversion ---------------------------------------------------------------------
@@ -473,6 +549,9 @@ class Tracer:
             name = getattr(func, "__module__", "numpy") + "." + getattr(func, "__name__", repr(func))
             raise NotImplementedError(_missing_rule_message(name))
         return target(*args, **kwargs)
+
+
+_drop_sequence_slot(Tracer)
 
 
 def _dtype_of(x: Any) -> np.dtype:

@@ -174,9 +174,106 @@ def _store_error() -> TypeError:
     )
 
 
+def _scipy_frames() -> list:
+    """The SciPy frames between the conversion and the user's code, outermost (the user's call) first.
+
+    Walks out from the conversion: past this module's frames, then through SciPy's (and NumPy's) own
+    frames, up to the first frame of other code.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    found = []
+    while frame is not None:
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top == "scipy":
+            found.append(frame)
+        elif top != "numpy":
+            break
+        frame = frame.f_back
+    return found[::-1]
+
+
+def _public_scipy_name(frame: Any) -> tuple[str, str] | None:
+    """``(public module, attribute path)`` of the function a SciPy frame runs, e.g. ("scipy.special",
+    "logsumexp") or ("scipy.stats", "norm.logpdf") for a distribution's method; None for a private
+    helper."""
+    parts = str(frame.f_globals.get("__name__", "scipy")).split(".")
+    public = ".".join(itertools.takewhile(lambda p: not p.startswith("_"), parts))
+    name = frame.f_code.co_name
+    owner = frame.f_locals.get("self")
+    if owner is not None and type(owner).__name__.endswith("_gen"):     # scipy.stats distributions
+        return public, f"{type(owner).__name__[:-4]}.{name}"
+    if _has_attribute(public, name):
+        return public, name
+    # a decorator's wrapper (functools.wraps): the function it wraps is among its free variables
+    for value in frame.f_locals.values():
+        module, wrapped = getattr(value, "__module__", None), getattr(value, "__name__", None)
+        if callable(value) and str(module).startswith("scipy.") and isinstance(wrapped, str):
+            public = ".".join(itertools.takewhile(lambda p: not p.startswith("_"), str(module).split(".")))
+            if _has_attribute(public, wrapped):
+                return public, wrapped
+    return None
+
+
+def _has_attribute(module: str, name: str) -> bool:
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def _autodiff_scipy_counterpart(public: str, path: str) -> str | None:
+    """``autodiff.scipy.<sub>.<path>`` when it exists (looked up by name, at error time), else None."""
+    import importlib
+    import pkgutil
+
+    try:
+        package = importlib.import_module("autodiff.scipy")
+    except ImportError:
+        return None
+    subs = [public.split(".")[1]] if "." in public else []
+    subs += [m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in subs]
+    for sub in subs:
+        try:
+            obj: Any = importlib.import_module(f"autodiff.scipy.{sub}")
+        except ImportError:
+            continue
+        for attr in path.split("."):
+            obj = getattr(obj, attr, None)
+        if obj is not None:
+            return f"autodiff.scipy.{sub}.{path}"
+    return None
+
+
+def _scipy_error() -> TypeError | None:
+    """The TypeError for a traced value passed to a plain SciPy function, or None if not in SciPy."""
+    frames = _scipy_frames()
+    if not frames:
+        return None
+    named = next((n for n in map(_public_scipy_name, frames) if n is not None), None)
+    public, path = named if named is not None else (
+        str(frames[0].f_globals.get("__name__")), frames[0].f_code.co_name)
+    name = f"{public}.{path}"
+    counterpart = _autodiff_scipy_counterpart(public, path)
+    advice = (f"Use {counterpart}, its differentiable version with SciPy's signature." if counterpart else
+              "autodiff.scipy has no differentiable version of it: write it with NumPy functions, or "
+              "register it with autodiff.primitive and defjvp/defvjp, or pass autodiff.stop_gradient(x) "
+              "for a constant.")
+    return TypeError(
+        f"{name} is a plain SciPy function: it converts its inputs with np.asarray, which would silently "
+        f"drop the derivative of a traced value. {advice}"
+    )
+
+
 def _conversion_error(what: str) -> TypeError:
     if _storing_into_an_array():
         return _store_error()
+    scipy_error = _scipy_error()
+    if scipy_error is not None:
+        return scipy_error
     return TypeError(
         f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
         "traced value (np.sin(x), x @ W, ...); build arrays from several traced values with np.stack([...]) "
@@ -418,52 +515,63 @@ class Tracer:
         return _ops["getitem"](self, index)
 
     # ---- ndarray methods (all through NumPy's functions, hence through the registry) --------------
-    def sum(self, axis=None, dtype=None, keepdims=False):
-        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    # Signatures follow ndarray's, positional order included (t.sum(0, None, None, True) is keepdims);
+    # `out=` cannot be honoured (a traced value is never written in place) and raises.
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "sum")
+        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def mean(self, axis=None, dtype=None, keepdims=False):
-        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "mean")
+        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def prod(self, axis=None, dtype=None, keepdims=False):
-        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "prod")
+        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "max")
+        return np.max(self, axis=axis, keepdims=keepdims, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "min")
+        return np.min(self, axis=axis, keepdims=keepdims, **kwargs)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _refuse_out(out, "var")
+        return np.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _refuse_out(out, "std")
+        return np.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
 
-    def cumsum(self, axis=None):
-        return np.cumsum(self, axis=axis)
+    def cumsum(self, axis=None, dtype=None, out=None):
+        _refuse_out(out, "cumsum")
+        return np.cumsum(self, axis=axis, dtype=dtype)
 
-    def cumprod(self, axis=None):
-        return np.cumprod(self, axis=axis)
+    def cumprod(self, axis=None, dtype=None, out=None):
+        _refuse_out(out, "cumprod")
+        return np.cumprod(self, axis=axis, dtype=dtype)
 
-    def argmax(self, axis=None):
-        return np.argmax(lower(self), axis=axis)
+    def argmax(self, axis=None, out=None, **kwargs):
+        return np.argmax(lower(self), axis=axis, out=out, **kwargs)
 
-    def argmin(self, axis=None):
-        return np.argmin(lower(self), axis=axis)
+    def argmin(self, axis=None, out=None, **kwargs):
+        return np.argmin(lower(self), axis=axis, out=out, **kwargs)
 
-    def argsort(self, axis=-1):
-        return np.argsort(lower(self), axis=axis)
+    def argsort(self, axis=-1, kind=None, order=None, **kwargs):
+        return np.argsort(lower(self), axis=axis, kind=kind, order=order, **kwargs)
 
     def nonzero(self):
         return np.nonzero(lower(self))
 
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and not isinstance(shape[0], int):
+    def reshape(self, *shape, order="C", copy=None):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
         return np.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], int):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
         return np.transpose(self, axes if axes else None)
 
@@ -479,25 +587,28 @@ class Tracer:
     def squeeze(self, axis=None):
         return np.squeeze(self, axis=axis)
 
-    def dot(self, other):
-        return np.dot(self, other)
+    def dot(self, b, out=None):
+        _refuse_out(out, "dot")
+        return np.dot(self, b)
 
-    def clip(self, min=None, max=None):
-        return np.clip(self, min, max)
+    def clip(self, min=None, max=None, out=None, **kwargs):
+        _refuse_out(out, "clip")
+        return np.clip(self, min, max, **kwargs)
 
     def conj(self):
         return np.conjugate(self)
 
     conjugate = conj
 
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return _ops["astype"](self, dtype=np.dtype(dtype))
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return self   # immutable: the value is its own copy
 
-    def trace(self, offset=0, axis1=0, axis2=1):
-        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2)
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        _refuse_out(out, "trace")
+        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2, dtype=dtype)
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return np.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
@@ -505,14 +616,21 @@ class Tracer:
     def repeat(self, repeats, axis=None):
         return np.repeat(self, repeats, axis=axis)
 
-    def take(self, indices, axis=None):
-        return np.take(self, indices, axis=axis)
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        _refuse_out(out, "take")
+        return np.take(self, indices, axis=axis, mode=mode)
 
-    def item(self):
+    def item(self, *args):
         raise _conversion_error(".item()")
 
     def tolist(self):
         raise _conversion_error(".tolist()")
+
+    def fill(self, value):
+        raise TypeError(
+            "Traced values are immutable: `x.fill(v)` cannot be differentiated. Use np.full_like(x, v) "
+            "for a new array (a constant), or autodiff.index_update(x, index, values)."
+        )
 
     # ---- NumPy's dispatch protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -552,6 +670,14 @@ class Tracer:
 
 
 _drop_sequence_slot(Tracer)
+
+
+def _refuse_out(out: Any, method: str) -> None:
+    if out is not None:
+        raise TypeError(
+            f"x.{method}(..., out=...) would write into an array in place, which cannot be differentiated "
+            "when x is traced; use the returned value instead."
+        )
 
 
 def _dtype_of(x: Any) -> np.dtype:

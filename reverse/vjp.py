@@ -92,12 +92,23 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
 
 
 def _check_cotangent(c: Any, value: Any, i: int) -> Any:
+    """The cotangent as an array: numeric, shaped like the output (integers become the output's dtype)."""
+    given = c
     c = as_value(c)
+    dtype = getattr(c, "dtype", None)
+    if dtype is None or dtype.kind not in "biufc":
+        got = type(given).__name__ if not isinstance(given, np.ndarray) else f"an array of dtype {dtype}"
+        raise TypeError(
+            f"vjp_fn: cotangent {i} must be an array shaped like the output, {np.shape(value)}, with a float "
+            f"dtype ({value.dtype}); got {got}: {repr(given)[:60]}."
+        )
     if np.shape(c) != np.shape(value):
         raise ValueError(
             f"vjp_fn: cotangent {i} has shape {np.shape(c)} but the output has shape {np.shape(value)}; "
             f"pass a cotangent of shape {np.shape(value)}."
         )
+    if dtype.kind in "biu" and not isinstance(c, core.Tracer):
+        c = np.asarray(c, dtype=_float_or_default(value.dtype))
     return c
 
 

@@ -106,7 +106,7 @@ def _audit_forward(fun: Callable, xs: Sequence[Any], batch: int, rtol: float, rn
 
 def _audit_reverse(fun: Callable, xs: Sequence[Any], batch: int, rtol: float, rng) -> None:
     rec = Recording(fun, tree_flatten(tuple(xs))[1], list(xs), keep_nodes=True)
-    for node in rec.tape.nodes:
+    for node in rec.tape.nodes or ():
         if node.parents:
             _audit_node(node, batch, rtol, rng)
 

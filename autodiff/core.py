@@ -180,7 +180,7 @@ def _scipy_frames() -> list:
     Walks out from the conversion: past this module's frames, then through SciPy's (and NumPy's) own
     frames, up to the first frame of other code.
     """
-    frame = sys._getframe(1)
+    frame: Any = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
     found = []

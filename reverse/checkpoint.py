@@ -91,11 +91,11 @@ class _Program(Trace):
         tape = self.tape
         for a in args:
             if isinstance(a, Tracer):
-                if a._trace is self:
+                if type(a) is _ProgramTracer and a._trace is self:
                     refs.append(a._slot)
                     values.append(a.primal)
                     continue
-                if a._trace is tape:
+                if type(a) is TapeTracer and a._trace is tape:
                     refs.append(self.leaf(a))
                     values.append(a.primal)
                     continue

@@ -21,7 +21,12 @@ __all__ = ["Dual", "JVPTrace", "new_dual"]
 class JVPTrace(Trace):
     """One forward-mode transformation: a ``jvp`` call, a ``ForwardAccumulator``, or free Duals."""
 
-    __slots__ = ()
+    __slots__ = ("batch_ndim",)
+
+    def __init__(self, batch_ndim: int = -1) -> None:
+        super().__init__()
+        # how many leading batch axes every tangent of this trace has (jvp/jacfwd know it), or -1
+        self.batch_ndim = batch_ndim
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
@@ -48,6 +53,14 @@ class JVPTrace(Trace):
                 return new_dual(self, ans, out)
         out = None
         nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
+        if ans_shape is None:
+            # what each rule's tangent must look like: batch axes, then the output's shape (checked
+            # below with a tuple comparison; elementwise tangents are lined up instead)
+            want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
+            nbt = self.batch_ndim
+            if nbt < 0:
+                i0, t0 = traced[0]
+                nbt = len(shape_of(t0)) - len(shape_of(primals[i0]))
         for i, t in traced:
             rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
                 else prim.jvp_rule(i)
@@ -62,7 +75,9 @@ class JVPTrace(Trace):
             ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
             if ti is not None:
                 if ans_shape is None:
-                    _check_tangent(prim, i, ti, t, primals[i], ans)
+                    got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
+                    if len(got) != nbt + len(want) or got[nbt:] != want:
+                        raise _tangent_error(prim, i, got, t, nbt, want)
                 out = ti if out is None else out + ti
         if out is None:
             return ans
@@ -87,23 +102,22 @@ class JVPTrace(Trace):
         else:
             out = rule(t, ans, p, **params)
             if out is not None and not prim.elementwise:
-                _check_tangent(prim, 0, out, t, p, ans)
+                got = out.shape if type(out) is np.ndarray else shape_of(out)
+                want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
+                nbt = self.batch_ndim if self.batch_ndim >= 0 else len(shape_of(t)) - len(shape_of(p))
+                if len(got) != nbt + len(want) or got[nbt:] != want:
+                    raise _tangent_error(prim, 0, got, t, nbt, want)
         return ans if out is None else new_dual(self, ans, out)
 
 
-def _check_tangent(prim: Primitive, argnum: int, out: Any, t: Any, x: Any, ans: Any) -> None:
-    """Raise ValueError unless the JVP rule's tangent ``out`` is shaped like the output ``ans``, with the
-    input tangent's batch axes in front (a tuple comparison: cheap next to a non-elementwise rule)."""
-    got = out.shape if type(out) is np.ndarray else shape_of(out)
-    nb = len(shape_of(t)) - len(shape_of(x))
-    want = shape_of(ans)
-    if got[nb:] != want or len(got) != nb + len(want):
-        batch = tuple(shape_of(t))[:nb]
-        raise ValueError(
-            f"the JVP rule of primitive {prim.name!r} for argument {argnum} returned a tangent of shape "
-            f"{tuple(got)}; it must have shape {batch + tuple(want)}: the tangent's batch axes {batch} in "
-            f"front, then the output's shape {tuple(want)}."
-        )
+def _tangent_error(prim: Primitive, argnum: int, got: tuple, t: Any, nb: int, want: tuple) -> ValueError:
+    """The error for a JVP rule whose tangent is not shaped like the output (with the batch axes)."""
+    batch = tuple(shape_of(t))[:nb]
+    return ValueError(
+        f"the JVP rule of primitive {prim.name!r} for argument {argnum} returned a tangent of shape "
+        f"{tuple(got)}; it must have shape {batch + tuple(want)}: the tangent's batch axes {batch} in "
+        f"front, then the output's shape {tuple(want)}."
+    )
 
 
 def _diagonal_jvp(prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:

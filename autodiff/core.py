@@ -626,6 +626,30 @@ class Tracer:
     def tolist(self):
         raise _conversion_error(".tolist()")
 
+    def all(self, axis=None, out=None, keepdims=False, **kwargs):
+        return np.all(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
+
+    def any(self, axis=None, out=None, keepdims=False, **kwargs):
+        return np.any(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
+
+    def round(self, decimals=0, out=None):
+        _refuse_out(out, "round")
+        return np.round(self, decimals)
+
+    def sort(self, axis=-1, kind=None, order=None, **kwargs):
+        raise TypeError(
+            "Traced values are immutable: `x.sort()` sorts in place, which cannot be differentiated. Use "
+            "np.sort(x, axis) which returns a new, differentiable array."
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.asarray(lower(self)).nbytes)
+
+    @property
+    def itemsize(self) -> int:
+        return int(self.dtype.itemsize)
+
     def fill(self, value):
         raise TypeError(
             "Traced values are immutable: `x.fill(v)` cannot be differentiated. Use np.full_like(x, v) "

@@ -60,3 +60,18 @@ def test_pickling_a_traced_value_raises_type_error_saying_why():
 
 def test_plain_values_still_pickle():
     assert pickle.loads(pickle.dumps(ad.grad(lambda x: np.sum(x ** 2))(X))).tolist() == (2 * X).tolist()
+
+
+def test_tensor_boxes_copy_traced_and_refuse_pickling():
+    x = ad.constant(X)
+    with ad.GradientTape() as tape:
+        tape.watch(x)
+        y = x * 2.0
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(y)
+        loss = np.sum(copy.deepcopy(y) * copy.copy(y))
+    np.testing.assert_allclose(np.asarray(tape.gradient(loss, x)), 8 * X, rtol=1e-14)
+    v = ad.Variable(1.0)
+    with ad.ForwardAccumulator(v, 1.0) as acc:
+        w = copy.deepcopy(v * 3.0)
+    np.testing.assert_allclose(np.asarray(acc.jvp(w)), 3.0)

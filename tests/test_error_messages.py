@@ -121,3 +121,12 @@ def test_vjp_fn_says_what_a_cotangent_must_be():
     with pytest.raises(ValueError, match=r"shape \(2,\).*\(3,\)"):
         vjp_fn(np.ones(2))
     np.testing.assert_allclose(vjp_fn(np.array([1, 2, 3]))[0], np.cos(X) * [1, 2, 3])   # integers: fine
+
+
+def test_more_ndarray_methods_and_attributes():
+    def f(x):
+        return np.sum(x * x.round(1)) + x.all() + x.any(0) + x.nbytes + x.itemsize
+
+    np.testing.assert_allclose(ad.grad(f)(np.array([1.23, 2.0])), [1.2, 2.0], rtol=1e-14)
+    with pytest.raises(TypeError, match=r"np\.sort"):
+        ad.grad(lambda x: x.sort())(X)

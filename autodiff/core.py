@@ -636,6 +636,9 @@ class Tracer:
         _refuse_out(out, "round")
         return np.round(self, decimals)
 
+    def __round__(self, ndigits=None):
+        return np.round(self, ndigits or 0)
+
     def sort(self, axis=-1, kind=None, order=None, **kwargs):
         raise TypeError(
             "Traced values are immutable: `x.sort()` sorts in place, which cannot be differentiated. Use "

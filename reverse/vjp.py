@@ -18,7 +18,7 @@ from autodiff.core import drop_inactive, gc_paused, shape_of, strip_inner, trace
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
-from reverse.checkpoint import checkpoint
+from reverse.remat import checkpoint
 from reverse.tape import Tape, TapeTracer, backward, new_leaf
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]

@@ -60,7 +60,7 @@ class _Program(Trace):
     :class:`_Const`.
     """
 
-    __slots__ = ("tape", "ops", "n_slots", "leaf_slots", "leaves", "_found")
+    __slots__ = ("tape", "ops", "n_slots", "leaf_slots", "leaves", "_found", "_frees")
 
     def __init__(self, tape: Tape) -> None:
         super().__init__()
@@ -70,6 +70,7 @@ class _Program(Trace):
         self.leaf_slots: list[int] = []
         self.leaves: list[TapeTracer] = []     # the tape's tracers, one per leaf slot
         self._found: dict[int, int] = {}       # id(tape tracer) -> its leaf slot (while f runs)
+        self._frees: list[tuple[int, ...]] = []  # per kept operation: slots last used by it
 
     def leaf(self, tracer: TapeTracer) -> int:
         """The leaf slot of one of the tape's tracers (the same slot each time it is met)."""
@@ -120,15 +121,29 @@ class _Program(Trace):
         kept.reverse()
         self.ops = kept
         self._found = {}
+        # a replay drops each intermediate after its last use, as a plain evaluation would
+        last: dict[int, int] = {}
+        for k, op in enumerate(kept):
+            for r in op[2]:
+                if type(r) is int:
+                    last[r] = k
+        frees: list[list[int]] = [[] for _ in kept]
+        for slot, k in last.items():
+            if slot not in out_slots:
+                frees[k].append(slot)
+        self._frees = [tuple(f) for f in frees]
 
     def replay(self, leaf_values: tuple, out_slot: int) -> Any:
         """Recompute the value of ``out_slot`` from ``leaf_values`` (bound to the active transformations)."""
         values: list = [None] * self.n_slots
         for slot, v in zip(self.leaf_slots, leaf_values):
             values[slot] = v
-        for slot, prim, refs, params in self.ops:
+        for (slot, prim, refs, params), frees in zip(self.ops, self._frees):
             args = [r.value if type(r) is _Const else values[r] for r in refs]
+            for r in frees:
+                values[r] = None
             values[slot] = bind(prim, *args, **params)
+            del args
         return values[out_slot]
 
     def saved(self) -> tuple:
@@ -217,7 +232,8 @@ def _recomputing_pullbacks(program: _Program, out_slot: int, saved: tuple) -> tu
             rec = Recording(lambda *xs: program.replay(xs, out_slot),
                             tree_flatten(tuple(leaves))[1], leaves)
             nb = np.ndim(g) - len(shape_of(rec.values[0]))
-            memo["g"], memo["grads"] = g, rec.pull([g], np.shape(g)[:nb])
+            # release: the recomputed intermediates are freed as this backward sweep passes them
+            memo["g"], memo["grads"] = g, rec.pull([g], np.shape(g)[:nb], release=True)
         grads = memo["grads"]
         if j == n - 1:
             memo.clear()    # the sweep asks for the leaves in order: the last one frees the results

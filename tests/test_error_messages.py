@@ -130,3 +130,13 @@ def test_more_ndarray_methods_and_attributes():
     np.testing.assert_allclose(ad.grad(f)(np.array([1.23, 2.0])), [1.2, 2.0], rtol=1e-14)
     with pytest.raises(TypeError, match=r"np\.sort"):
         ad.grad(lambda x: x.sort())(X)
+
+
+def test_every_kind_of_traced_value_is_refused_by_a_numpy_store():
+    y = np.zeros(3)
+    with pytest.raises(TypeError, match="index_update"):
+        y[0] = ad.Dual(1.0, 1.0)                                    # a free dual number
+    with pytest.raises(TypeError, match="index_update"):            # inside a checkpoint
+        ad.grad(lambda x: np.sum(ad.checkpoint(_store_scalar)(x)))(X)
+    with pytest.raises(TypeError, match="index_update"):            # forward over reverse
+        ad.hessian(_store_scalar)(X)

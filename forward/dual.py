@@ -93,7 +93,7 @@ class JVPTrace(Trace):
             if ti is None:
                 continue
             got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
-            if len(got) != nbt + len(want) or got[nbt:] != want:
+            if (nbt or got != want) and (len(got) != nbt + len(want) or got[nbt:] != want):
                 raise _tangent_error(prim, i, got, t, nbt, want)
             out = ti if out is None else out + ti
         return ans if out is None else new_dual(self, ans, out)
@@ -118,7 +118,7 @@ class JVPTrace(Trace):
                 got = out.shape if type(out) is np.ndarray else shape_of(out)
                 want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
                 nbt = self.batch_ndim if self.batch_ndim >= 0 else len(shape_of(t)) - len(shape_of(p))
-                if len(got) != nbt + len(want) or got[nbt:] != want:
+                if (nbt or got != want) and (len(got) != nbt + len(want) or got[nbt:] != want):
                     raise _tangent_error(prim, 0, got, t, nbt, want)
         return ans if out is None else new_dual(self, ans, out)
 

@@ -115,3 +115,11 @@ def test_check_grads_passes_batch_aware_rules():
     check_grads(lambda x: np.sin(prim(x)), (V,))
     np.testing.assert_allclose(ad.hessian(lambda x: np.sum(np.sin(prim(x))))(V),
                                M.T @ np.diag(-np.sin(M @ V)) @ M, rtol=1e-12)
+
+
+def test_a_jvp_that_drops_the_batch_axis_is_caught_in_jacfwd():
+    prim = ad.primitive(lambda x: np.cumsum(x), name="custom_cumsum_drops_batch")
+    # sums a batch of tangents away: the result has exactly the output's shape, but no batch axis
+    ad.defjvp(prim, lambda t, ans, x: np.cumsum(np.sum(t, axis=tuple(range(np.ndim(t) - 1)))))
+    with pytest.raises(ValueError, match="custom_cumsum_drops_batch.*argument 0"):
+        ad.jacfwd(prim)(np.ones(3))

@@ -13,8 +13,11 @@ This module imports only NumPy: it is layer 0 and everything else builds on it.
 
 from __future__ import annotations
 
+import dis
 import gc
 import itertools
+import sys
+import sysconfig
 import threading
 import types
 from typing import Any, Callable
@@ -25,7 +28,7 @@ __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
     "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
-    "apply_below", "gc_paused",
+    "apply_below", "gc_paused", "missing_rule",
 ]
 
 
@@ -179,13 +182,175 @@ def lower(x: Any) -> Any:
     return x
 
 
+_STORE_OPCODES = frozenset(dis.opmap[name] for name in ("STORE_SUBSCR", "STORE_SLICE") if name in dis.opmap)
+
+
+def _storing_into_an_array() -> bool:
+    """True when the conversion was asked for by ``array[index] = traced`` in the user's code.
+
+    NumPy converts the value in C, so the innermost Python frame is the user's, stopped at the store.
+    """
+    frame = sys._getframe(3)   # _storing_into_an_array <- _conversion_error <- __float__ etc. <- user
+    try:
+        return frame.f_code.co_code[frame.f_lasti] in _STORE_OPCODES
+    except (IndexError, AttributeError):
+        return False
+
+
+def _store_error() -> TypeError:
+    return TypeError(
+        "Writing a traced value into a NumPy array (`y[i] = traced`) would silently drop its derivative: a "
+        "NumPy array holds plain numbers. Build the new array with autodiff.index_update(y, i, traced) "
+        "(or autodiff.index_add(y, i, traced) to add), which returns a new, differentiable array; or "
+        "assemble it with np.stack([...]) / np.concatenate."
+    )
+
+
+def _scipy_frames() -> list:
+    """The SciPy frames between the conversion and the user's code, outermost (the user's call) first.
+
+    Walks out from the conversion: past this module's frames, then through SciPy's (and NumPy's) own
+    frames, up to the first frame of other code.
+    """
+    frame: Any = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    found = []
+    while frame is not None:
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top == "scipy":
+            found.append(frame)
+        elif top != "numpy":
+            break
+        frame = frame.f_back
+    return found[::-1]
+
+
+def _public_scipy_name(frame: Any) -> tuple[str, str] | None:
+    """``(public module, attribute path)`` of the function a SciPy frame runs, e.g. ("scipy.special",
+    "logsumexp") or ("scipy.stats", "norm.logpdf") for a distribution's method; None for a private
+    helper."""
+    parts = str(frame.f_globals.get("__name__", "scipy")).split(".")
+    public = ".".join(itertools.takewhile(lambda p: not p.startswith("_"), parts))
+    name = frame.f_code.co_name
+    owner = frame.f_locals.get("self")
+    if owner is not None and type(owner).__name__.endswith("_gen"):     # scipy.stats distributions
+        return public, f"{type(owner).__name__[:-4]}.{name}"
+    if _has_attribute(public, name):
+        return public, name
+    # a decorator's wrapper (functools.wraps): the function it wraps is among its free variables
+    for value in frame.f_locals.values():
+        module, wrapped = getattr(value, "__module__", None), getattr(value, "__name__", None)
+        if callable(value) and str(module).startswith("scipy.") and isinstance(wrapped, str):
+            public = ".".join(itertools.takewhile(lambda p: not p.startswith("_"), str(module).split(".")))
+            if _has_attribute(public, wrapped):
+                return public, wrapped
+    return None
+
+
+def _has_attribute(module: str, name: str) -> bool:
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def _autodiff_scipy_counterpart(public: str, path: str) -> str | None:
+    """``autodiff.scipy.<sub>.<path>`` when it exists (looked up by name, at error time), else None."""
+    import importlib
+    import pkgutil
+
+    try:
+        package = importlib.import_module("autodiff.scipy")
+    except ImportError:
+        return None
+    subs = [public.split(".")[1]] if "." in public else []
+    subs += [m.name for m in pkgutil.iter_modules(package.__path__) if m.name not in subs]
+    for sub in subs:
+        try:
+            obj: Any = importlib.import_module(f"autodiff.scipy.{sub}")
+        except ImportError:
+            continue
+        for attr in path.split("."):
+            obj = getattr(obj, attr, None)
+        if obj is not None:
+            return f"autodiff.scipy.{sub}.{path}"
+    return None
+
+
+def _scipy_error() -> TypeError | None:
+    """The TypeError for a traced value passed to a plain SciPy function, or None if not in SciPy."""
+    frames = _scipy_frames()
+    if not frames:
+        return None
+    named = next((n for n in map(_public_scipy_name, frames) if n is not None), None)
+    public, path = named if named is not None else (
+        str(frames[0].f_globals.get("__name__")), frames[0].f_code.co_name)
+    name = f"{public}.{path}"
+    counterpart = _autodiff_scipy_counterpart(public, path)
+    advice = (f"Use {counterpart}, its differentiable version with SciPy's signature." if counterpart else
+              "autodiff.scipy has no differentiable version of it: write it with NumPy functions, or "
+              "register it with autodiff.primitive and defjvp/defvjp, or pass autodiff.stop_gradient(x) "
+              "for a constant.")
+    return TypeError(
+        f"{name} is a plain SciPy function: it converts its inputs with np.asarray, which would silently "
+        f"drop the derivative of a traced value. {advice}"
+    )
+
+
 def _conversion_error(what: str) -> TypeError:
+    if _storing_into_an_array():
+        return _store_error()
+    scipy_error = _scipy_error()
+    if scipy_error is not None:
+        return scipy_error
     return TypeError(
         f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
         "traced value (np.sin(x), x @ W, ...); build arrays from several traced values with np.stack([...]) "
         "or np.concatenate; call autodiff.stop_gradient(x) if you want a constant, or read the value "
         "outside the differentiated function (out = f(x), then np.asarray(out))."
     )
+
+
+def _drop_sequence_slot(cls: type) -> None:
+    """Make ``cls`` (a Tracer class) not a sequence to C code, while ``t[i]``, ``len(t)``, ``iter(t)`` work.
+
+    Why: ``y[i] = traced`` for a NumPy array y makes NumPy convert the value with ``float()``; when that
+    fails and the value passes ``PySequence_Check`` (true for any class defining ``__getitem__``), NumPy
+    replaces our TypeError (pointing to index_update) with "ValueError: setting an array element with a
+    sequence". ``PySequence_Check`` only reads the type's ``sq_item`` slot, which Python fills from
+    ``__getitem__`` alongside ``mp_subscript`` (which is what ``t[i]`` uses). Clearing ``sq_item`` leaves
+    indexing, ``len``, iteration and ``in`` as they are (they use mp_subscript, sq_length, __iter__).
+
+    Done only on CPython with the standard object layout, verified field by field; anywhere else this
+    does nothing and NumPy's ValueError (with our TypeError as its cause) is what the user sees.
+    """
+    if sys.implementation.name != "cpython" or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return
+    import ctypes
+
+    word = ctypes.sizeof(ctypes.c_void_p)
+    base = id(cls)
+    # PyTypeObject: ob_refcnt, ob_type, ob_size, tp_name, tp_basicsize, tp_itemsize, ..., tp_as_number
+    # (word 12), tp_as_sequence (13); PySequenceMethods: sq_length, sq_concat, sq_repeat, sq_item (3).
+    try:
+        name = ctypes.c_char_p.from_address(base + 3 * word).value
+        basicsize = ctypes.c_ssize_t.from_address(base + 4 * word).value
+        itemsize = ctypes.c_ssize_t.from_address(base + 5 * word).value
+        if (name or b"").decode().split(".")[-1] != cls.__name__ or basicsize != cls.__basicsize__ \
+                or itemsize != cls.__itemsize__:
+            return
+        methods = ctypes.c_void_p.from_address(base + 13 * word).value
+        if not methods:
+            return
+        sq_length = ctypes.c_void_p.from_address(methods)
+        sq_item = ctypes.c_void_p.from_address(methods + 3 * word)
+        if sq_length.value and sq_item.value:     # both come from our __len__ and __getitem__
+            sq_item.value = None
+    except (ValueError, OSError, UnicodeDecodeError):
+        return
 
 
 class Tracer:
@@ -199,6 +364,10 @@ class Tracer:
     __array_priority__ = 1000
     primal: Any
     _trace: Trace
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        _drop_sequence_slot(cls)
 
     # ---- attributes -----------------------------------------------------------------------------
     @property
@@ -243,6 +412,10 @@ class Tracer:
         for i in range(len(self)):
             yield self[i]
 
+    def __reversed__(self):
+        for i in range(len(self) - 1, -1, -1):
+            yield self[i]
+
     # ---- no silent conversion ---------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
         raise _conversion_error("Converting to a NumPy array (np.asarray/np.array)")
@@ -272,6 +445,26 @@ class Tracer:
         )
 
     __hash__ = object.__hash__
+
+    # ---- copies stay traced; pickling is refused ----------------------------------------------------
+    # A traced value is immutable, so the value itself is its copy: same value, same derivative. The
+    # default protocol would copy the slots instead, and a copied trace is a transformation nobody runs
+    # (derivative 0, or a Dual leaking out of jvp).
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo=None):
+        return self
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(
+            f"a traced value ({type(self).__name__}) cannot be pickled: its derivative belongs to a "
+            "transformation running in this process. Pickle plain values instead: the result outside the "
+            "differentiated function (out = f(x)), or np.asarray(autodiff.stop_gradient(x)) for a constant."
+        )
+
+    def __reduce__(self):
+        return self.__reduce_ex__(2)
 
     # ---- comparisons give plain booleans, so Python control flow works ----------------------------
     def __lt__(self, other):
@@ -354,52 +547,63 @@ class Tracer:
         return _ops["getitem"](self, index)
 
     # ---- ndarray methods (all through NumPy's functions, hence through the registry) --------------
-    def sum(self, axis=None, dtype=None, keepdims=False):
-        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    # Signatures follow ndarray's, positional order included (t.sum(0, None, None, True) is keepdims);
+    # `out=` cannot be honoured (a traced value is never written in place) and raises.
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "sum")
+        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def mean(self, axis=None, dtype=None, keepdims=False):
-        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "mean")
+        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def prod(self, axis=None, dtype=None, keepdims=False):
-        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims)
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "prod")
+        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
 
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "max")
+        return np.max(self, axis=axis, keepdims=keepdims, **kwargs)
 
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
+    def min(self, axis=None, out=None, keepdims=False, **kwargs):
+        _refuse_out(out, "min")
+        return np.min(self, axis=axis, keepdims=keepdims, **kwargs)
 
-    def var(self, axis=None, ddof=0, keepdims=False):
-        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _refuse_out(out, "var")
+        return np.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
 
-    def std(self, axis=None, ddof=0, keepdims=False):
-        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
+        _refuse_out(out, "std")
+        return np.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
 
-    def cumsum(self, axis=None):
-        return np.cumsum(self, axis=axis)
+    def cumsum(self, axis=None, dtype=None, out=None):
+        _refuse_out(out, "cumsum")
+        return np.cumsum(self, axis=axis, dtype=dtype)
 
-    def cumprod(self, axis=None):
-        return np.cumprod(self, axis=axis)
+    def cumprod(self, axis=None, dtype=None, out=None):
+        _refuse_out(out, "cumprod")
+        return np.cumprod(self, axis=axis, dtype=dtype)
 
-    def argmax(self, axis=None):
-        return np.argmax(lower(self), axis=axis)
+    def argmax(self, axis=None, out=None, **kwargs):
+        return np.argmax(lower(self), axis=axis, out=out, **kwargs)
 
-    def argmin(self, axis=None):
-        return np.argmin(lower(self), axis=axis)
+    def argmin(self, axis=None, out=None, **kwargs):
+        return np.argmin(lower(self), axis=axis, out=out, **kwargs)
 
-    def argsort(self, axis=-1):
-        return np.argsort(lower(self), axis=axis)
+    def argsort(self, axis=-1, kind=None, order=None, **kwargs):
+        return np.argsort(lower(self), axis=axis, kind=kind, order=order, **kwargs)
 
     def nonzero(self):
         return np.nonzero(lower(self))
 
-    def reshape(self, *shape, order="C"):
-        if len(shape) == 1 and not isinstance(shape[0], int):
+    def reshape(self, *shape, order="C", copy=None):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
         return np.reshape(self, shape, order=order)
 
     def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], int):
+        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
             axes = axes[0]
         return np.transpose(self, axes if axes else None)
 
@@ -415,25 +619,28 @@ class Tracer:
     def squeeze(self, axis=None):
         return np.squeeze(self, axis=axis)
 
-    def dot(self, other):
-        return np.dot(self, other)
+    def dot(self, b, out=None):
+        _refuse_out(out, "dot")
+        return np.dot(self, b)
 
-    def clip(self, min=None, max=None):
-        return np.clip(self, min, max)
+    def clip(self, min=None, max=None, out=None, **kwargs):
+        _refuse_out(out, "clip")
+        return np.clip(self, min, max, **kwargs)
 
     def conj(self):
         return np.conjugate(self)
 
     conjugate = conj
 
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         return _ops["astype"](self, dtype=np.dtype(dtype))
 
-    def copy(self):
-        return self
+    def copy(self, order="C"):
+        return self   # immutable: the value is its own copy
 
-    def trace(self, offset=0, axis1=0, axis2=1):
-        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2)
+    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+        _refuse_out(out, "trace")
+        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2, dtype=dtype)
 
     def diagonal(self, offset=0, axis1=0, axis2=1):
         return np.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
@@ -441,14 +648,48 @@ class Tracer:
     def repeat(self, repeats, axis=None):
         return np.repeat(self, repeats, axis=axis)
 
-    def take(self, indices, axis=None):
-        return np.take(self, indices, axis=axis)
+    def take(self, indices, axis=None, out=None, mode="raise"):
+        _refuse_out(out, "take")
+        return np.take(self, indices, axis=axis, mode=mode)
 
-    def item(self):
+    def item(self, *args):
         raise _conversion_error(".item()")
 
     def tolist(self):
         raise _conversion_error(".tolist()")
+
+    def all(self, axis=None, out=None, keepdims=False, **kwargs):
+        return np.all(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
+
+    def any(self, axis=None, out=None, keepdims=False, **kwargs):
+        return np.any(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
+
+    def round(self, decimals=0, out=None):
+        _refuse_out(out, "round")
+        return np.round(self, decimals)
+
+    def __round__(self, ndigits=None):
+        return np.round(self, ndigits or 0)
+
+    def sort(self, axis=-1, kind=None, order=None, **kwargs):
+        raise TypeError(
+            "Traced values are immutable: `x.sort()` sorts in place, which cannot be differentiated. Use "
+            "np.sort(x, axis) which returns a new, differentiable array."
+        )
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.asarray(lower(self)).nbytes)
+
+    @property
+    def itemsize(self) -> int:
+        return int(self.dtype.itemsize)
+
+    def fill(self, value):
+        raise TypeError(
+            "Traced values are immutable: `x.fill(v)` cannot be differentiated. Use np.full_like(x, v) "
+            "for a new array (a constant), or autodiff.index_update(x, index, values)."
+        )
 
     # ---- NumPy's dispatch protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -485,6 +726,17 @@ class Tracer:
             name = getattr(func, "__module__", "numpy") + "." + getattr(func, "__name__", repr(func))
             raise NotImplementedError(_missing_rule_message(name))
         return target(*args, **kwargs)
+
+
+_drop_sequence_slot(Tracer)
+
+
+def _refuse_out(out: Any, method: str) -> None:
+    if out is not None:
+        raise TypeError(
+            f"x.{method}(..., out=...) would write into an array in place, which cannot be differentiated "
+            "when x is traced; use the returned value instead."
+        )
 
 
 def _dtype_of(x: Any) -> np.dtype:
@@ -576,7 +828,7 @@ class Primitive:
     def jvp_rule(self, argnum: int) -> Callable | None:
         """The JVP rule of argument ``argnum``; derived from the VJP rule when only that exists."""
         if self.jvps is not None:
-            return self.jvps[argnum] if argnum < len(self.jvps) else None
+            return self.jvps[argnum] if argnum < len(self.jvps) else missing_rule(self, argnum, "JVP")
         if self.vjps is not None:
             return _jvp_from_vjp(self, argnum)
         raise NotImplementedError(
@@ -587,7 +839,7 @@ class Primitive:
     def vjp_rule(self, argnum: int) -> Callable | None:
         """The VJP rule of argument ``argnum``; transposed from the JVP rule when only that exists."""
         if self.vjps is not None:
-            return self.vjps[argnum] if argnum < len(self.vjps) else None
+            return self.vjps[argnum] if argnum < len(self.vjps) else missing_rule(self, argnum, "VJP")
         if self.jvps is not None:
             return _vjp_from_jvp(self, argnum)
         raise NotImplementedError(
@@ -667,6 +919,20 @@ def _check_rules(prim: Primitive, rules: tuple, kind: str) -> tuple:
         if rule is not None and not callable(rule):
             raise TypeError(f"{kind}({prim.name}): rule {i} must be callable or None, got {rule!r}.")
     return tuple(rules)
+
+
+def missing_rule(prim: Primitive, argnum: int, kind: str):
+    """Raise NotImplementedError: ``prim`` was given fewer ``kind`` rules than it has arguments, and the
+    derivative with respect to argument ``argnum`` (which has none) is needed. Only an explicit None
+    declares a zero derivative; a missing rule is never taken for one."""
+    rules = prim.jvps if kind == "JVP" else prim.vjps
+    count = len(rules) if rules is not None else 0
+    define = "defjvp" if kind == "JVP" else "defvjp"
+    raise NotImplementedError(
+        f"primitive {prim.name!r} has {count} {kind} rule(s), so it has no {kind} rule for argument "
+        f"{argnum}, whose derivative is needed here (it is traced). Give {define}({prim.name}, ...) one "
+        "rule per positional argument, with None for an argument whose derivative is zero."
+    )
 
 
 def defjvp(prim: Primitive, *rules: Callable | None) -> None:
@@ -845,7 +1111,7 @@ def _linear_vjp():
 
 def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
     """VJP of a primitive that only has a JVP rule: transpose the (linear) JVP with reverse mode."""
-    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else None
+    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else missing_rule(prim, argnum, "JVP")
     if rule is None:
         return None
 
@@ -868,7 +1134,7 @@ def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
 
 def _jvp_from_vjp(prim: Primitive, argnum: int) -> Callable | None:
     """JVP of a primitive that only has a VJP rule: J t = d/dg <Jᵀ g, t>, the VJP being linear in g."""
-    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else None
+    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else missing_rule(prim, argnum, "VJP")
     if rule is None:
         return None
 

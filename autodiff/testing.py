@@ -25,6 +25,7 @@ import numpy as np
 from scipy.differentiate import derivative
 
 from autodiff import registry
+from autodiff.batch_audit import check_batched_directions
 from autodiff.core import Primitive, Sample, lower
 from autodiff.pytree import tree_flatten, tree_unflatten
 from forward.jvp import push_forward
@@ -273,6 +274,9 @@ def check_grads(f: Callable, args: Any, *, order: int = 2, modes: Sequence[str] 
     - reverse mode: ``<Jᵀ u, v>`` against ``<u, d/dh f(x + h v)>``, and each cotangent has its input's
       shape and dtype (a real input gets a real cotangent, float32 stays float32);
     - both modes: ``<u, J v> = <Jᵀ u, v>`` to rounding error;
+    - batched directions (a batch of tangents and of cotangents, as ``jacfwd``/``jacrev``/``hessian``
+      use them) against the same directions one at a time, primitive by primitive, so a rule that
+      ignores batch axes fails with a message naming its primitive;
     - order k > 1: the same checks of order k - 1 on ``x -> J(x) v`` and on ``x -> J(x)ᵀ u`` (the
       directional derivatives of each requested mode), so every nesting of the modes is exercised.
 
@@ -307,6 +311,8 @@ def _check_orders(fun: Callable, xs: list, labels: list[str], order: int, level:
     vs = [_direction_like(x, rng) for x in xs]
     us = [_random_like(lower(o), rng) if k else None for o, k in zip(outs, kinds)]
     _first_order(fun, xs, vs, us, kinds, labels, modes, tol, f"order {level} ({what})")
+    # batched directions, as jacfwd/jacrev/hessian use them, against one direction at a time
+    check_batched_directions(fun, xs, modes, tol[2], rng)
     if level == order:
         return
     for mode in modes:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, apply_below, lower, missing_rule, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -21,7 +21,12 @@ __all__ = ["Dual", "JVPTrace", "new_dual"]
 class JVPTrace(Trace):
     """One forward-mode transformation: a ``jvp`` call, a ``ForwardAccumulator``, or free Duals."""
 
-    __slots__ = ()
+    __slots__ = ("batch_ndim",)
+
+    def __init__(self, batch_ndim: int = -1) -> None:
+        super().__init__()
+        # how many leading batch axes every tangent of this trace has (jvp/jacfwd know it), or -1
+        self.batch_ndim = batch_ndim
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
@@ -40,24 +45,26 @@ class JVPTrace(Trace):
         ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
         if prim.nondiff:
             return ans
+        if not prim.elementwise:
+            return self._checked(prim, traced, ans, primals, params)
         jvps = prim.jvps
-        ans_shape = shape_of(ans) if prim.elementwise else None
-        if ans_shape is not None and len(ans_shape) == 1 and diagonal_of(traced[0][1]) is not None:
+        ans_shape = shape_of(ans)
+        if len(ans_shape) == 1 and diagonal_of(traced[0][1]) is not None:
             out = _diagonal_jvp(prim, traced, ans, primals, params)
             if out is not None:
                 return new_dual(self, ans, out)
         out = None
         nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
         for i, t in traced:
-            rule = (jvps[i] if i < len(jvps) else None) if jvps is not None else prim.jvp_rule(i)
+            rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
+                else prim.jvp_rule(i)
             if rule is None:
                 continue
-            if ans_shape is not None:
-                x = primals[i]
-                x_shape = x.shape if type(x) is np.ndarray else shape_of(x)
-                if x_shape != ans_shape:
-                    nb = len(shape_of(t)) - len(x_shape)
-                    t = align_tangent(t, x, ans)
+            x = primals[i]
+            x_shape = x.shape if type(x) is np.ndarray else shape_of(x)
+            if x_shape != ans_shape:
+                nb = len(shape_of(t)) - len(x_shape)
+                t = align_tangent(t, x, ans)
             ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
             if ti is not None:
                 out = ti if out is None else out + ti
@@ -67,6 +74,30 @@ class JVPTrace(Trace):
             out = fit_tangent(out, ans, nb)
         return new_dual(self, ans, out)
 
+    def _checked(self, prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:
+        """The tangent of a non-elementwise primitive, each rule's result checked against the output's
+        shape with the batch axes in front (a tuple comparison: cheap next to such a rule)."""
+        jvps = prim.jvps
+        want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
+        nbt = self.batch_ndim
+        if nbt < 0:
+            i0, t0 = traced[0]
+            nbt = len(shape_of(t0)) - len(shape_of(primals[i0]))
+        out = None
+        for i, t in traced:
+            rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
+                else prim.jvp_rule(i)
+            if rule is None:
+                continue
+            ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
+            if ti is None:
+                continue
+            got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
+            if (nbt or got != want) and (len(got) != nbt + len(want) or got[nbt:] != want):
+                raise _tangent_error(prim, i, got, t, nbt, want)
+            out = ti if out is None else out + ti
+        return ans if out is None else new_dual(self, ans, out)
+
     def _unary(self, prim: Primitive, a: Dual, params: dict) -> Any:
         """``process`` for the common one-argument call: no lists, no broadcasting to line up."""
         p = a.primal
@@ -74,7 +105,7 @@ class JVPTrace(Trace):
         if prim.nondiff:
             return ans
         jvps = prim.jvps
-        rule = (jvps[0] if jvps else None) if jvps is not None else prim.jvp_rule(0)
+        rule = (jvps[0] if jvps else missing_rule(prim, 0, "JVP")) if jvps is not None else prim.jvp_rule(0)
         if rule is None:
             return ans
         t = a.tangent
@@ -83,7 +114,23 @@ class JVPTrace(Trace):
             out = pull_diagonal(lambda v: rule(v, ans, p, **params), t, shape_of(p)[0])
         else:
             out = rule(t, ans, p, **params)
+            if out is not None and not prim.elementwise:
+                got = out.shape if type(out) is np.ndarray else shape_of(out)
+                want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
+                nbt = self.batch_ndim if self.batch_ndim >= 0 else len(shape_of(t)) - len(shape_of(p))
+                if (nbt or got != want) and (len(got) != nbt + len(want) or got[nbt:] != want):
+                    raise _tangent_error(prim, 0, got, t, nbt, want)
         return ans if out is None else new_dual(self, ans, out)
+
+
+def _tangent_error(prim: Primitive, argnum: int, got: tuple, t: Any, nb: int, want: tuple) -> ValueError:
+    """The error for a JVP rule whose tangent is not shaped like the output (with the batch axes)."""
+    batch = tuple(shape_of(t))[:nb]
+    return ValueError(
+        f"the JVP rule of primitive {prim.name!r} for argument {argnum} returned a tangent of shape "
+        f"{tuple(got)}; it must have shape {batch + tuple(want)}: the tangent's batch axes {batch} in "
+        f"front, then the output's shape {tuple(want)}."
+    )
 
 
 def _diagonal_jvp(prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:

@@ -25,7 +25,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
     Tangents carry ``batch_shape`` leading axes; outputs that do not depend on the inputs get zero
     tangents of shape ``batch_shape + out.shape``.
     """
-    trace = JVPTrace()
+    trace = JVPTrace(len(batch_shape))
     record_forward_pass(math.prod(batch_shape))
     with gc_paused(), trace_scope(trace):
         duals = [new_dual(trace, p, t) for p, t in zip(primals, tangents)]

@@ -71,20 +71,28 @@ def best_time(fn, repeat=3 if SMALL else 5):
     return min(times)
 
 
-layer_calls = [0]  # how many times a layer has been evaluated (to see the recomputation)
-
-
 def layer(x):
     """One layer of the deep function: x ↦ tanh(1.5 x), elementwise on N numbers."""
-    layer_calls[0] += 1
     return np.tanh(1.5 * x)
 
 
 def layer_evaluations(fn):
-    """How many layers fn() evaluates."""
-    layer_calls[0] = 0
-    fn()
-    return layer_calls[0]
+    """How many layers fn() evaluates, recomputations included: the calls of tanh's NumPy
+    implementation. (A checkpoint replays the segment's recorded operations in the backward pass; it does
+    not call the Python function again, so counting calls of `layer` would miss the recomputation.)"""
+    tanh = ad.registry["tanh"]
+    impl, count = tanh.impl, [0]
+
+    def counted(*args, **kwargs):
+        count[0] += 1
+        return impl(*args, **kwargs)
+
+    tanh.impl = counted
+    try:
+        fn()
+    finally:
+        tanh.impl = impl
+    return count[0]
 
 
 def deep(depth):
@@ -164,8 +172,9 @@ for name, entry in report["by_primitive"].items():
 # %% [markdown]
 # ## Checkpointing: memory for recomputation
 #
-# `ad.checkpoint(segment)` runs `segment` without recording it; the tape gets one node that keeps only
-# the segment's input, and the backward pass recomputes the segment's intermediates when it reaches it.
+# `ad.checkpoint(segment)` runs `segment` without recording its intermediates on the tape (it notes the
+# operations instead); the tape gets one node that keeps only the segment's input, and the backward pass
+# recomputes the segment's intermediates, by replaying those operations, when it reaches it.
 # Cutting a chain of L layers into s checkpointed segments of L/s layers, the tape keeps s inputs and the
 # backward pass holds one segment's L/s intermediates at a time: memory about s + L/s layers, smallest
 # near s = √L, for one extra forward evaluation.

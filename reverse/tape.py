@@ -21,6 +21,7 @@ from autodiff.core import (
     apply_below,
     gc_paused,
     lower,
+    missing_rule,
     ndim_of,
     shape_of,
 )
@@ -97,7 +98,8 @@ class Tape(Trace):
         value = lower(ans)
         complex_out = _is_complex(value)
         for i in traced:
-            rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
+            rule = (rules[i] if i < len(rules) else missing_rule(prim, i, "VJP")) if rules is not None \
+                else prim.vjp_rule(i)
             if rule is None:
                 continue
             parents.append(args[i]._node)
@@ -116,7 +118,7 @@ class Tape(Trace):
         if prim.nondiff:
             return ans
         vjps = prim.vjps
-        rule = (vjps[0] if vjps else None) if vjps is not None else prim.vjp_rule(0)
+        rule = (vjps[0] if vjps else missing_rule(prim, 0, "VJP")) if vjps is not None else prim.vjp_rule(0)
         if rule is None:
             return ans
         pullback = rule(ans, p, **params)
@@ -266,6 +268,7 @@ def _sweep(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool)
         # a diagonal batch of cotangents (a Jacobian's identity seed) stays diagonal through an
         # elementwise node whose argument was not broadcast (autodiff/diagonal.py)
         diagonal = node.elementwise and len(shape) == 1 and diagonal_of(g) is not None
+        nb = 0 if node.elementwise else ndim_of(g) - len(shape)    # batch axes, for the shape check
         for parent, pullback in zip(node.parents, node.vjps):
             if diagonal and parent.shape == shape:
                 c = pull_diagonal(pullback, g, shape[0])
@@ -273,14 +276,44 @@ def _sweep(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool)
                 c = pullback(g)
             if c is None:
                 continue
-            if node.elementwise and parent.shape != shape:
-                # the argument was broadcast to the output's shape: sum the copies' cotangents
-                c = unbroadcast(_dense(c), parent.shape, ndim_of(g) - len(shape))
+            if node.elementwise:
+                if parent.shape != shape:
+                    # the argument was broadcast to the output's shape: sum the copies' cotangents
+                    c = unbroadcast(_dense(c), parent.shape, ndim_of(g) - len(shape))
+            elif (c.shape if type(c) is np.ndarray else shape_of(c))[nb:] != parent.shape:
+                # a cheap check of the rule's result (a tuple comparison): a wrong shape would otherwise
+                # broadcast silently into a wrong gradient further up
+                raise _misshapen_cotangent(node, parent, c, g)
             acc.add(parent, c)
         if release:
             node.parents = ()
             node.vjps = ()
     return result
+
+
+def _misshapen_cotangent(node: Node, parent: Node, c: Any, g: Any) -> ValueError:
+    """The error for a VJP rule whose cotangent is not shaped like its argument (with g's batch axes)."""
+    name = node.prim.name if node.prim is not None else "checkpoint"
+    position = [i for i, p in enumerate(node.parents) if p is parent][0]
+    batch = tuple(shape_of(g))[:ndim_of(g) - len(node.shape)]
+    return ValueError(
+        f"the VJP rule of primitive {name!r} for {_argument_name(node, position)} (of shape {parent.shape}) "
+        f"returned a cotangent of shape {tuple(shape_of(c))}; it must have shape {batch + parent.shape}: "
+        f"the cotangent's batch axes {batch} in front, then the argument's shape. A rule for an argument "
+        "that was broadcast must sum the cotangent back to the argument's shape."
+    )
+
+
+def _argument_name(node: Node, position: int) -> str:
+    """``argument i`` for the pullback at ``position`` of ``node``, found from the rule that made it
+    (its code object is among the rule's constants), else its place among the traced arguments.
+    Only used on an error path, so that nodes need not store argument indices."""
+    rules = getattr(node.prim, "vjps", None) or ()
+    code = getattr(node.vjps[position], "__code__", None)
+    for i, rule in enumerate(rules):
+        if code is not None and code in getattr(getattr(rule, "__code__", None), "co_consts", ()):
+            return f"argument {i}"
+    return f"traced argument number {position} (counting only the traced arguments)"
 
 
 def _arrays_in(obj: Any, found: dict[int, int], depth: int = 0) -> None:

@@ -19,6 +19,7 @@ from autodiff.executor import check_executor, chunk_bounds, run_chunks
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
+from reverse.remat import checkpoint
 from reverse.tape import Tape, TapeTracer, backward, new_leaf
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]
@@ -92,12 +93,23 @@ def vjp(f: Callable, *primals: Any) -> tuple[Any, Callable]:
 
 
 def _check_cotangent(c: Any, value: Any, i: int) -> Any:
+    """The cotangent as an array: numeric, shaped like the output (integers become the output's dtype)."""
+    given = c
     c = as_value(c)
+    dtype = getattr(c, "dtype", None)
+    if dtype is None or dtype.kind not in "biufc":
+        got = type(given).__name__ if not isinstance(given, np.ndarray) else f"an array of dtype {dtype}"
+        raise TypeError(
+            f"vjp_fn: cotangent {i} must be an array shaped like the output, {np.shape(value)}, with a float "
+            f"dtype ({value.dtype}); got {got}: {repr(given)[:60]}."
+        )
     if np.shape(c) != np.shape(value):
         raise ValueError(
             f"vjp_fn: cotangent {i} has shape {np.shape(c)} but the output has shape {np.shape(value)}; "
             f"pass a cotangent of shape {np.shape(value)}."
         )
+    if dtype.kind in "biu" and not isinstance(c, core.Tracer):
+        c = np.asarray(c, dtype=_float_or_default(value.dtype))
     return c
 
 
@@ -253,71 +265,6 @@ def _float_or_default(dtype: Any) -> Any:
 def _concat(parts: list) -> Any:
     # each part is writeable already: the backward sweep hands out no read-only arrays
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-
-
-def checkpoint(f: Callable) -> Callable:
-    """``f`` with the same values and derivatives, but in reverse mode it stores only f's inputs.
-
-    Under a tape, f runs without being recorded; its intermediates are recomputed during the backward
-    pass (memory for time). Other transformations see f's operations as usual.
-    """
-    @functools.wraps(f)
-    def checkpointed(*args):
-        flat, in_tree = tree_flatten(args)
-        tape = _innermost_tape(flat)
-        if tape is None:
-            return f(*args)
-        traced = [i for i, a in enumerate(flat) if type(a) is TapeTracer and a._trace is tape]
-        primals = [a.primal if i in traced else a for i, a in enumerate(flat)]
-        out = f(*tree_unflatten(in_tree, primals))
-        out_flat, out_tree = tree_flatten(out)
-        parents = tuple(flat[i]._node for i in traced)
-        results = []
-        for k, value in enumerate(out_flat):
-            pullbacks = _recomputing_pullbacks(f, in_tree, primals, traced, len(out_flat), k)
-            results.append(_record_node(tape, value, parents, pullbacks))
-        return tree_unflatten(out_tree, results)
-
-    return checkpointed
-
-
-def _innermost_tape(flat: list) -> Tape | None:
-    top = None
-    for a in flat:
-        if isinstance(a, Tracer) and a._trace.active and (top is None or a._trace.level > top.level):
-            top = a._trace
-    return top if isinstance(top, Tape) else None
-
-
-def _record_node(tape: Tape, value: Any, parents: tuple, pullbacks: tuple) -> Any:
-    from reverse.tape import Node
-    node = Node(parents, pullbacks, np.shape(value))
-    if tape.nodes is not None:
-        tape.nodes.append(node)
-    return TapeTracer(tape, value, node)
-
-
-def _recomputing_pullbacks(f, in_tree, primals, traced, n_out, k) -> tuple:
-    """One pullback per traced input; they share one recomputation of f per incoming cotangent."""
-    memo: dict[str, Any] = {}
-
-    def sweep(g):
-        if memo.get("g") is not g:
-            def partial(*xs):
-                full = list(primals)
-                for i, x in zip(traced, xs):
-                    full[i] = x
-                return f(*tree_unflatten(in_tree, full))
-
-            rec = Recording(partial, tree_flatten(tuple(primals[i] for i in traced))[1],
-                            [primals[i] for i in traced])
-            nb = np.ndim(g) - np.ndim(rec.values[k])
-            cots = [None] * n_out
-            cots[k] = g
-            memo["g"], memo["grads"] = g, rec.pull(cots, np.shape(g)[:nb])
-        return memo["grads"]
-
-    return tuple((lambda g, j=j: sweep(g)[j]) for j in range(len(traced)))
 
 
 def _transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:

@@ -171,9 +171,10 @@ def test_check_batched_fails_on_a_tangent_of_the_wrong_shape():
     def impl(x):
         return np.sum(x, axis=-1)
     prim = ad.primitive(impl, name="throwaway_wrong_shape")
-    # Keeps the reduced axis: broadcastable, so NumPy would not complain, but the shape is wrong.
+    # Keeps the reduced axis: broadcastable, so NumPy would not complain, but the shape is wrong; the
+    # transformation itself refuses it (SPEC §6), naming the primitive.
     ad.defjvp(prim, lambda t, ans, x: np.sum(t, axis=-1, keepdims=True))
-    with pytest.raises(AssertionError, match="shape"):
+    with pytest.raises(ValueError, match="throwaway_wrong_shape.*shape"):
         check_jvp(prim, Sample((np.ones((2, 3)),)), np.random.default_rng(0))
 
 

@@ -150,12 +150,19 @@ def test_checkpoint_has_the_same_values_and_derivatives():
 def test_checkpoint_recomputes_instead_of_storing():
     calls = []
 
-    def block(x):
+    def counted_sin(x):
         calls.append(1)
-        return np.sin(x) ** 2
+        return np.sin(x)
+
+    p = ad.primitive(counted_sin, name="counted_sin_for_checkpoint_test")
+    ad.defjvp(p, lambda t, ans, x: t * np.cos(x))
+
+    def block(x):
+        return p(x) ** 2
 
     ad.grad(lambda x: np.sum(ad.checkpoint(block)(x)))(X)
-    assert len(calls) == 2            # once forward, once again during the backward pass
+    # f's operations run once forward, once again (recomputed) during the backward pass
+    assert len(calls) == 2
 
 
 # ---- stop_gradient ------------------------------------------------------------------------------------

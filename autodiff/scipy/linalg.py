@@ -149,6 +149,10 @@ def solve_sylvester(a, b, q):
     """
     _real_matrix("solve_sylvester", a, b)
     _real_matrix("solve_sylvester", q, square=False)
+    want = (np.shape(_value(a))[0], np.shape(_value(b))[0])
+    if np.shape(_value(q)) != want:
+        raise ValueError(f"autodiff.scipy.linalg.solve_sylvester: q must have shape {want} (rows of a, "
+                         f"columns of b), got {np.shape(_value(q))}")
     return _r.solve_sylvester(a, b, q)
 
 

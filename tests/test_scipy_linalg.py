@@ -108,7 +108,8 @@ def test_derivatives_check_to_second_order(name, fn, args):
 def test_lu_solve_equals_solve_and_so_do_its_derivatives():
     f = lambda a, b: L.lu_solve(L.lu_factor(a), b)             # noqa: E731
     g = lambda a, b: np.linalg.solve(a, b)                     # noqa: E731
-    for ours, want in zip(ad.jacrev(f, argnums=(0, 1))(A_PIVOTED, B), ad.jacrev(g, argnums=(0, 1))(A_PIVOTED, B)):
+    expected = ad.jacrev(g, argnums=(0, 1))(A_PIVOTED, B)
+    for ours, want in zip(ad.jacrev(f, argnums=(0, 1))(A_PIVOTED, B), expected):
         np.testing.assert_allclose(ours, want, rtol=1e-10, atol=1e-12)
 
 
@@ -190,8 +191,8 @@ def test_gradients_match_jax():
         (L.det, jl.det, A),
         (lambda a: np.sum(L.lu_solve(L.lu_factor(a), B) * w),
          lambda a: jnp.sum(jl.lu_solve(jl.lu_factor(a), B) * w), A_PIVOTED),
-        (lambda a: np.sum(np.triu(L.lu_factor(a)[0]) * M), lambda a: jnp.sum(jnp.triu(jl.lu_factor(a)[0]) * M),
-         A_PIVOTED),
+        (lambda a: np.sum(np.triu(L.lu_factor(a)[0]) * M),
+         lambda a: jnp.sum(jnp.triu(jl.lu_factor(a)[0]) * M), A_PIVOTED),
     ]
     for ours, theirs, x in pairs:
         np.testing.assert_allclose(ad.grad(ours)(x), np.asarray(jax.grad(theirs)(x)), rtol=1e-8, atol=1e-11)
@@ -199,7 +200,8 @@ def test_gradients_match_jax():
     # (the only ones that keep the matrix symmetric) they agree, so compare the symmetric parts.
     sym = lambda g: 0.5 * (np.asarray(g) + np.asarray(g).T)     # noqa: E731
     pairs = [
-        (lambda a: np.sum(np.triu(L.cho_factor(a)[0]) * M), lambda a: jnp.sum(jnp.triu(jl.cho_factor(a)[0]) * M)),
+        (lambda a: np.sum(np.triu(L.cho_factor(a)[0]) * M),
+         lambda a: jnp.sum(jnp.triu(jl.cho_factor(a)[0]) * M)),
         (lambda a: np.sum(L.cho_solve(L.cho_factor(a), B) * w),
          lambda a: jnp.sum(jl.cho_solve(jl.cho_factor(a), B) * w)),
     ]

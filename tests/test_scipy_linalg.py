@@ -167,8 +167,10 @@ def test_complex_input_raises_not_implemented():
 def test_unsupported_options_and_shapes_raise():
     with pytest.raises(NotImplementedError, match="banded"):
         L.solve(A, B, assume_a="banded")
-    with pytest.raises(ValueError, match="square"):
+    with pytest.raises(NotImplementedError, match="square"):
         L.lu_factor(A[:, :3])
+    with pytest.raises(ValueError, match="square"):
+        L.inv(A[:, :3])
     with pytest.raises(ValueError, match="shape"):
         L.solve(A, B[:3])
     with pytest.raises(NotImplementedError, match="complex square root"):

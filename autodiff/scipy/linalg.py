@@ -121,6 +121,10 @@ def lu_factor(a, overwrite_a=False, check_finite=True):
     ``piv`` is a plain integer array (as SciPy's): pivoting is piecewise constant. lu differentiates by
     dL = L tril₋₁(X), dU = triu(X) U with X = L⁻¹ P dA U⁻¹ (square A; the pivots held fixed).
     """
+    shape = np.shape(_value(a))
+    if np.ndim(_value(a)) == 2 and shape[0] != shape[1]:
+        raise NotImplementedError(f"autodiff.scipy.linalg.lu_factor: only square matrices are supported (the "
+                                  f"derivative of a rectangular LU is not implemented), got shape {shape}")
     _real_matrix("lu_factor", a)
     piv = scipy.linalg.lu_factor(np.asarray(_value(a)))[1]
     return _r.lu_factor(a, piv=tuple(int(p) for p in piv)), piv

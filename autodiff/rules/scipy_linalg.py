@@ -28,7 +28,7 @@ Derivatives:
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
+import scipy.linalg  # type: ignore[import-untyped]
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, primitive
 from autodiff.rules import linalg as _np_linalg
@@ -183,13 +183,18 @@ def _det_impl(a):
     return scipy.linalg.det(a)
 
 
+# The rules of np.linalg.det (the same function), so that both agree wherever one is refined.
+_NP_DET_JVP = _np_linalg.det.jvps[0]  # type: ignore[index]
+_NP_DET_VJP = _np_linalg.det.vjps[0]  # type: ignore[index]
+
+
 def _det_vjp(ans, a):
-    pullback = _np_linalg.det.vjps[0](ans, a)
+    pullback = _NP_DET_VJP(ans, a)
     return lambda g: _in_dtype_of(pullback(g), a)
 
 
 det = primitive(_det_impl, name="scipy_det")
-defjvp(det, _np_linalg.det.jvps[0])     # the rules of np.linalg.det (the same function)
+defjvp(det, _NP_DET_JVP)
 defvjp(det, _det_vjp)
 
 # ---- Cholesky: cho_factor, cho_solve ----------------------------------------------------------------

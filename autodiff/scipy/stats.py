@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.special as sc
+import scipy.special as sc  # type: ignore[import-untyped]
 
 from autodiff.core import lower
 from autodiff.rules.linalg import solve_triangular

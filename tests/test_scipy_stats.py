@@ -82,6 +82,17 @@ def test_cdf_derivative_in_x_is_the_density(name):
     np.testing.assert_allclose(got, dist.pdf(x, *shape, loc=loc, scale=scale), rtol=1e-10)
 
 
+def test_norm_sf_logsf_ppf():
+    shape, loc, scale, x = _params("norm")
+    for method in ("sf", "logsf"):
+        want = getattr(ss.norm, method)(x, loc, scale)
+        np.testing.assert_allclose(getattr(S.norm, method)(x, loc, scale), want, rtol=1e-12)
+        check_grads(lambda x, loc, scale, m=method: getattr(S.norm, m)(x, loc, scale), (x, loc, scale))
+    q = np.array([0.05, 0.4, 0.9])
+    np.testing.assert_allclose(S.norm.ppf(q, loc, scale), ss.norm.ppf(q, loc, scale), rtol=1e-12)
+    check_grads(lambda q, loc, scale: S.norm.ppf(q, loc, scale), (q, loc, scale))
+
+
 def test_outside_the_support():
     assert S.gamma.logpdf(-1.0, 2.0) == -np.inf and S.gamma.pdf(-1.0, 2.0) == 0.0
     assert S.beta.logpdf(1.5, 2.0, 3.0) == -np.inf

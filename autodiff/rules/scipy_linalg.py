@@ -51,7 +51,7 @@ def _T(x):
 
 
 def _tri(x, k=0, upper=False):
-    """tril(x, k) (or triu(x, -k) when ``upper``) of the last two axes, by a mask (differentiable)."""
+    """tril(x, k) (triu(x, k) when ``upper``) of the last two axes, by a mask (differentiable)."""
     n, m = np.shape(x)[-2:]
     mask = np.tri(n, m, k=k - 1, dtype=bool) if upper else np.tri(n, m, k=k, dtype=bool)
     if upper:

@@ -97,6 +97,18 @@ class _Norm(_Continuous):
         """log Φ((x - loc)/scale) (``scipy.special.log_ndtr``: finite far in the left tail)."""
         return sc.log_ndtr(_standardize(x, loc, scale))
 
+    def sf(self, x, loc=0, scale=1):
+        """1 - Φ((x - loc)/scale) = Φ(-(x - loc)/scale)."""
+        return sc.ndtr(-_standardize(x, loc, scale))
+
+    def logsf(self, x, loc=0, scale=1):
+        """log Φ(-(x - loc)/scale)."""
+        return sc.log_ndtr(-_standardize(x, loc, scale))
+
+    def ppf(self, q, loc=0, scale=1):
+        """loc + scale Φ⁻¹(q) (``scipy.special.ndtri``), the quantile function."""
+        return loc + scale * sc.ndtri(q)
+
 
 class _T(_Continuous):
     """Student's t distribution with ``df`` degrees of freedom."""

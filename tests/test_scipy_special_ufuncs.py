@@ -109,11 +109,13 @@ def test_yn_integer_order_is_not_differentiable_but_x_is():
     np.testing.assert_allclose(ad.grad(lambda x: sc.yn(2, x))(1.5), sc.yvp(2, 1.5), rtol=1e-12)
 
 
-def test_complex_input_raises():
+def test_complex_input_raises_at_the_call_in_both_modes():
     z = np.array([0.5 + 0.2j, 1.0 - 0.3j])
     for fn in (sc.gamma, sc.loggamma, sc.ndtr, sc.erfcx):
         with pytest.raises(NotImplementedError, match="real input"):
             ad.jvp(fn, (z,), (np.ones_like(z),))
+        with pytest.raises(NotImplementedError, match="real input"):
+            ad.vjp(fn, z)           # raised while recording, not later in the backward pass
 
 
 def test_float32_stays_float32_with_integer_orders():

@@ -120,15 +120,12 @@ defderiv(i0e, lambda ans, x: sc.i1e(x) - np.sign(x) * ans)
 # naming the argument, at the call itself in both modes: it never silently gives zero.
 
 
-def _real_only(name, deriv):
-    """``deriv``, refusing complex arguments: these rules are written and tested for real input."""
-    def checked(ans, *args):
-        if any(np.iscomplexobj(lower(a)) for a in args):
-            raise NotImplementedError(
-                f"scipy.special.{name}: the derivative is implemented for real input only; pass real "
-                "arrays (or differentiate the real and imaginary parts separately).")
-        return deriv(ans, *args)
-    return checked
+def _check_real(name, args):
+    """Refuse complex arguments: these rules are written and tested for real input."""
+    if any(np.iscomplexobj(lower(a)) for a in args):
+        raise NotImplementedError(
+            f"scipy.special.{name}: the derivative is implemented for real input only; pass real "
+            "arrays (or differentiate the real and imaginary parts separately).")
 
 
 def _no_derivative(name, argname, why):
@@ -154,13 +151,15 @@ def _in_dtype_of(c, x):
     return c
 
 
-def _deriv_rules(deriv, i):
-    """(jvp, vjp) of the partial derivative ``deriv(ans, *args)`` of an elementwise function in its
-    argument ``i``."""
+def _deriv_rules(name, deriv, i):
+    """(jvp, vjp) of the partial derivative ``deriv(ans, *args)`` of the elementwise function ``name``
+    in its argument ``i``, for real arguments (checked at the call, in both modes)."""
     def jvp(t, ans, *args):
+        _check_real(name, args)
         return _in_dtype_of(t * deriv(ans, *args), ans)
 
     def vjp(ans, *args):
+        _check_real(name, args)
         return lambda g: _in_dtype_of(g * deriv(ans, *args), args[i])
     return jvp, vjp
 
@@ -179,7 +178,7 @@ def _defufunc(fn, *derivs, name=None):
     may instead be a (argname, why) pair: that argument has no derivative here and asking raises."""
     prim = primitive(fn, name=name)
     pname = fn.__name__
-    pairs = [_no_derivative(pname, *d) if isinstance(d, tuple) else _deriv_rules(_real_only(pname, d), i)
+    pairs = [_no_derivative(pname, *d) if isinstance(d, tuple) else _deriv_rules(pname, d, i)
              for i, d in enumerate(derivs)]
     defjvp(prim, *(p[0] for p in pairs))
     defvjp(prim, *(p[1] for p in pairs))

@@ -31,7 +31,8 @@ UNARY = [
     (sc.expm1, (), X - 1), (sc.log1p, (), X - 0.3),
     # parameters that are constants: non-integer orders and shapes
     (sc.jv, (1.3,), X * 2), (sc.jn, (2,), X * 2), (sc.yv, (0.6,), X * 2), (sc.yn, (1,), X * 2),
-    (sc.iv, (1.5,), X), (sc.ive, (0.7,), X), (sc.kv, (1.2,), X),
+    (sc.iv, (1.5,), X), (sc.ive, (0.7,), X), (sc.kv, (1.2,), X), (sc.kve, (1.2,), X),
+    (sc.k0, (), X), (sc.k1, (), X), (sc.k0e, (), X), (sc.k1e, (), X),
     (sc.gammainc, (1.7,), X), (sc.gammaincc, (2.4,), X),
     (sc.betainc, (1.6, 2.3), X / 3), (sc.stdtr, (3.5,), X - 1),
 ]
@@ -72,6 +73,10 @@ def test_known_derivatives():
     np.testing.assert_allclose(ad.grad(lambda x: sc.j0(x).sum())(x), -sc.j1(x), rtol=1e-13)
     np.testing.assert_allclose(ad.grad(lambda x: sc.jv(2.5, x).sum())(x), sc.jvp(2.5, x), rtol=1e-12)
     np.testing.assert_allclose(ad.grad(lambda x: sc.kv(1.2, x).sum())(x), sc.kvp(1.2, x), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda x: sc.kve(1.2, x).sum())(x),
+                               np.exp(x) * (sc.kv(1.2, x) + sc.kvp(1.2, x)), rtol=1e-12)
+    np.testing.assert_allclose(ad.grad(lambda x: sc.k1e(x).sum())(x), np.exp(x) * (sc.k1(x) + sc.kvp(1, x)),
+                               rtol=1e-12)
     np.testing.assert_allclose(ad.grad(lambda x: sc.yv(0.6, x).sum())(x), sc.yvp(0.6, x), rtol=1e-12)
     np.testing.assert_allclose(ad.grad(lambda x: sc.iv(1.5, x).sum())(x), sc.ivp(1.5, x), rtol=1e-12)
     # second derivative of J_v satisfies Bessel's equation x² y'' + x y' + (x² - v²) y = 0
@@ -88,7 +93,7 @@ def test_known_derivatives():
 @pytest.mark.parametrize("fn, index, name", [
     (lambda v, x: sc.jv(v, x), 0, "v"), (lambda v, x: sc.iv(v, x), 0, "v"),
     (lambda v, x: sc.kv(v, x), 0, "v"), (lambda v, x: sc.ive(v, x), 0, "v"),
-    (lambda v, x: sc.yv(v, x), 0, "v"),
+    (lambda v, x: sc.yv(v, x), 0, "v"), (lambda v, x: sc.kve(v, x), 0, "v"),
     (lambda a, x: sc.gammainc(a, x), 0, "a"), (lambda a, x: sc.gammaincc(a, x), 0, "a"),
     (lambda a, x: sc.betainc(a, 2.0, x / 3), 0, "a"), (lambda b, x: sc.betainc(2.0, b, x / 3), 0, "b"),
     (lambda df, x: sc.stdtr(df, x), 0, "df"),

@@ -1,5 +1,9 @@
 """scipy.special, differentiable: erf, erfc, erfinv, expit, logit, gammaln, digamma, polygamma, xlogy,
-xlog1py, i0e, i1e; and the stable log-space functions logsumexp, softmax, log_softmax.
+xlog1py, i0e, i1e; the gamma and beta families (gamma, rgamma, loggamma, beta, betaln, multigammaln, and
+the incomplete gammainc, gammaincc, betainc in x), Bessel functions (j0, j1, jv = jn, y0, y1, yv, yn,
+i0, i1, iv, ive, kv, kve, k0, k1, k0e, k1e, in x), erfcinv, erfcx, ndtr, log_ndtr, ndtri, stdtr (in t),
+entr, rel_entr, kl_div, huber, SciPy's own expm1 and log1p; and the stable log-space functions
+logsumexp, softmax, log_softmax.
 
 How users reach them:
 
@@ -242,6 +246,12 @@ iv = _defufunc(sc.iv, _ORDER, lambda ans, v, x: 0.5 * (sc.iv(v - 1, x) + sc.iv(v
 ive = _defufunc(sc.ive, _ORDER,
                 lambda ans, v, x: 0.5 * (sc.ive(v - 1, x) + sc.ive(v + 1, x)) - np.sign(x) * ans)
 kv = _defufunc(sc.kv, _ORDER, lambda ans, v, x: -0.5 * (sc.kv(v - 1, x) + sc.kv(v + 1, x)))
+k0 = _defufunc(sc.k0, lambda ans, x: -sc.k1(x))
+k1 = _defufunc(sc.k1, lambda ans, x: -0.5 * (sc.k0(x) + sc.kv(2, x)))
+# The scaled kve = e^x K_v (x > 0): the product rule adds kve itself.
+kve = _defufunc(sc.kve, _ORDER, lambda ans, v, x: ans - 0.5 * (sc.kve(v - 1, x) + sc.kve(v + 1, x)))
+k0e = _defufunc(sc.k0e, lambda ans, x: ans - sc.k1e(x))
+k1e = _defufunc(sc.k1e, lambda ans, x: ans - 0.5 * (sc.k0e(x) + sc.kve(2, x)))
 
 # Error function and normal distribution relatives.
 erfcinv = _defufunc(sc.erfcinv, lambda ans, x: -_HALF_SQRT_PI * np.exp(ans * ans))   # 1 / erfc'(ans)
@@ -436,12 +446,12 @@ def log_softmax(x, axis=None):
     return log_softmax_p(x, axis=neg_axes(axis, np.ndim(lower(x))))
 
 
-__all__ = ["erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "polygamma", "xlogy",
-           "xlog1py", "i0e", "i1e", "logsumexp", "softmax", "log_softmax", "multigammaln",
-           "gamma", "rgamma", "loggamma", "beta", "betaln", "betainc", "gammainc", "gammaincc", "j0", "j1",
-           "jv", "y0", "y1", "yv", "yn", "i0", "i1", "iv", "ive", "kv", "erfcinv", "erfcx", "ndtr",
-           "log_ndtr", "ndtri", "entr", "rel_entr", "kl_div", "huber", "special_expm1", "special_log1p",
-           "stdtr"]
+__all__ = ["erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "polygamma", "xlogy", "xlog1py",
+           "i0e", "i1e", "logsumexp", "softmax", "log_softmax", "multigammaln", "gamma", "rgamma",
+           "loggamma", "beta", "betaln", "betainc", "gammainc", "gammaincc", "j0", "j1", "jv",
+           "y0", "y1", "yv", "yn", "i0", "i1", "iv", "ive", "kv", "kve", "k0", "k1", "k0e", "k1e",
+           "erfcinv", "erfcx", "ndtr", "log_ndtr", "ndtri", "entr", "rel_entr", "kl_div", "huber",
+           "special_expm1", "special_log1p", "stdtr"]
 
 # ---- test domains ----------------------------------------------------------------------------------
 
@@ -526,6 +536,9 @@ defdomain(i1, unary(-3.0, 3.0))
 defdomain(iv, _param_sample([[-1, 0, 1, 2]], -3.0, 3.0))
 defdomain(ive, _param_sample([[0, 1, 2]], -3.0, 3.0, avoid=(0.0,)))
 defdomain(kv, _param_sample([[0, 1, 2]], 0.5, 4.0))
+defdomain(kve, _param_sample([[0, 1, 2]], 0.5, 4.0))
+for _prim in (k0, k1, k0e, k1e):
+    defdomain(_prim, unary(0.3, 4.0))
 defdomain(erfcinv, unary(0.1, 1.9))
 defdomain(erfcx, unary(-1.5, 3.0))
 defdomain(ndtr, unary(-3.0, 3.0))

@@ -37,8 +37,13 @@ from scipy.special import (  # type: ignore[import-untyped]  # noqa: F401
     j1,
     jn,
     jv,
+    k0,
+    k0e,
+    k1,
+    k1e,
     kl_div,
     kv,
+    kve,
     log1p,
     log_ndtr,
     loggamma,
@@ -67,7 +72,7 @@ from autodiff.rules.special import (
 
 __all__ = ["beta", "betainc", "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfcx", "erfinv",
            "expit", "expm1", "gamma", "gammainc", "gammaincc", "gammaln", "huber", "i0", "i0e",
-           "i1", "i1e", "iv", "ive", "j0", "j1", "jn", "jv", "kl_div", "kv", "log1p", "log_ndtr",
-           "log_softmax", "loggamma", "logit", "logsumexp", "multigammaln", "ndtr", "ndtri",
-           "polygamma", "psi", "rel_entr", "rgamma", "softmax", "stdtr", "xlog1py", "xlogy", "y0",
-           "y1", "yn", "yv"]
+           "i1", "i1e", "iv", "ive", "j0", "j1", "jn", "jv", "k0", "k0e", "k1", "k1e", "kl_div",
+           "kv", "kve", "log1p", "log_ndtr", "log_softmax", "loggamma", "logit", "logsumexp",
+           "multigammaln", "ndtr", "ndtri", "polygamma", "psi", "rel_entr", "rgamma", "softmax",
+           "stdtr", "xlog1py", "xlogy", "y0", "y1", "yn", "yv"]

@@ -29,6 +29,9 @@ UNARY = [
     (sc.erfcx, (), X - 1), (sc.ndtr, (), X - 1), (sc.log_ndtr, (), np.array([-8.0, -2.0, 0.4, 3.0])),
     (sc.ndtri, (), np.array([0.05, 0.3, 0.6, 0.97])), (sc.entr, (), X),
     (sc.expm1, (), X - 1), (sc.log1p, (), X - 0.3),
+    (sc.expi, (), X - 1.2), (sc.exp1, (), X), (sc.expn, (0,), X), (sc.expn, (3,), X), (sc.erfi, (), X - 1),
+    (sc.dawsn, (), X - 1), (sc.spence, (), X + 0.2),
+    (sc.jve, (1.3,), X * 2), (sc.yve, (0.6,), X * 2),
     # parameters that are constants: non-integer orders and shapes
     (sc.jv, (1.3,), X * 2), (sc.jn, (2,), X * 2), (sc.yv, (0.6,), X * 2), (sc.yn, (1,), X * 2),
     (sc.iv, (1.5,), X), (sc.ive, (0.7,), X), (sc.kv, (1.2,), X), (sc.kve, (1.2,), X),
@@ -40,7 +43,7 @@ UNARY = [
 BINARY = [
     (sc.beta, np.array([0.6, 1.4, 2.2, 3.0]), X + 0.1),
     (sc.betaln, np.array([0.6, 1.4, 2.2, 3.0]), X + 0.1),
-    (sc.rel_entr, X, X[::-1]), (sc.kl_div, X, X[::-1]),
+    (sc.rel_entr, X, X[::-1]), (sc.kl_div, X, X[::-1]), (sc.poch, X + 0.2, X - 1.5),
     (sc.huber, np.array([0.5, 1.0, 1.5, 2.0]), np.array([-1.2, 0.4, 2.5, -0.7])),
 ]
 
@@ -128,6 +131,13 @@ def test_float32_stays_float32_with_integer_orders():
     g = ad.grad(lambda x: sc.jv(2, x).sum())(x)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, sc.jvp(2, x.astype(float)), rtol=1e-5)
+
+
+def test_gammasgn_is_piecewise_constant():
+    x = np.array([-1.5, -0.5, 0.7])
+    out, t = ad.jvp(sc.gammasgn, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(out, sc.gammasgn(x))
+    np.testing.assert_array_equal(t, 0.0)
 
 
 def test_huber_derivative_on_both_pieces():

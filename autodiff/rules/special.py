@@ -1,8 +1,9 @@
 """scipy.special, differentiable: erf, erfc, erfinv, expit, logit, gammaln, digamma, polygamma, xlogy,
 xlog1py, i0e, i1e; the gamma and beta families (gamma, rgamma, loggamma, beta, betaln, multigammaln, and
 the incomplete gammainc, gammaincc, betainc in x), Bessel functions (j0, j1, jv = jn, y0, y1, yv, yn,
-i0, i1, iv, ive, kv, kve, k0, k1, k0e, k1e, in x), erfcinv, erfcx, ndtr, log_ndtr, ndtri, stdtr (in t),
-entr, rel_entr, kl_div, huber, SciPy's own expm1 and log1p; and the stable log-space functions
+i0, i1, iv, ive, kv, kve, k0, k1, k0e, k1e, jve, yve, in x), erfcinv, erfcx, erfi, dawsn, ndtr, log_ndtr,
+ndtri, stdtr (in t), expi, exp1, expn (in x), spence, poch, gammasgn (zero derivative), entr, rel_entr,
+kl_div, huber, SciPy's own expm1 and log1p; and the stable log-space functions
 logsumexp, softmax, log_softmax.
 
 How users reach them:
@@ -29,7 +30,7 @@ import math
 import numpy as np
 import scipy.special as sc
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, primitive
+from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
 from autodiff.rules.elementwise import defderiv
@@ -279,6 +280,31 @@ huber = _defufunc(sc.huber,
                   lambda ans, d, r: np.where(_huber_inside(d, r), 0.0, np.abs(r) - d),
                   lambda ans, d, r: np.where(_huber_inside(d, r), r, d * np.sign(r)))
 
+# Exponential and related integrals: Ei' = e^x/x, E1' = -e^-x/x, E_n' = -E_{n-1}; erfi' = 2/√π e^(x²);
+# Dawson's F' = 1 - 2x F; Spence's (dilogarithm) spence' = log(x)/(1 - x); Pochhammer (z)_m =
+# Γ(z+m)/Γ(z). gammasgn, the sign of Γ, is piecewise constant.
+expi = _defufunc(sc.expi, lambda ans, x: np.exp(x) / x)
+exp1 = _defufunc(sc.exp1, lambda ans, x: -np.exp(-x) / x)
+
+
+def _expn_dx(ans, n, x):
+    """E_n' = -E_{n-1} for n >= 1; E_0 = e^-x/x has E_0' = -E_0 (1 + 1/x) (SciPy has no E_{-1})."""
+    zero = np.asarray(lower(n)) == 0
+    below = -sc.expn(np.maximum(np.asarray(lower(n)) - 1, 0).astype(np.asarray(lower(n)).dtype), x)
+    return np.where(zero, -ans * (1.0 + 1.0 / x), below) if np.any(zero) else below
+
+
+expn = _defufunc(sc.expn, ("n", "the order is an integer"), _expn_dx)
+erfi = _defufunc(sc.erfi, lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(x * x))
+dawsn = _defufunc(sc.dawsn, lambda ans, x: 1.0 - 2.0 * x * ans)
+spence = _defufunc(sc.spence, lambda ans, x: np.log(x) / (1.0 - x))
+poch = _defufunc(sc.poch, lambda ans, z, m: ans * (sc.digamma(z + m) - sc.digamma(z)),
+                 lambda ans, z, m: ans * sc.digamma(z + m))
+gammasgn = nondifferentiable(sc.gammasgn)
+# jve, yve: scaled by e^-|Im x|, which is 1 for the real x these rules take: the J and Y recurrences.
+jve = _defufunc(sc.jve, _ORDER, lambda ans, v, x: 0.5 * (sc.jve(v - 1, x) - sc.jve(v + 1, x)))
+yve = _defufunc(sc.yve, _ORDER, lambda ans, v, x: 0.5 * (sc.yve(v - 1, x) - sc.yve(v + 1, x)))
+
 # SciPy's own expm1 and log1p (separate ufuncs from NumPy's, hence the names).
 special_expm1 = _defufunc(sc.expm1, lambda ans, x: ans + 1.0, name="special_expm1")
 special_log1p = _defufunc(sc.log1p, lambda ans, x: 1.0 / (1.0 + x), name="special_log1p")
@@ -451,7 +477,8 @@ __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "pol
            "loggamma", "beta", "betaln", "betainc", "gammainc", "gammaincc", "j0", "j1", "jv",
            "y0", "y1", "yv", "yn", "i0", "i1", "iv", "ive", "kv", "kve", "k0", "k1", "k0e", "k1e",
            "erfcinv", "erfcx", "ndtr", "log_ndtr", "ndtri", "entr", "rel_entr", "kl_div", "huber",
-           "special_expm1", "special_log1p", "stdtr"]
+           "special_expm1", "special_log1p", "stdtr", "expi", "exp1", "expn", "erfi", "dawsn",
+           "spence", "poch", "gammasgn", "jve", "yve"]
 
 # ---- test domains ----------------------------------------------------------------------------------
 
@@ -548,6 +575,15 @@ defdomain(entr, unary(0.1, 3.0))
 defdomain(rel_entr, binary(0.2, 3.0))
 defdomain(kl_div, binary(0.2, 3.0))
 defdomain(huber, _huber_sample)
+defdomain(expi, unary(-3.0, 3.0, avoid=(0.0,)))
+defdomain(exp1, unary(0.2, 3.0))
+defdomain(expn, _param_sample([[0, 1, 2, 3]], 0.2, 3.0))
+defdomain(erfi, unary(-1.5, 1.5))
+defdomain(dawsn, unary(-3.0, 3.0))
+defdomain(spence, unary(0.1, 3.0, avoid=(1.0,)))
+defdomain(poch, binary(0.3, 3.0, -1.5, 2.0))
+defdomain(jve, _param_sample([[-1, 0, 1, 2, 3]], -6.0, 6.0))
+defdomain(yve, _param_sample([[0, 1, 2]], 0.8, 6.0))
 defdomain(special_expm1, unary(-2.0, 2.0))
 defdomain(special_log1p, unary(-0.8, 3.0))
 defdomain(stdtr, _param_sample([[1, 2, 5]], -4.0, 4.0))

@@ -6,10 +6,12 @@ so every parameter differentiates, in both modes and at any order, where the mat
 
 - ``logpdf``/``pdf`` in x and in every parameter (``loc``, ``scale``, ``df``, ``a``, ``b``, ``mean``,
   ``cov``, ``alpha``, ``mu``);
-- ``cdf``/``logcdf`` in x, ``loc`` and ``scale``. For ``t``, ``chi2``, ``gamma`` and ``beta`` the cdf is an
-  incomplete beta or gamma function, whose derivative in its shape parameters is not elementary and is
-  not implemented: differentiating the cdf in ``df``, ``a`` or ``b`` raises NotImplementedError naming the
-  parameter (it never returns a wrong number). ``poisson.cdf`` differentiates in ``mu``.
+- ``cdf``/``logcdf`` in x, ``loc`` and ``scale``. The cdfs of ``gamma`` and ``chi2`` (the incomplete gamma
+  function) differentiate in ``a`` and ``df`` too, to first order (by quadrature, see
+  ``autodiff.rules.special.gammainc_da``; a second derivative there raises NotImplementedError). The
+  cdfs of ``t`` and ``beta`` (incomplete beta functions) do not differentiate in ``df``, ``a`` or ``b``:
+  asking raises NotImplementedError naming the parameter (never a wrong number). ``poisson.cdf``
+  differentiates in ``mu``.
 
 The values follow SciPy's formulas (the same special functions), so they agree with ``scipy.stats`` to
 rounding. Outside the support, logpdf is -inf and pdf 0 (with derivative 0), as in SciPy.
@@ -155,9 +157,10 @@ class _Chi2(_Continuous):
         return np.exp(self.logpdf(x, df, loc, scale))
 
     def cdf(self, x, df, loc=0, scale=1):
-        """P(df/2, z/2) (the regularized lower incomplete gamma function); 0 for z < 0."""
+        """P(df/2, z/2) (the regularized lower incomplete gamma function); 0 for z < 0. Differentiable in
+        df to first order."""
         z = _standardize(x, loc, scale)
-        return _shape_cdf(sc.gammainc, "chi2", "df", df / 2, np.maximum(z, 0.0) / 2)
+        return sc.gammainc(df / 2, np.maximum(z, 0.0) / 2)
 
     def logcdf(self, x, df, loc=0, scale=1):
         """log of :meth:`cdf`."""
@@ -182,9 +185,9 @@ class _Gamma(_Continuous):
         return np.exp(self.logpdf(x, a, loc, scale))
 
     def cdf(self, x, a, loc=0, scale=1):
-        """P(a, z); not differentiable in a (NotImplementedError)."""
+        """P(a, z) (the regularized lower incomplete gamma function); differentiable in a to first order."""
         z = _standardize(x, loc, scale)
-        return _shape_cdf(sc.gammainc, "gamma", "a", a, np.maximum(z, 0.0))
+        return sc.gammainc(a, np.maximum(z, 0.0))
 
     def logcdf(self, x, a, loc=0, scale=1):
         """log of :meth:`cdf`."""

@@ -97,8 +97,6 @@ def test_known_derivatives():
     (lambda v, x: sc.jv(v, x), 0, "v"), (lambda v, x: sc.iv(v, x), 0, "v"),
     (lambda v, x: sc.kv(v, x), 0, "v"), (lambda v, x: sc.ive(v, x), 0, "v"),
     (lambda v, x: sc.yv(v, x), 0, "v"), (lambda v, x: sc.kve(v, x), 0, "v"),
-    (lambda a, x: sc.betainc(a, 2.0, x / 3), 0, "a"), (lambda b, x: sc.betainc(2.0, b, x / 3), 0, "b"),
-    (lambda df, x: sc.stdtr(df, x), 0, "df"),
 ])
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
 def test_parameters_without_a_derivative_raise_naming_the_argument(fn, index, name, mode):
@@ -175,10 +173,41 @@ def test_gammainc_derivative_in_a_checks_and_its_mixed_second_derivative_too():
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
-def test_gammainc_second_derivative_in_a_raises(mode):
+def test_second_derivatives_in_shape_parameters_raise(mode):
     outer = ad.jacfwd if mode == "forward" else ad.jacrev
-    with pytest.raises(NotImplementedError, match="only the first derivative in a"):
+    with pytest.raises(NotImplementedError, match="argument 'a' .only the first derivative"):
         outer(ad.grad(lambda a: sc.gammainc(a, 1.5)))(2.0)
+    with pytest.raises(NotImplementedError, match="argument 'b' .only the first derivative"):
+        outer(ad.grad(lambda b: sc.betainc(1.2, b, 0.3)))(2.0)
+    with pytest.raises(NotImplementedError, match="only the first derivative"):
+        outer(ad.grad(lambda df: sc.stdtr(df, 0.3)))(2.0)
+
+
+def test_betainc_and_stdtr_derivatives_in_the_shapes_match_mpmath():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 30
+    for a, b, x in [(0.5, 0.5, 0.3), (2.0, 3.0, 0.1), (2.0, 3.0, 0.7), (10.0, 2.0, 0.95), (1.5, 40.0, 0.02),
+                    (30.0, 30.0, 0.5), (5.0, 0.7, 0.999)]:
+        ga, gb = ad.grad(lambda a, b, x=x: sc.betainc(a, b, x), argnums=(0, 1))(a, b)
+        want_a = float(mpmath.diff(lambda s, b=b, x=x: mpmath.betainc(s, b, 0, x, regularized=True), a))
+        want_b = float(mpmath.diff(lambda s, a=a, x=x: mpmath.betainc(a, s, 0, x, regularized=True), b))
+        np.testing.assert_allclose([ga, gb], [want_a, want_b], rtol=1e-12)
+
+    def t_cdf(d, t):
+        w = d / (d + t * t)
+        half = mpmath.betainc(d / 2, 0.5, 0, w, regularized=True) / 2
+        return 1 - half if t > 0 else half
+
+    for df, t in [(3.5, 0.7), (1.2, -2.0), (8.0, 0.1), (2.0, 5.0)]:
+        want = float(mpmath.diff(lambda d, t=t: t_cdf(d, t), df))
+        np.testing.assert_allclose(ad.grad(lambda d, t=t: sc.stdtr(d, t))(df), want, rtol=1e-12)
+
+
+def test_betainc_and_stdtr_first_derivatives_check():
+    a, b, x = np.array([0.7, 1.5, 3.2]), np.array([2.0, 0.6, 1.3]), np.array([0.2, 0.5, 0.9])
+    check_grads(lambda a, b, x: sc.betainc(a, b, x), (a, b, x), order=1)
+    check_grads(lambda d, t: sc.stdtr(d, t), (np.array([1.5, 3.0, 7.0]), np.array([-1.0, 0.4, 2.0])), order=1)
+    check_grads(lambda x: ad.grad(lambda a: sc.betainc(a, b, x).sum())(a), (x,), order=1)
 
 
 # ---- multigammaln -----------------------------------------------------------------------------------

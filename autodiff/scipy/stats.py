@@ -6,12 +6,11 @@ so every parameter differentiates, in both modes and at any order, where the mat
 
 - ``logpdf``/``pdf`` in x and in every parameter (``loc``, ``scale``, ``df``, ``a``, ``b``, ``mean``,
   ``cov``, ``alpha``, ``mu``);
-- ``cdf``/``logcdf`` in x, ``loc`` and ``scale``. The cdfs of ``gamma`` and ``chi2`` (the incomplete gamma
-  function) differentiate in ``a`` and ``df`` too, to first order (by quadrature, see
-  ``autodiff.rules.special.gammainc_da``; a second derivative there raises NotImplementedError). The
-  cdfs of ``t`` and ``beta`` (incomplete beta functions) do not differentiate in ``df``, ``a`` or ``b``:
-  asking raises NotImplementedError naming the parameter (never a wrong number). ``poisson.cdf``
-  differentiates in ``mu``.
+- ``cdf``/``logcdf`` in x, ``loc`` and ``scale`` to any order; in the shape parameters (``df``, ``a``,
+  ``b`` of ``t``, ``chi2``, ``gamma``, ``beta``, whose cdfs are incomplete gamma and beta functions) to
+  first order: those derivatives are integrals computed by quadrature (``autodiff.rules.special``), and
+  asking for a second derivative in a shape parameter raises NotImplementedError naming it (never a
+  wrong number). ``poisson.cdf`` differentiates in ``mu``.
 
 The values follow SciPy's formulas (the same special functions), so they agree with ``scipy.stats`` to
 rounding. Outside the support, logpdf is -inf and pdf 0 (with derivative 0), as in SciPy.
@@ -43,18 +42,6 @@ def _where_inside(inside, value_at, z, safe, outside):
     if np.all(inside):
         return value_at(z)
     return np.where(inside, value_at(np.where(inside, z, safe)), outside)
-
-
-def _shape_cdf(fn, name, param, *args):
-    """``fn(*args)`` (an incomplete gamma/beta function); a request for its derivative in a shape
-    parameter raises NotImplementedError naming the distribution's parameter."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise NotImplementedError(
-            f"autodiff.scipy.stats.{name}.cdf is not differentiable in {param!r}: the derivative of the "
-            "incomplete gamma/beta function in its shape parameter is not implemented. Differentiate in "
-            f"x, loc or scale, or pass {param} as a constant.") from None
 
 
 class _Continuous:
@@ -130,8 +117,8 @@ class _T(_Continuous):
         return np.exp(self.logpdf(x, df, loc, scale))
 
     def cdf(self, x, df, loc=0, scale=1):
-        """``scipy.special.stdtr(df, z)``; not differentiable in df (NotImplementedError)."""
-        return _shape_cdf(sc.stdtr, "t", "df", df, _standardize(x, loc, scale))
+        """``scipy.special.stdtr(df, z)``; differentiable in df to first order."""
+        return sc.stdtr(df, _standardize(x, loc, scale))
 
     def logcdf(self, x, df, loc=0, scale=1):
         """log of :meth:`cdf`."""
@@ -215,16 +202,9 @@ class _Beta(_Continuous):
         return np.exp(self.logpdf(x, a, b, loc, scale))
 
     def cdf(self, x, a, b, loc=0, scale=1):
-        """I_z(a, b); not differentiable in a or b (NotImplementedError)."""
+        """I_z(a, b) (the regularized incomplete beta function); differentiable in a, b to first order."""
         z = np.clip(_standardize(x, loc, scale), 0.0, 1.0)
-        try:
-            return sc.betainc(a, b, z)
-        except NotImplementedError as e:
-            param = "a" if "'a'" in str(e) else "b"
-            raise NotImplementedError(
-                f"autodiff.scipy.stats.beta.cdf is not differentiable in {param!r}: the derivative of the "
-                "incomplete beta function in its shape parameters is not implemented. Differentiate in x, "
-                f"loc or scale, or pass {param} as a constant.") from None
+        return sc.betainc(a, b, z)
 
     def logcdf(self, x, a, b, loc=0, scale=1):
         """log of :meth:`cdf`."""

@@ -249,6 +249,14 @@ def test_gradients_match_jax(case):
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
 
 
+def test_gammainc_gradient_in_a_matches_jax():
+    a, x = np.array([0.7, 1.5, 3.2]), np.array([0.4, 2.0, 5.0])
+    for fn, jfn in ((sc.gammainc, jsc.gammainc), (sc.gammaincc, jsc.gammaincc)):
+        ours = ad.grad(lambda a, fn=fn: fn(a, x).sum())(a)
+        theirs = jax.grad(lambda a, jfn=jfn: jfn(a, x).sum())(a)
+        np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-10)
+
+
 def test_two_argument_gradients_match_jax():
     a, b = np.array([0.6, 1.4, 2.2]), np.array([1.1, 0.5, 2.9])
     for fn, jfn in ((sc.beta, jsc.beta), (sc.betaln, jsc.betaln), (sc.rel_entr, jsc.rel_entr),

@@ -222,8 +222,6 @@ def _gammainc_dx(ans, a, x):
     return np.exp(sc.xlogy(a - 1.0, x) - x - sc.gammaln(a))
 
 
-
-
 def _quadrature_ufunc(one):
     """An elementwise function from the scalar quadrature ``one``, in the arguments' float dtype."""
     each = np.vectorize(one, otypes=[np.float64])
@@ -257,6 +255,7 @@ def _def_shape_derivative(name, impl, shape_names, dx):
 
 
 def _dp_da_one(a, x):
+    """∂P(a, x)/∂a for one a > 0, x >= 0 (NaN outside, as gammainc)."""
     if not (a > 0 and x >= 0):
         return np.nan
     if x == 0:
@@ -305,6 +304,7 @@ def _ibeta_d_second(p, q, y):
 
 
 def _ibeta_da_one(a, b, x):
+    """∂I_x(a, b)/∂a for one a, b > 0, 0 <= x <= 1 (NaN outside, as betainc)."""
     if not (a > 0 and b > 0 and 0 <= x <= 1):
         return np.nan
     if x in (0.0, 1.0):
@@ -313,6 +313,7 @@ def _ibeta_da_one(a, b, x):
 
 
 def _ibeta_db_one(a, b, x):
+    """∂I_x(a, b)/∂b for one a, b > 0, 0 <= x <= 1 (NaN outside, as betainc)."""
     if not (a > 0 and b > 0 and 0 <= x <= 1):
         return np.nan
     if x in (0.0, 1.0):

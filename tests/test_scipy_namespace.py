@@ -28,3 +28,32 @@ def test_linalg_functions_match_scipy_and_differentiate():
     # d/ds expm(s M) at s = 1 is M expm(M)
     deriv = ad.jvp(lambda s: ad.scipy.linalg.expm(s * m), (1.0,), (1.0,))[1]
     np.testing.assert_allclose(deriv, m @ scipy.linalg.expm(m), rtol=1e-12, atol=1e-14)
+
+
+def test_submodules_are_exposed():
+    import importlib.util
+    import subprocess
+    import sys
+
+    for name in ("special", "linalg", "stats", "signal"):
+        assert getattr(ad.scipy, name).__name__ == f"autodiff.scipy.{name}"
+        assert name in ad.scipy.__all__
+    assert "integrate" in ad.scipy.__all__ and "integrate" in dir(ad.scipy)
+    # integrate resolves on attribute access: the module if it exists, else an AttributeError (so
+    # hasattr works) — and importing autodiff.scipy never needs it.
+    if importlib.util.find_spec("autodiff.scipy.integrate") is None:
+        assert not hasattr(ad.scipy, "integrate")
+    else:
+        assert ad.scipy.integrate.__name__ == "autodiff.scipy.integrate"
+    code = ("import autodiff.scipy as s; "
+            "print(sorted(m for m in ('linalg', 'signal', 'special', 'stats') if hasattr(s, m)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['linalg', 'signal', 'special', 'stats']"
+
+
+def test_special_namespace_has_the_ufuncs_and_the_plain_functions():
+    s = ad.scipy.special
+    assert s.gamma is scipy.special.gamma and s.jv is scipy.special.jv   # the ufuncs themselves
+    x = np.array([0.5, 1.5])
+    np.testing.assert_allclose(ad.grad(lambda x: s.gammaln(x).sum())(x), scipy.special.digamma(x), rtol=1e-14)
+    np.testing.assert_allclose(s.multigammaln(3.0, 2), scipy.special.multigammaln(3.0, 2), rtol=1e-15)

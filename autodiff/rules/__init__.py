@@ -12,7 +12,17 @@ import autodiff.rules.statistics  # noqa: F401
 import autodiff.rules.ufunc_methods  # noqa: F401
 from autodiff.core import defjvp, defvjp, primitive
 from autodiff.pytree import tree_map
-from autodiff.rules import elementwise, fft, linalg, products, reductions, shape, special  # noqa: F401
+from autodiff.rules import (  # noqa: F401  (scipy_linalg reuses linalg's rules, so it comes after)
+    elementwise,
+    fft,
+    linalg,
+    products,
+    reductions,
+    scipy_linalg,
+    scipy_signal,
+    shape,
+    special,
+)
 from autodiff.rules.shape import index_add_public as index_add
 from autodiff.rules.shape import index_update_public as index_update
 from autodiff.rules.ufunc_methods import register_all as _register_ufunc_methods

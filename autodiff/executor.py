@@ -12,10 +12,10 @@ What travels, and how often:
   It is addressed by a fingerprint of its contents (its pickle with every large array replaced by a
   hash of the array's bytes), so an array changed in place between two calls is a new function part:
   a stale copy on a worker can never be used. Dask: ``client.scatter(..., broadcast=True)``, the
-  future kept while the fingerprint is recent. Process pools: the first task per worker carries it and
-  the worker keeps it (a small per-process cache keyed by the fingerprint); a pool cannot be told which
-  worker runs a task, so a worker that took none of those answers "cache miss" and is sent it with
-  that task.
+  future kept while the fingerprint is recent. Process pools: one task per worker is kept in flight,
+  and tasks carry the pickled function part until every worker has reported (by process id) that it
+  holds it in its small per-process cache; after that only the fingerprint travels. A worker that lost
+  it (restarted, or evicted it) answers "cache miss" and its task is sent again with the payload.
 - the *point* (the inputs, small) and the chunk's bounds go with every task.
 - thread pools share the caller's memory: nothing is pickled.
 
@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 import weakref
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -170,35 +171,51 @@ def _run_blob(task: Callable, key: str, blob: bytes, point: Any, chunk: tuple[in
 
 def _run_pool(executor: Any, task: Callable, key: str, shared: Any, point: Any, chunks: Sequence,
               bar: _Progress | None, sent: OrderedDict, stats: RunStats) -> list:
-    blob = None
-    first = 0
-    if key not in sent:
-        blob = _pickle(shared)
-        first = min(worker_count(executor), len(chunks))
-        stats.payload_bytes, stats.payload_sends = len(blob), first
-    _remember(sent, key, True)
-    futures = [executor.submit(_run_cached, task, key, blob if i < first else None, point, c)
-               for i, c in enumerate(chunks)]
-    results = []
-    for future, chunk in zip(futures, chunks):
-        try:
-            results.append(future.result())
-        except _CacheMiss:
-            if blob is None:
-                blob = _pickle(shared)
-                stats.payload_bytes = len(blob)
-            stats.payload_sends += 1
-            results.append(executor.submit(_run_cached, task, key, blob, point, chunk).result())
-        if bar is not None:
-            bar.update()
+    """Keep one task per worker in flight; a task carries the pickled function part until every worker
+    is known to hold it (each task reports its process id), then only its key."""
+    workers = worker_count(executor)
+    holders: set[int] = set(sent.get(key, ()))
+    blob: bytes | None = None
+    results: list = [None] * len(chunks)
+    pending: dict = {}
+    queue = list(enumerate(chunks))
+
+    def submit(i: int, chunk: tuple[int, int], with_blob: bool) -> None:
+        nonlocal blob
+        if with_blob and blob is None:
+            blob = _pickle(shared)
+            stats.payload_bytes = len(blob)
+        stats.payload_sends += with_blob
+        future = executor.submit(_run_cached, task, key, blob if with_blob else None, point, chunk)
+        pending[future] = (i, chunk)
+
+    while queue or pending:
+        while queue and len(pending) < workers:
+            i, chunk = queue.pop(0)
+            submit(i, chunk, len(holders) < workers)
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            i, chunk = pending.pop(future)
+            try:
+                pid, results[i] = future.result()
+            except _CacheMiss:            # a worker that lost it (restarted, or evicted from its cache)
+                holders.clear()
+                queue.insert(0, (i, chunk))
+                continue
+            holders.add(pid)
+            if bar is not None:
+                bar.update()
+    _remember(sent, key, holders)
     return results
 
 
-def _run_cached(task: Callable, key: str, blob: bytes | None, point: Any, chunk: tuple[int, int]) -> Any:
-    """In a pool worker: run ``task`` on the cached function part ``key`` (or on ``blob``, then cache)."""
+def _run_cached(task: Callable, key: str, blob: bytes | None, point: Any,
+                chunk: tuple[int, int]) -> tuple[int, Any]:
+    """In a pool worker: ``(process id, task(...))`` on the cached function part ``key`` (or on
+    ``blob``, then cache it)."""
     if blob is None and key not in _CACHE:
         raise _CacheMiss(key)
-    return task(_load(key, blob), point, chunk)
+    return os.getpid(), task(_load(key, blob), point, chunk)
 
 
 def _load(key: str, blob: bytes | None) -> Any:

@@ -111,13 +111,14 @@ def test_a_large_closed_over_array_is_sent_once_per_worker(request, which):
         return np.tanh(big @ x)
 
     x = RNG.standard_normal(10)
+    ad.jacfwd(layers, executor=executor)(x)                          # both workers started
     jac = ad.jacrev(f, chunk_size=40, executor=executor)            # 10 tasks
     np.testing.assert_allclose(jac(x), ad.jacrev(f)(x), rtol=1e-13)
     stats = autodiff.executor.last_run
     assert stats.tasks == 10 and stats.payload_bytes > big.nbytes
-    # Dask: one broadcast. A pool: the first task of each worker carries it; a worker that took none of
-    # those gets it with the task it asks for ("cache miss"): a few times at most, never once per task.
-    assert stats.payload_sends == 2 if which == "dask_client" else stats.payload_sends < stats.tasks
+    # Dask: one broadcast. A pool: tasks carry it until both workers have reported holding it; with one
+    # task per worker in flight that is two tasks, or a few more when one worker is slow to start.
+    assert stats.payload_sends == 2 if which == "dask_client" else 2 <= stats.payload_sends <= 4, stats
     # A second call at another point sends nothing large: the workers keep the function part...
     np.testing.assert_allclose(jac(2 * x), ad.jacrev(f)(2 * x), rtol=1e-13)
     assert autodiff.executor.last_run.payload_sends <= (0 if which == "dask_client" else 2)

@@ -302,6 +302,12 @@ def _np_einsum(*args, out=None, optimize=False, **kwargs):
 # ---- the other products, as contractions -----------------------------------------------------------
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned value.")
+
+
 @implements(np.dot)
 def _np_dot(a, b, out=None):
     if out is not None:
@@ -345,6 +351,7 @@ def _np_inner(a, b):
 @implements(np.outer)
 def _np_outer(a, b, out=None):
     """outer(a, b)[i, j] = a.ravel()[i] * b.ravel()[j]."""
+    _no_out(out, "outer")
     return np.einsum("i,j->ij", np.ravel(a), np.ravel(b))
 
 
@@ -422,6 +429,7 @@ implements(np.linalg.cross)(lambda x1, x2, /, *, axis=-1: _np_cross(x1, x2, axis
 @implements(np.linalg.multi_dot)
 def _np_multi_dot(arrays, *, out=None):
     """A chain of matrix products (1-D first/last arrays as row/column vectors), left to right."""
+    _no_out(out, "linalg.multi_dot")
     arrays = list(arrays)
     result = arrays[0]
     for a in arrays[1:]:

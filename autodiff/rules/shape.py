@@ -121,7 +121,8 @@ defjvp(transpose, lambda t, ans, x, axes: _batch_transpose(t, x, axes))
 defvjp(transpose, lambda ans, x, axes: lambda g: _batch_transpose(g, ans, tuple(np.argsort(axes))))
 
 
-@implements(np.transpose)
+# np.permute_dims is np.transpose in NumPy >= 2 (one object).
+@implements(np.transpose, np.permute_dims)
 def _np_transpose(a, axes=None):
     nd = ndim_of(lower(a))
     axes = tuple(range(nd))[::-1] if axes is None else tuple(int(ax) % nd for ax in axes)
@@ -193,13 +194,33 @@ concatenate.jvps = _concat_rules_for(64, _concat_jvp_rule)
 concatenate.vjps = _concat_rules_for(64, _concat_vjp_rule)
 
 
-@implements(np.concatenate)
-def _np_concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned value.")
+
+
+def _cast_all(arrays, dtype, casting, name):
+    """The pieces cast to ``dtype`` under NumPy's ``casting`` rule (NumPy itself checks the rule, on
+    empty stand-ins, so the error is NumPy's own)."""
+    if dtype is None:
+        return arrays
+    getattr(np, name)([np.empty((0,), np.result_type(lower(a))) for a in arrays], dtype=dtype,
+                      casting=casting)
+    return [a.astype(dtype) for a in arrays]
+
+
+# np.concat is np.concatenate in NumPy >= 2 (one object): one adapter, NumPy's one signature.
+@implements(np.concatenate, np.concat)
+def _np_concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    """Join the arrays along ``axis`` (flattened first when ``axis`` is None); linear in each piece."""
+    _no_out(out, "concatenate")
+    arrays = _cast_all(list(arrays), dtype, casting, "concatenate")
     if axis is None:
         arrays = [np.ravel(a) for a in arrays]
         axis = 0
     nd = ndim_of(lower(arrays[0]))
+    axis = int(axis)
     return _concat_many(arrays, axis - nd if axis >= 0 else axis)
 
 
@@ -211,10 +232,12 @@ def _concat_many(arrays, axis):
 
 
 @implements(np.stack)
-def _np_stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
+def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    """Join the arrays along a new ``axis``: each gets a singleton axis there, then concatenate."""
+    _no_out(out, "stack")
+    arrays = _cast_all(list(arrays), dtype, casting, "stack")
     nd = ndim_of(lower(arrays[0])) + 1
-    axis = axis % nd
+    axis = int(axis) % nd
     return _np_concatenate([np.expand_dims(a, axis) for a in arrays], axis=axis)
 
 
@@ -507,14 +530,15 @@ def _np_atleast_2d(*arys):
 
 
 @implements(np.hstack)
-def _np_hstack(tup, dtype=None, casting="same_kind"):
+def _np_hstack(tup, *, dtype=None, casting="same_kind"):
     arrs = [_np_atleast_1d(a) for a in tup]
-    return _np_concatenate(arrs, axis=0 if ndim_of(lower(arrs[0])) == 1 else 1)
+    return _np_concatenate(arrs, axis=0 if ndim_of(lower(arrs[0])) == 1 else 1, dtype=dtype,
+                           casting=casting)
 
 
 @implements(np.vstack)
-def _np_vstack(tup, dtype=None, casting="same_kind"):
-    return _np_concatenate([_np_atleast_2d(a) for a in tup], axis=0)
+def _np_vstack(tup, *, dtype=None, casting="same_kind"):
+    return _np_concatenate([_np_atleast_2d(a) for a in tup], axis=0, dtype=dtype, casting=casting)
 
 
 @implements(np.column_stack)
@@ -568,16 +592,6 @@ def _np_unstack(x, /, *, axis=0):
 @implements(np.matrix_transpose, np.linalg.matrix_transpose)
 def _np_matrix_transpose(x, /):
     return _np_swapaxes(x, -1, -2)
-
-
-@implements(np.permute_dims)
-def _np_permute_dims(a, axes=None):
-    return _np_transpose(a, axes)
-
-
-@implements(np.concat)
-def _np_concat(arrays, /, *, axis=0):
-    return _np_concatenate(arrays, axis=axis)
 
 
 @implements(np.tile)

@@ -200,6 +200,11 @@ KNOWN_VALUE_BUGS = {
     np.linalg.eigh: "fix-linalg: eigh's vectors are sign-normalised under tracing (issue 10, item 2)",
     np.linalg.svd: "fix-linalg: svd's vectors are sign-normalised under tracing (issue 10, item 2)",
 }
+# Adapters whose traced value is NumPy's only to rounding (not bitwise) today, with the owner.
+KNOWN_ROUNDING = {
+    np.linalg.lstsq: "fix-linalg: lstsq is computed another way than NumPy's LAPACK gelsd (1 ulp off)",
+    np.linalg.matrix_power: "fix-linalg: matrix_power multiplies in another order than NumPy (1 ulp off)",
+}
 
 
 def xfail_if_known(case: Case) -> Any:
@@ -207,6 +212,14 @@ def xfail_if_known(case: Case) -> Any:
     reason = KNOWN_VALUE_BUGS.get(case.fn)
     if reason is None or case.note in ("values", "r"):
         return case
+    return pytest.param(case, marks=pytest.mark.xfail(reason=reason, strict=False))
+
+
+def xfail_if_rounded(case: Case) -> Any:
+    """Like :func:`xfail_if_known`, for the bitwise test: also the adapters known to be 1 ulp off."""
+    reason = KNOWN_ROUNDING.get(case.fn)
+    if reason is None:
+        return xfail_if_known(case)
     return pytest.param(case, marks=pytest.mark.xfail(reason=reason, strict=False))
 
 
@@ -219,3 +232,23 @@ def flat_outputs(out: Any) -> list:
     if isinstance(out, (tuple, list)):
         return [leaf for item in out for leaf in flat_outputs(item)]
     return [out]
+
+
+def _random_cases():
+    """More shapes for the products whose summation order matters (NumPy's BLAS calls, not einsum)."""
+    rng = np.random.default_rng(7)
+    out = []
+    for n in range(4):
+        m, k, p = (int(d) for d in rng.integers(1, 9, 3))
+        a3, b3 = rng.normal(size=(2, m, k)), rng.normal(size=(3, k, p))
+        x1, x2, s = rng.normal(size=(4, m, k)), rng.normal(size=(m, k)), rng.normal(size=(2, m, k))
+        out += [Case(np.dot, lambda a, b: np.dot(a, b), (a3, b3), f"N-D {n}"),
+                Case(np.tensordot, lambda a, b: np.tensordot(a, b, ([2], [1])), (a3, b3), f"3-D {n}"),
+                Case(np.inner, lambda a, b: np.inner(a, b), (a3, s), f"3-D {n}"),
+                Case(np.vecdot, lambda a, b: np.vecdot(a, b), (x1, x2), f"broadcast {n}"),
+                Case(np.matvec, lambda a, b: np.matvec(a, b), (s, s[:, 0]), f"stack {n}"),
+                Case(np.vecmat, lambda a, b: np.vecmat(a, b), (s[..., 0], s), f"stack {n}")]
+    return out
+
+
+CASES += _random_cases()

@@ -23,7 +23,7 @@ from _adapter_cases import CASES, case_id, flat_outputs, xfail_if_known
 
 import autodiff as ad
 from autodiff import core
-from autodiff.testing import traced_values
+from autodiff.testing import check_grads, traced_values
 
 RULES = Path(ad.__file__).parent / "rules"
 P = inspect.Parameter
@@ -127,3 +127,14 @@ def test_concatenate_with_a_positional_axis_differentiates():
 def test_out_argument_is_refused_not_ignored(call):
     with pytest.raises(TypeError, match="out="):
         ad.grad(lambda x: np.sum(call(x)))(np.ones((2, 3)))
+
+
+def _differentiable(case):
+    outs = flat_outputs(case.call(*case.inputs))
+    return (all(isinstance(o, np.ndarray) and o.dtype == np.float64 for o in outs)
+            and all(np.isrealobj(x) and np.all(np.isfinite(x)) for x in case.inputs))
+
+
+@pytest.mark.parametrize("case", [xfail_if_known(c) for c in CASES if _differentiable(c)], ids=case_id)
+def test_positional_call_differentiates_like_finite_differences(case):
+    check_grads(lambda *xs: flat_outputs(case.call(*xs)), case.inputs, order=1)

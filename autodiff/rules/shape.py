@@ -735,21 +735,20 @@ def _np_diag(v, k=0):
 def _tri_mask(a, k, upper):
     n, m = shape_of(lower(a))[-2:]
     # tril keeps j <= i + k; triu keeps j >= i + k, the complement of tril at k - 1.
-    mask = ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
-    dtype = np.result_type(lower(a))
-    return mask.astype(dtype if np.issubdtype(dtype, np.inexact) else np.float64)
+    return ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
 
 
 @implements(np.tril)
 def _np_tril(m, k=0):
-    """m with entries above the k-th diagonal set to zero (a constant mask times m)."""
-    return m * _tri_mask(m, int(k), False)
+    """m with entries above the k-th diagonal set to zero (a where on a constant mask: a product with
+    the mask would give -0.0 for negative entries, where NumPy gives 0.0)."""
+    return np.where(_tri_mask(m, int(k), False), m, 0.0)
 
 
 @implements(np.triu)
 def _np_triu(m, k=0):
-    """m with entries below the k-th diagonal set to zero (a constant mask times m)."""
-    return m * _tri_mask(m, int(k), True)
+    """m with entries below the k-th diagonal set to zero (a where on a constant mask)."""
+    return np.where(_tri_mask(m, int(k), True), m, 0.0)
 
 
 __all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "getitem", "index_add", "index_update",

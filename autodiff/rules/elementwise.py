@@ -688,9 +688,9 @@ def _tracer_astype(x, dtype):
     return astype_discrete(x, dtype=dtype)
 
 for _name, _prim in (("add", add), ("subtract", subtract), ("multiply", multiply), ("divide", divide),
-                     ("power", power), ("negative", negative), ("absolute", absolute),
-                     ("astype", _tracer_astype)):
+                     ("power", power), ("negative", negative), ("absolute", absolute)):
     register_op(_name, _prim)
+register_op("astype", _tracer_astype)
 
 __all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "positive", "power",
            "float_power", "remainder", "fmod", "absolute", "fabs", "copysign", "sign", "floor", "ceil",

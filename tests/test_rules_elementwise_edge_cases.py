@@ -547,3 +547,22 @@ def test_astype_to_float_stays_differentiable_and_casts_derivatives():
     g = ad.grad(lambda x: np.sum(x.astype(np.float32) ** 2))(x)
     assert g.dtype == np.float64
     np.testing.assert_allclose(g, 2 * x, rtol=1e-6)
+
+
+# ---- index_update with a repeated location: NumPy keeps the last write -------------------------------
+
+
+@pytest.mark.parametrize("index, v_shape", [
+    (np.array([0, 2, 0]), (3, 2)),                              # row 0 written twice
+    (np.array([0, 2, 0]), (2,)),                                # ... by one broadcast row
+    ((np.array([0, 2, 0]), np.array([1, 1, 1])), (3,)),         # the entry (0, 1) written twice
+])
+def test_index_update_with_repeated_locations_differentiates_the_surviving_write(index, v_shape):
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 2))
+    v = np.random.default_rng(4).uniform(-1, 1, v_shape)
+    f = lambda x, v: ad.index_update(x, index, v) ** 2  # noqa: E731
+    check_grads(f, (x, v), order=2)
+    if v_shape == (3, 2):     # the overwritten v[0] has no effect: its derivative is exactly 0
+        g = ad.grad(lambda v: np.sum(f(x, v)))(v)
+        np.testing.assert_array_equal(g[0], 0.0)
+        np.testing.assert_array_equal(g[1:], 2 * v[1:])

@@ -441,14 +441,60 @@ def _pad_values(t, nb, ans, index):
     return np.reshape(t, tshape[:nb] + (1,) * missing + tshape[nb:]) if missing > 0 else t
 
 
+def _surviving_writes(shape, index):
+    """A boolean array shaped like the slot ``x[index]``: True where that write is the one NumPy keeps.
+
+    ``x[[0, 2, 0]] = v`` writes row 0 twice and keeps the last write, so v[0] has no effect on the result
+    (its derivative is 0). NumPy itself decides: write each slot position's number, read back which
+    numbers survived. None when every write survives (basic indices never repeat a location).
+    """
+    if _is_basic(index):
+        return None
+    slot_shape = shape_of(np.empty(shape, dtype=bool)[index])
+    ids = np.full(shape, -1, dtype=np.intp)
+    ids[index] = np.arange(int(np.prod(slot_shape, dtype=int))).reshape(slot_shape)
+    kept = np.zeros(int(np.prod(slot_shape, dtype=int)), dtype=bool)
+    kept[ids[ids >= 0]] = True
+    return None if kept.all() else kept.reshape(slot_shape)
+
+
+def _update_jvp_v(t, ans, x, v, index):
+    """Tangent of the written values: written (not added) into zeros, so a repeated location takes the
+    tangent of the write NumPy keeps, as the value does."""
+    nb = ndim_of(t) - ndim_of(v)
+    base = np.zeros(shape_of(t)[:nb] + shape_of(ans), dtype=t.dtype)
+    return _batched_write(index_update, base, _pad_values(t, nb, ans, index), nb, index)
+
+
+def _update_vjp_v(ans, x, v, index):
+    """Cotangent of the written values: g gathered at ``index``, zero for writes that were overwritten."""
+    kept = _surviving_writes(shape_of(x), index)
+    if kept is None:
+        return _slot_vjp(ans, x, v, index)
+    ans_nd, v_shape = ndim_of(ans), shape_of(v)
+    mask = _mask_like(kept, x)
+
+    def pullback(g):
+        nb = ndim_of(g) - ans_nd
+        return unbroadcast(_batched(g, nb, index, _take) * mask, v_shape, nb)
+
+    return pullback
+
+
+def _mask_like(mask, like):
+    """A 0/1 mask in the float dtype of ``like`` (float64 for integer data)."""
+    dtype = np.result_type(lower(like))
+    return mask.astype(dtype if np.issubdtype(dtype, np.inexact) else np.float64)
+
+
 index_update = primitive(_index_update_impl, name="index_update")
 defjvp(index_update,
        lambda t, ans, x, v, index: _batched_write(index_update, t, 0.0, ndim_of(t) - ndim_of(x), index),
-       lambda t, ans, x, v, index: _index_add_jvp_v(t, ans, x, v, index))
+       _update_jvp_v)
 defvjp(index_update,
        lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, ndim_of(g) - ndim_of(x),
                                                          index),
-       _slot_vjp)
+       _update_vjp_v)
 
 
 def index_add_public(x, index, values):
@@ -794,7 +840,9 @@ def _getitem_sample(rng):
 
 def _index_write_sample(rng):
     x = rng.uniform(-2, 2, size=(3, 4))
-    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1]))]
+    # [0, 2, 0] writes row 0 twice: index_add accumulates, index_update keeps the last write
+    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1])),
+               (np.array([0, 2, 0]),)]
     index = normalize_index(choices[rng.integers(len(choices))], x.shape)
     slot = x[index]
     v = rng.uniform(-2, 2, size=slot.shape if rng.integers(2) else slot.shape[-1:])

@@ -43,6 +43,9 @@ KNOWN_BUGS = {
     "checkpoint_closure": True,
     # fix-api: copy.copy / copy.deepcopy of a traced value is a constant (derivative 0, leaked Dual)
     "copy": True,
+    # fix-linalg: qr's factors are sign-normalised under tracing, so value and derivative differ from
+    # those of the factors NumPy (and JAX) return
+    "qr_signs": True,
 }
 
 rng0 = np.random.default_rng(2026)
@@ -186,6 +189,12 @@ def _matmul_ok(a, b):
     return len(a) >= 1 and len(b) >= 1 and a[-1] == (b[-2] if len(b) >= 2 else b[0]) and len(a) + len(b) > 2
 
 
+def _qr_factors(m, x):
+    """Q and R of the tall one of x, x.T, as one flat vector."""
+    q, r = m.linalg.qr(x if x.shape[0] >= x.shape[1] else x.T)
+    return m.concatenate([m.ravel(q), m.ravel(r)])
+
+
 def _nested_grad(b, x, y):
     """d/dz Σ sin(z x) at z = y: an inner gradient closing over the outer traced x."""
     return b.grad(lambda z: b.m.sum(b.m.sin(z * x)))(y)
@@ -260,6 +269,7 @@ OPS = [
        lambda s: len(s) == 2 and min(s) >= 2),
     Op("slogdet", 1, lambda b, x: b.m.linalg.slogdet(_square_part(b.m, x))[1],
        lambda s: len(s) == 2 and min(s) >= 2),
+    Op("qr", 1, lambda b, x: _qr_factors(b.m, x), lambda s: len(s) == 2 and min(s) >= 2, flag="qr_signs"),
     Op("checkpoint", 1, lambda b, x: b.checkpoint(lambda z: b.m.sin(z) * z)(x)),
     Op("checkpoint_closure", 2, lambda b, x, y: b.checkpoint(lambda z: b.m.sin(z * y) * y)(x), _bc,
        flag="checkpoint_closure"),
@@ -465,3 +475,10 @@ def test_known_bug_copy_of_a_traced_value(name):
     # copy.copy: right in grad/jvp, None (so zeros here) from GradientTape.gradient; deepcopy: 0 in grad,
     # a leaked Dual from jvp
     compare_with_jax(_minimal_program(name))
+
+
+@pytest.mark.xfail(reason="fix-linalg: qr's factors are sign-normalised under tracing", strict=False)
+def test_known_bug_qr_factor_signs():
+    # minimal program: v2 = concatenate(ravel(Q), ravel(R)) for Q, R = qr(x.T), x of shape (3, 4):
+    # LAPACK's R has a negative diagonal entry there; the traced Q, R (and derivatives) are sign-flipped
+    compare_with_jax([Step("qr", (0,), {})])

@@ -1,4 +1,5 @@
-"""The coverage table: every registered primitive × {JVP, VJP, second order, batched, float32}.
+"""The coverage table: every registered primitive × {JVP, VJP, second order, batched, float32, traced
+value}.
 
 ``python -m autodiff.coverage`` prints it (Markdown); ``--write [PATH]`` regenerates docs/coverage.md;
 ``--check [PATH]`` exits with status 1 when that file is stale; ``-v`` also prints why checks failed.
@@ -9,7 +10,8 @@ seeds ``SEEDS`` — the same checks the property tests run with Hypothesis-drawn
 - VJP: reverse mode against forward mode by the dot-product identity <u, J v> = <Jᵀ u, v>;
 - second order: ``check_grads(order=2)`` (each mode differentiated in each mode);
 - batched: tangents and cotangents with a leading batch axis against a loop over it;
-- float32: float32 inputs give derivatives of the values' dtype, close to the float64 ones.
+- float32: float32 inputs give derivatives of the values' dtype, close to the float64 ones;
+- traced value: the traced primal is NumPy's value bit for bit in every mode.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ seed {seeds} (the property tests, tests/test_registry_properties.py, draw more s
 - **2nd order**: `check_grads(order=2)`, each mode differentiated in each mode;
 - **batched**: tangents and cotangents with a leading batch axis (sizes 1 and the other dimensions)
   against a loop;
-- **float32**: float32 inputs give derivatives in the values' dtype, close to the float64 ones.
+- **float32**: float32 inputs give derivatives in the values' dtype, close to the float64 ones;
+- **traced value**: the traced primal equals NumPy's value bit for bit, under jvp (one direction and a
+  batch), vjp, jacfwd and jacrev.
 
 *rules* says which rules are registered: `jvp+vjp`, `jvp` (the VJP is derived by transposing the
 JVP), `vjp` (the JVP is derived by linearizing the VJP), or `zero` (a declared zero derivative:

@@ -28,13 +28,13 @@ from autodiff import registry
 from autodiff.batch_audit import check_batched_directions
 from autodiff.core import Primitive, Sample, lower
 from autodiff.pytree import tree_flatten, tree_unflatten
-from forward.jvp import push_forward
-from reverse.vjp import Recording
+from forward.jvp import jacfwd, push_forward
+from reverse.vjp import Recording, jacrev
 
 __all__ = [
     "check_grads", "PROPERTIES", "check_jvp", "check_vjp", "check_batched", "check_second_order",
     "check_float32", "check_zero_derivative", "check_property", "package_primitives", "primitive_status",
-    "sample_for", "is_zero_derivative",
+    "sample_for", "is_zero_derivative", "check_traced_value", "traced_values", "assert_bitwise_equal",
 ]
 
 # Finite differences: the stencil reaches ``_FD_STEP`` along a direction whose largest entry is 1 (a test
@@ -142,6 +142,13 @@ class _Problem:
             full[i] = x
         args = full if self.tree is None else tree_unflatten(self.tree, full)
         return self.f(*args)
+
+    def call_args(self, *xs: Any) -> list:
+        """The positional arguments ``f`` is called with when its float leaves are ``xs``."""
+        full = list(self.flat)
+        for i, x in zip(self.pos, xs):
+            full[i] = x
+        return full if self.tree is None else list(tree_unflatten(self.tree, full))
 
     def outputs(self, *xs: Any) -> list:
         return tree_flatten(self.call(*xs))[0]
@@ -570,12 +577,66 @@ def check_zero_derivative(prim: Primitive, sample: Sample, rng: np.random.Genera
             raise AssertionError(f"{where}: declared zero derivative, but {label} has cotangent {_fmt(c)}")
 
 
+def assert_bitwise_equal(where: str, got: Any, want: Any) -> None:
+    """``got`` (a traced computation's value) is ``want`` (NumPy's) bit for bit: shape, dtype, bytes."""
+    got, want = np.asarray(lower(got)), np.asarray(lower(want))
+    if got.shape != want.shape or got.dtype != want.dtype:
+        raise AssertionError(f"{where}: traced value has shape {got.shape} and dtype {got.dtype}, NumPy's "
+                             f"{want.shape} and {want.dtype}")
+    if got.tobytes() != want.tobytes():
+        diff = np.max(np.abs(got.astype(complex) - want.astype(complex))) if got.size else 0.0
+        raise AssertionError(f"{where}: traced value differs from NumPy's (max |difference| {diff:.3g}):"
+                             f"\n  traced {_fmt(got)}\n  NumPy  {_fmt(want)}")
+
+
+def traced_values(fun: Callable, xs: Sequence[Any], rng: np.random.Generator) -> dict[str, list]:
+    """The flat outputs of ``fun(*xs)`` as each transformation computes them: under ``jvp`` with one
+    direction and with a batch of 3, recorded on a tape (``vjp``), and, for real inputs and float
+    outputs, inside ``jacfwd`` and ``jacrev`` (each with every input as an argnum)."""
+    xs = [np.asarray(x) for x in xs]
+    single = _push(fun, xs, [_random_like(x, rng) for x in xs])[0]
+    batch = _push(fun, xs, [np.stack([_random_like(x, rng) for _ in range(3)]) for x in xs], (3,))[0]
+    recorded = Recording(fun, tree_flatten(tuple(xs))[1], list(xs)).values
+    values = {"forward (jvp)": single, "forward, batch of 3": batch, "reverse (vjp)": recorded}
+    if all(_is_float(v) for v in recorded) and all(np.isrealobj(x) for x in xs):
+        for name, jac in (("jacfwd", jacfwd), ("jacrev", jacrev)):
+            values[name] = _seen_by(jac, fun, xs)
+    return values
+
+
+def _seen_by(jac: Callable, fun: Callable, xs: Sequence[Any]) -> list:
+    """The outputs of ``fun`` as they are computed inside ``jac(fun)`` (read from the tracers)."""
+    seen: list = []
+
+    def spy(*ys):
+        out = fun(*ys)
+        seen[:] = [lower(o) for o in tree_flatten(out)[0]]
+        return out
+
+    jac(spy, argnums=tuple(range(len(xs))))(*xs)
+    return seen
+
+
+def check_traced_value(prim: Primitive, sample: Sample, rng: np.random.Generator) -> None:
+    """The traced primal equals the plain NumPy value bitwise, in both modes and batched (SPEC section 2:
+    a traced computation returns exactly the values NumPy returns)."""
+    p = _primitive_problem(prim, sample)
+    want = tree_flatten(prim.fn(*p.call_args(*p.xs), **sample.params))[0]
+    for mode, got in traced_values(p.outputs, p.xs, rng).items():
+        if len(got) != len(want):
+            raise AssertionError(f"{_describe(prim, sample)}: {mode} gives {len(got)} outputs, NumPy "
+                                 f"{len(want)}")
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert_bitwise_equal(f"{_describe(prim, sample)}: output {k} under {mode}", g, w)
+
+
 PROPERTIES: dict[str, Callable[[Primitive, Sample, np.random.Generator], None]] = {
     "JVP": check_jvp,
     "VJP": check_vjp,
     "second order": check_second_order,
     "batched": check_batched,
     "float32": check_float32,
+    "traced value": check_traced_value,
 }
 """The properties every primitive is checked for, by column name of the coverage table."""
 

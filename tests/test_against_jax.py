@@ -2,8 +2,8 @@
 
 Finite differences check every primitive; this checks the NumPy adapters and conventions built on top
 of them (norm orders, decompositions, padding modes, FFTs, masks, ties) against ``jax.grad`` and
-``jax.hessian`` to near machine precision. It needs JAX (`pip install -e ".[bench]"`) and is skipped
-without it.
+``jax.hessian`` to near machine precision. JAX is in the ``test`` extra (`pip install -e ".[test]"`), so CI
+runs this file; it is skipped only where JAX is not installed.
 """
 
 import numpy as np

@@ -438,3 +438,131 @@ def test_nan_functions_ignore_nan_entries(fn):
 def test_out_argument_is_refused():
     with pytest.raises(TypeError, match="out="):
         ad.grad(lambda x: np.sum(x, out=np.zeros(())))(np.ones(2))
+
+
+# ---- removable singularities: where the limit exists the derivative is finite (SPEC section 2) -------
+
+
+def _all_orders(f, x):
+    """f's first derivative by grad, jvp, jacfwd, jacrev and its second by hessian, reverse-over-reverse
+    and forward-over-forward (f scalar-valued)."""
+    g = lambda x: np.sum(f(x))  # noqa: E731
+    tangent = np.ones_like(np.asarray(x, dtype=float))
+    return {"grad": ad.grad(g)(x), "jvp": ad.jvp(g, (x,), (tangent,))[1], "jacfwd": ad.jacfwd(g)(x),
+            "jacrev": ad.jacrev(g)(x), "hessian": ad.hessian(g)(x),
+            "rev-over-rev": ad.jacrev(ad.grad(g))(x), "fwd-over-fwd": ad.jacfwd(ad.jacfwd(g))(x)}
+
+
+@pytest.mark.parametrize("f, x, want", [
+    (lambda x: x ** 0.0, 0.0, 0.0),
+    (lambda x: x ** 0, 0.0, 0.0),
+    (lambda x: np.power(x, np.zeros(2)), np.zeros(2), [0.0, 0.0]),
+    (lambda x: x ** np.array([0.0, 2.0, 0.0]), np.array([0.0, 0.0, 3.0]), [0.0, 0.0, 0.0]),
+    (np.std, np.array([1.5]), [0.0]),
+    (lambda x: np.std(x, axis=0), np.ones((1, 3)), np.zeros((1, 3))),
+    (lambda x: np.std(x, ddof=1), np.array([1.5, 1.5]), [0.0, 0.0]),
+    (np.var, np.array([1.5]), [0.0]),
+    (lambda x: np.hypot(x, 0.0 * x), 0.0, 0.0),
+    (lambda x: np.hypot(x, np.zeros(3)), np.array([0.0, 2.0, -1.0]), [0.0, 1.0, -1.0]),
+    (lambda x: np.hypot(0.0, x), 0.0, 0.0),
+    (np.linalg.norm, np.zeros(3), [0.0, 0.0, 0.0]),
+], ids=["x**0.0", "x**int0", "power(x,zeros)", "x**[0,2,0]", "std-one", "std-axis-len1", "std-ddof1-tie",
+        "var-one", "hypot(0,0)", "hypot(x,0)-vector", "hypot(0,y)", "norm-origin"])
+def test_removable_singularities_have_finite_derivatives_in_every_mode_and_order(f, x, want):
+    results = _all_orders(f, x)
+    for name, value in results.items():
+        if name in ("hessian", "rev-over-rev", "fwd-over-fwd") and f is np.linalg.norm:
+            continue   # norm's second derivative at the origin belongs to rules/linalg.py
+        assert np.all(np.isfinite(value)), (name, value)
+    # the first derivatives are the limits (hypot and norm at the origin: the kink convention, 0)
+    for name in ("grad", "jacfwd", "jacrev"):
+        np.testing.assert_array_equal(np.reshape(results[name], np.shape(x)), want)
+
+
+def test_power_second_derivatives_stay_exact_next_to_the_masked_point():
+    # the mask changes only x = 0 with y = 0: at x = 2, y = 0 the mixed partial d²(x^y)/dx dy = 1/x
+    f = lambda x, y: np.sum(np.power(x, y))  # noqa: E731
+    x, y = np.array([2.0, 0.0, 3.0]), np.array([0.0, 0.0, 2.0])
+    mixed_fwd = ad.jacfwd(ad.grad(f, 0), 1)(x, y)
+    mixed_rev = ad.jacrev(ad.grad(f, 1), 0)(x, y)
+    want = np.diag([0.5, 0.0, 3.0 * (1 + 2 * np.log(3.0))])   # x^(y-1) (1 + y log x)
+    np.testing.assert_allclose(mixed_fwd, want, rtol=1e-12)
+    np.testing.assert_allclose(mixed_rev, want, rtol=1e-12)
+    # d²(x^0)/dx² = 0 everywhere, d²(x^2)/dx² = 2
+    np.testing.assert_allclose(ad.hessian(lambda x: np.sum(x ** np.array([0.0, 0.0, 2.0])))(x),
+                               np.diag([0.0, 0.0, 2.0]), atol=1e-12)
+
+
+def test_power_of_zero_derivative_in_the_exponent_is_zero_where_defined():
+    # 0 ** y = 0 for y > 0, constant in y: derivative 0 in every mode, at first and second order
+    for y in (2.0, 0.5, np.array([2.0, 0.5, 3.0])):
+        for name, value in _all_orders(lambda y: np.power(0.0, y), y).items():
+            assert np.all(np.asarray(value) == 0.0), (name, value)
+
+
+def test_std_of_distinct_values_is_unchanged_by_the_zero_guard():
+    x = np.array([[1.0, 2.0, 4.0], [3.0, 3.0, 3.0]])
+    g = ad.grad(lambda x: np.sum(np.std(x, axis=1)))(x)
+    row = x[0] - x[0].mean()
+    np.testing.assert_allclose(g[0], row / (3 * np.std(x[0])), rtol=1e-12)
+    np.testing.assert_array_equal(g[1], 0.0)              # the tied row: the kink convention
+    check_grads(lambda x: np.std(x, axis=1), (x[:1],), order=2)
+
+
+# ---- casts to integer and boolean dtypes are constants -------------------------------------------------
+
+
+def _with_casts(x):
+    return np.sum(x * x.astype(int)) + np.sum(x.astype(bool) * x) + np.sum(x.astype(np.int32))
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp", "jacfwd", "jacrev", "hessian"])
+def test_astype_to_integer_or_bool_is_a_constant_in_every_mode(mode):
+    x = np.array([1.5, 2.5, 0.0])
+    want = x.astype(int) + x.astype(bool)          # d/dx of x * int(x) + bool(x) * x
+    if mode == "jvp":
+        out, tangent = ad.jvp(_with_casts, (x,), (np.ones(3),))
+        assert out == _with_casts(x)
+        assert tangent == pytest.approx(np.sum(want))
+    elif mode == "hessian":
+        np.testing.assert_array_equal(ad.hessian(_with_casts)(x), np.zeros((3, 3)))
+    else:
+        np.testing.assert_array_equal(getattr(ad, mode)(_with_casts)(x), want)
+
+
+def test_astype_to_integer_is_a_constant_on_a_gradient_tape():
+    v = ad.Variable([1.5, 2.5])
+    with ad.GradientTape(persistent=True) as tape:
+        y = np.sum(v * v.astype(int))
+        z = v.astype(int)
+    np.testing.assert_array_equal(tape.gradient(y, v), [1.0, 2.0])
+    assert np.asarray(z.numpy()).dtype.kind == "i"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # an integer target: TensorFlow's None (maybe with a warning)
+        assert tape.gradient(z, v) is None
+
+
+def test_astype_to_float_stays_differentiable_and_casts_derivatives():
+    x = np.array([1.5, 2.5])
+    g = ad.grad(lambda x: np.sum(x.astype(np.float32) ** 2))(x)
+    assert g.dtype == np.float64
+    np.testing.assert_allclose(g, 2 * x, rtol=1e-6)
+
+
+# ---- index_update with a repeated location: NumPy keeps the last write -------------------------------
+
+
+@pytest.mark.parametrize("index, v_shape", [
+    (np.array([0, 2, 0]), (3, 2)),                              # row 0 written twice
+    (np.array([0, 2, 0]), (2,)),                                # ... by one broadcast row
+    ((np.array([0, 2, 0]), np.array([1, 1, 1])), (3,)),         # the entry (0, 1) written twice
+])
+def test_index_update_with_repeated_locations_differentiates_the_surviving_write(index, v_shape):
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 2))
+    v = np.random.default_rng(4).uniform(-1, 1, v_shape)
+    f = lambda x, v: ad.index_update(x, index, v) ** 2  # noqa: E731
+    check_grads(f, (x, v), order=2)
+    if v_shape == (3, 2):     # the overwritten v[0] has no effect: its derivative is exactly 0
+        g = ad.grad(lambda v: np.sum(f(x, v)))(v)
+        np.testing.assert_array_equal(g[0], 0.0)
+        np.testing.assert_array_equal(g[1:], 2 * v[1:])

@@ -185,13 +185,34 @@ def _log_base(x):
 
 
 def _power_dx(ans, x, y):
-    """y x^(y-1); for the common constant exponent 2 just 2x (one operation, not a pow)."""
+    """y x^(y-1); for the common constant exponent 2 just 2x (one operation, not a pow).
+
+    At y = 0, x^0 = 1 is constant, so the derivative is 0 even at x = 0, where the formula reads
+    0 · 0^(-1) = 0 · inf = NaN (SPEC section 2: where the limit exists the derivative is finite).
+    """
     if type(y) is int or type(y) is float:
         if y == 2:
             return 2.0 * x
         if y == 1:
             return 1.0
-    return y * x ** (y - 1)
+        if y == 0:
+            return 0.0
+    return y * x ** _safe_exponent(x, y)
+
+
+def _safe_exponent(x, y):
+    """y - 1, except 1 where x = 0 and y = 0: there y x^(y-1) must be 0 · x = 0, not 0 · inf.
+
+    Only the points with both x = 0 and y = 0 change, so the mixed partials in y at x != 0 (1/x at y = 0)
+    stay exact; the mask is a constant, so higher derivatives of 0 · x are 0 too.
+    """
+    yl = lower(y)
+    if not np.any(yl == 0):
+        return y - 1
+    both_zero = (lower(x) == 0) & (yl == 0)
+    if not np.any(both_zero):
+        return y - 1
+    return np.where(both_zero, 1.0, y - 1)
 
 
 def _power_vjp_x(ans, x, y):
@@ -400,8 +421,20 @@ reciprocal = primitive(np.reciprocal)
 defjvp(reciprocal, lambda t, ans, x: -t * ans * ans)
 defvjp(reciprocal, lambda ans, x: lambda g: -g * ans * ans)
 
-hypot = primitive(np.hypot)               # sqrt(x² + y²); like sqrt, no derivative at the origin
-defderiv(hypot, lambda ans, x, y: x / ans, lambda ans, x, y: y / ans)
+def _over_hypot(u, ans):
+    """u / hypot(x, y), and 0 where hypot is 0: the origin is a kink of the norm of (x, y), and its
+    derivative there is 0 (SPEC section 2, as for ``norm``). The safe-where idiom keeps the division
+    finite, so higher derivatives at the origin are finite (0) too."""
+    zero = lower(ans) == 0
+    if not np.any(zero):
+        return u / ans
+    if ndim_of(zero) == 0:
+        return 0.0 * u
+    return np.where(zero, 0.0, u / np.where(zero, 1.0, ans))
+
+
+hypot = primitive(np.hypot)               # sqrt(x² + y²); derivative (x, y)/hypot, 0 at the origin
+defderiv(hypot, lambda ans, x, y: _over_hypot(x, ans), lambda ans, x, y: _over_hypot(y, ans))
 
 # ---- trigonometric and hyperbolic ------------------------------------------------------------------
 
@@ -594,6 +627,12 @@ defderiv(clip, _inside, _below, _above)
 @implements(np.clip)
 def _np_clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None, **kwargs):
     """``np.clip``: derivative 1 inside [a_min, a_max] (bounds included), else into the active bound."""
+    if out is not None:
+        raise TypeError("np.clip(..., out=...) writes in place and cannot be differentiated; use the "
+                        "returned value.")
+    if kwargs:
+        raise NotImplementedError(f"np.clip with keyword arguments {sorted(kwargs)} is not supported on "
+                                  "traced values.")
     lo = a_min if a_min is not None else min
     hi = a_max if a_max is not None else max
     return clip(a, lo, hi)
@@ -626,13 +665,32 @@ def _cast_back(ans, x, dtype):
 
 
 astype = primitive(_astype_impl, name="astype")
-defjvp(astype, lambda t, ans, x, dtype: t.astype(dtype) if np.issubdtype(dtype, np.inexact) else None)
-defvjp(astype, lambda ans, x, dtype: _cast_back(ans, x, dtype) if np.issubdtype(dtype, np.inexact) else None)
+"""``astype(x, dtype=)`` to a float or complex dtype: the identity map, cast (tangents to ``dtype``,
+cotangents back to x's dtype). Casts to integer or boolean dtypes go to :data:`astype_discrete`."""
+defjvp(astype, lambda t, ans, x, dtype: t.astype(dtype))
+defvjp(astype, _cast_back)
+
+
+def _astype_discrete_impl(x, dtype):
+    return np.asarray(x).astype(dtype)
+
+
+astype_discrete = nondifferentiable(_astype_discrete_impl, name="astype_discrete")
+"""``x.astype(int)``, ``x.astype(bool)``: a cast to a non-float dtype is a constant (derivative zero),
+SPEC section 2 — a plain array in every transformation, not a node whose rule would have no pullback."""
+
+
+def _tracer_astype(x, dtype):
+    """``Tracer.astype``: the differentiable cast for float/complex dtypes, a constant otherwise."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.inexact):
+        return astype(x, dtype=dtype)
+    return astype_discrete(x, dtype=dtype)
 
 for _name, _prim in (("add", add), ("subtract", subtract), ("multiply", multiply), ("divide", divide),
-                     ("power", power), ("negative", negative), ("absolute", absolute),
-                     ("astype", astype)):
+                     ("power", power), ("negative", negative), ("absolute", absolute)):
     register_op(_name, _prim)
+register_op("astype", _tracer_astype)
 
 __all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "positive", "power",
            "float_power", "remainder", "fmod", "absolute", "fabs", "copysign", "sign", "floor", "ceil",
@@ -641,7 +699,7 @@ __all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "pos
            "sqrt", "cbrt", "square", "reciprocal", "hypot", "sin", "cos", "tan", "arcsin", "arccos",
            "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "deg2rad",
            "rad2deg", "sinc", "maximum", "minimum", "fmax", "fmin", "where", "clip", "nan_to_num",
-           "astype"]
+           "astype", "astype_discrete"]
 
 # ---- test domains (where the property tests sample each primitive) ---------------------------------
 
@@ -746,3 +804,11 @@ defdomain(where, _where_sample)
 defdomain(clip, _clip_sample)
 defdomain(nan_to_num, _nan_to_num_sample)
 defdomain(astype, _astype_sample)
+
+
+def _astype_discrete_sample(rng):
+    dtype = [np.dtype(np.int64), np.dtype(bool), np.dtype(np.int32)][rng.integers(3)]
+    return Sample((_off_grid(rng),), {"dtype": dtype})
+
+
+defdomain(astype_discrete, _astype_discrete_sample)

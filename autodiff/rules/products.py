@@ -302,6 +302,12 @@ def _np_einsum(*args, out=None, optimize=False, **kwargs):
 # ---- the other products, as contractions -----------------------------------------------------------
 
 
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned value.")
+
+
 @implements(np.dot)
 def _np_dot(a, b, out=None):
     if out is not None:
@@ -310,8 +316,20 @@ def _np_dot(a, b, out=None):
         return a * b
     if ndim_of(lower(b)) <= 2:
         return matmul(a, b)
-    # dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]): contract a's last axis with b's last but one.
-    return np.tensordot(a, b, axes=([-1], [-2]))
+    return _dot_nd(a, b)
+
+
+def _dot_nd(a, b):
+    """dot(a, b)[i, j, k, m] = sum(a[i, j, :] * b[k, :, m]) for b with 3 or more axes.
+
+    NumPy computes each entry as one 1-D dot product of a row of a and a column of b; so do we: a
+    (1, n) @ (n, 1) product per entry, the rows and columns broadcast against each other by matmul
+    (views, nothing is copied), which is that same BLAS dot — the value is NumPy's bit for bit.
+    """
+    sa, sb = shape_of(lower(a)), shape_of(lower(b))
+    rows = np.reshape(a, sa[:-1] + (1,) * (len(sb) - 1) + (1, sa[-1]))
+    cols = np.reshape(np.swapaxes(b, -1, -2), (1,) * (len(sa) - 1) + sb[:-2] + sb[-1:] + (sb[-2], 1))
+    return matmul(rows, cols)[..., 0, 0]
 
 
 @implements(np.tensordot)
@@ -326,12 +344,20 @@ def _np_tensordot(a, b, axes=2):
         axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
     axes_a = [int(x) % na for x in axes_a]
     axes_b = [int(x) % nb_ for x in axes_b]
-    la, lb = list(_LETTERS[:na]), list(_LETTERS[na:na + nb_])
-    for x, y in zip(axes_a, axes_b):
-        lb[y] = la[x]
-    out = "".join(c for k, c in enumerate(la) if k not in axes_a) + \
-        "".join(c for k, c in enumerate(lb) if k not in axes_b)
-    return np.einsum("".join(la) + "," + "".join(lb) + "->" + out, a, b)
+    return _tensordot_as_numpy(a, b, axes_a, axes_b)
+
+
+def _tensordot_as_numpy(a, b, axes_a, axes_b):
+    """NumPy's own algorithm: move the summed axes together, fold to two matrices, one matrix product,
+    unfold. Computed this way (not as an einsum) the value is NumPy's bit for bit, because both end in
+    the same BLAS call."""
+    sa, sb = shape_of(lower(a)), shape_of(lower(b))
+    free_a = [k for k in range(len(sa)) if k not in axes_a]
+    free_b = [k for k in range(len(sb)) if k not in axes_b]
+    inner = int(np.prod([sa[k] for k in axes_a], dtype=int))
+    at = np.reshape(np.transpose(a, free_a + axes_a), (-1, inner))
+    bt = np.reshape(np.transpose(b, axes_b + free_b), (inner, -1))
+    return np.reshape(matmul(at, bt), tuple(sa[k] for k in free_a) + tuple(sb[k] for k in free_b))
 
 
 @implements(np.inner)
@@ -339,12 +365,13 @@ def _np_inner(a, b):
     """sum(a[..., :] * b[..., :]) over the last axes; a * b if either is a scalar."""
     if ndim_of(lower(a)) == 0 or ndim_of(lower(b)) == 0:
         return a * b
-    return _np_tensordot(a, b, ([-1], [-1]))
+    return _np_tensordot(a, b, ([-1], [-1]))     # NumPy's inner is this product, bit for bit
 
 
 @implements(np.outer)
 def _np_outer(a, b, out=None):
     """outer(a, b)[i, j] = a.ravel()[i] * b.ravel()[j]."""
+    _no_out(out, "outer")
     return np.einsum("i,j->ij", np.ravel(a), np.ravel(b))
 
 
@@ -354,7 +381,7 @@ def _np_vdot(a, b):
     a = np.ravel(a)
     if np.iscomplexobj(lower(a)):
         a = np.conjugate(a)
-    return np.einsum("i,i->", a, np.ravel(b))
+    return matmul(a, np.ravel(b))              # a 1-D product: NumPy's vdot is the same BLAS dot
 
 
 @implements(np.kron)
@@ -404,15 +431,31 @@ def _conj_if_complex(x):
     return np.conjugate(x) if np.iscomplexobj(lower(x)) else x
 
 
+# NumPy's vecdot/matvec/vecmat loops compute each entry as a 1-D dot product; the matmuls below with a
+# singleton row or column are the same BLAS calls, so the values are NumPy's bit for bit (an einsum
+# sums in another order).
+
+
 def _vecdot(x1, x2, axis=-1):
     """sum(conj(x1) * x2) over ``axis`` (broadcasting the other axes)."""
-    return np.einsum("...i,...i->...", np.moveaxis(_conj_if_complex(x1), axis, -1), np.moveaxis(x2, axis, -1))
+    rows = np.moveaxis(_conj_if_complex(x1), axis, -1)[..., None, :]
+    return matmul(rows, np.moveaxis(x2, axis, -1)[..., :, None])[..., 0, 0]
+
+
+def _matvec(x1, x2):
+    """matvec(x1, x2)[..., i] = sum_j x1[..., i, j] x2[..., j]."""
+    return matmul(x1, x2[..., None])[..., 0]
+
+
+def _vecmat(x1, x2):
+    """vecmat(x1, x2)[..., j] = sum_i conj(x1[..., i]) x2[..., i, j]."""
+    return matmul(_conj_if_complex(x1)[..., None, :], x2)[..., 0, :]
 
 
 implements(np.vecdot)(lambda x1, x2, /, *, axis=-1, **kwargs: _vecdot(x1, x2, axis))
 implements(np.linalg.vecdot)(lambda x1, x2, /, *, axis=-1: _vecdot(x1, x2, axis))
-implements(np.matvec)(lambda x1, x2, /, **kwargs: np.einsum("...ij,...j->...i", x1, x2))
-implements(np.vecmat)(lambda x1, x2, /, **kwargs: np.einsum("...i,...ij->...j", _conj_if_complex(x1), x2))
+implements(np.matvec)(lambda x1, x2, /, **kwargs: _matvec(x1, x2))
+implements(np.vecmat)(lambda x1, x2, /, **kwargs: _vecmat(x1, x2))
 implements(np.linalg.matmul)(lambda x1, x2, /: matmul(x1, x2))
 implements(np.linalg.outer)(lambda x1, x2, /: _np_outer(x1, x2))
 implements(np.linalg.tensordot)(lambda x1, x2, /, *, axes=2: _np_tensordot(x1, x2, axes))

@@ -300,13 +300,29 @@ def _std_impl(x, axis, ddof, keepdims):
     return np.std(x, axis=axis, ddof=ddof, keepdims=keepdims)
 
 
+def _half_over(u, ans):
+    """u / (2 std), and 0 where std is 0: d sqrt(v) = dv / (2 sqrt(v)).
+
+    std = 0 means every entry equals the mean. With one entry (N - ddof = 1 or a reduced axis of
+    length 1) std is identically 0 and its derivative is exactly 0; with several equal entries std is a
+    kink (the norm of x - mean at its origin) and takes 0, as ``abs`` and ``norm`` do (SPEC section 2).
+    The safe-where idiom keeps higher derivatives finite too.
+    """
+    zero = lower(ans) == 0
+    if not np.any(zero):
+        return u / (2.0 * ans)
+    if ndim_of(zero) == 0:
+        return 0.0 * u
+    return np.where(zero, 0.0, u / (2.0 * np.where(zero, 1.0, ans)))
+
+
 def _std_jvp(t, ans, x, axis, ddof, keepdims):
-    return _var_jvp(t, ans, x, axis, ddof, keepdims) / (2.0 * ans)      # d sqrt(v) = dv / (2 sqrt(v))
+    return _half_over(_var_jvp(t, ans, x, axis, ddof, keepdims), ans)
 
 
 def _std_vjp(ans, x, axis, ddof, keepdims):
     pull_var = _var_vjp(ans, x, axis, ddof, keepdims)
-    return lambda g: pull_var(g / (2.0 * ans))
+    return lambda g: pull_var(_half_over(g, ans))
 
 
 std = primitive(_std_impl, name="std")
@@ -325,6 +341,8 @@ def _np_var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     _no_out(out, "var")
     _unsupported(where, "var", "where")
     a = a if dtype is None else a.astype(dtype)
+    if mean is not None:
+        return _var_about(a, mean, axis, _ddof(ddof, correction), keepdims)
     return var(a, axis=neg_axes(axis, ndim_of(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
 
 
@@ -335,7 +353,19 @@ def _np_std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where
     _no_out(out, "std")
     _unsupported(where, "std", "where")
     a = a if dtype is None else a.astype(dtype)
+    if mean is not None:
+        return np.sqrt(_var_about(a, mean, axis, _ddof(ddof, correction), keepdims))
     return std(a, axis=neg_axes(axis, ndim_of(a)), ddof=_ddof(ddof, correction), keepdims=bool(keepdims))
+
+
+def _var_about(a, mean, axis, ddof, keepdims):
+    """Σ |a - mean|² / (N - ddof) about a given ``mean`` (NumPy's ``mean=``, with keepdims' shape),
+    computed as NumPy does it; differentiable in ``a`` and in ``mean``."""
+    axes = neg_axes(axis, ndim_of(a))
+    d = a - mean
+    sq = np.real(d * np.conjugate(d)) if np.iscomplexobj(lower(d)) else d * d
+    dof = max(_count(shape_of(a), axes) - ddof, 0)
+    return _np_sum(sq, axes, None, None, keepdims) / dof
 
 
 def _unsupported(value, name, what):
@@ -538,9 +568,9 @@ def _np_nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None
     return _np_prod(np.where(_nan_mask(a), 1.0, a), axis, dtype, out, keepdims, initial)
 
 
-def _nan_extremum(reduce_fn, fill, a, axis, keepdims):
+def _nan_extremum(reduce_fn, fill, a, axis, keepdims, initial):
     nan = _nan_mask(a)
-    m = reduce_fn(np.where(nan, fill, a), axis, None, keepdims)
+    m = reduce_fn(np.where(nan, fill, a), axis, None, keepdims, initial)
     all_nan = np.all(nan, axis=axis, keepdims=bool(keepdims))
     return np.where(all_nan, np.nan, m) if np.any(all_nan) else m
 
@@ -550,7 +580,7 @@ def _np_nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None)
     """``np.nanmax``: max ignoring NaN entries (NaN for an all-NaN slice)."""
     _no_out(out, "nanmax")
     _unsupported(where, "nanmax", "where")
-    return _nan_extremum(_np_max, -np.inf, a, axis, keepdims)
+    return _nan_extremum(_np_max, -np.inf, a, axis, keepdims, initial)
 
 
 @implements(np.nanmin)
@@ -558,7 +588,7 @@ def _np_nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None)
     """``np.nanmin``: min ignoring NaN entries (NaN for an all-NaN slice)."""
     _no_out(out, "nanmin")
     _unsupported(where, "nanmin", "where")
-    return _nan_extremum(_np_min, np.inf, a, axis, keepdims)
+    return _nan_extremum(_np_min, np.inf, a, axis, keepdims, initial)
 
 
 # ---- ufunc methods: np.add.reduce(x), np.multiply.accumulate(x), ... (axis defaults to 0) ------------

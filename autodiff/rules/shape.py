@@ -121,7 +121,8 @@ defjvp(transpose, lambda t, ans, x, axes: _batch_transpose(t, x, axes))
 defvjp(transpose, lambda ans, x, axes: lambda g: _batch_transpose(g, ans, tuple(np.argsort(axes))))
 
 
-@implements(np.transpose)
+# np.permute_dims is np.transpose in NumPy >= 2 (one object).
+@implements(np.transpose, np.permute_dims)
 def _np_transpose(a, axes=None):
     nd = ndim_of(lower(a))
     axes = tuple(range(nd))[::-1] if axes is None else tuple(int(ax) % nd for ax in axes)
@@ -193,13 +194,33 @@ concatenate.jvps = _concat_rules_for(64, _concat_jvp_rule)
 concatenate.vjps = _concat_rules_for(64, _concat_vjp_rule)
 
 
-@implements(np.concatenate)
-def _np_concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
+def _no_out(out, name):
+    if out is not None:
+        raise TypeError(f"np.{name}(..., out=...) writes in place and cannot be differentiated; "
+                        "use the returned value.")
+
+
+def _cast_all(arrays, dtype, casting, name):
+    """The pieces cast to ``dtype`` under NumPy's ``casting`` rule (NumPy itself checks the rule, on
+    empty stand-ins, so the error is NumPy's own)."""
+    if dtype is None:
+        return arrays
+    getattr(np, name)([np.empty((0,), np.result_type(lower(a))) for a in arrays], dtype=dtype,
+                      casting=casting)
+    return [a.astype(dtype) for a in arrays]
+
+
+# np.concat is np.concatenate in NumPy >= 2 (one object): one adapter, NumPy's one signature.
+@implements(np.concatenate, np.concat)
+def _np_concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    """Join the arrays along ``axis`` (flattened first when ``axis`` is None); linear in each piece."""
+    _no_out(out, "concatenate")
+    arrays = _cast_all(list(arrays), dtype, casting, "concatenate")
     if axis is None:
         arrays = [np.ravel(a) for a in arrays]
         axis = 0
     nd = ndim_of(lower(arrays[0]))
+    axis = int(axis)
     return _concat_many(arrays, axis - nd if axis >= 0 else axis)
 
 
@@ -211,10 +232,12 @@ def _concat_many(arrays, axis):
 
 
 @implements(np.stack)
-def _np_stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
-    arrays = list(arrays)
+def _np_stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
+    """Join the arrays along a new ``axis``: each gets a singleton axis there, then concatenate."""
+    _no_out(out, "stack")
+    arrays = _cast_all(list(arrays), dtype, casting, "stack")
     nd = ndim_of(lower(arrays[0])) + 1
-    axis = axis % nd
+    axis = int(axis) % nd
     return _np_concatenate([np.expand_dims(a, axis) for a in arrays], axis=axis)
 
 
@@ -418,14 +441,60 @@ def _pad_values(t, nb, ans, index):
     return np.reshape(t, tshape[:nb] + (1,) * missing + tshape[nb:]) if missing > 0 else t
 
 
+def _surviving_writes(shape, index):
+    """A boolean array shaped like the slot ``x[index]``: True where that write is the one NumPy keeps.
+
+    ``x[[0, 2, 0]] = v`` writes row 0 twice and keeps the last write, so v[0] has no effect on the result
+    (its derivative is 0). NumPy itself decides: write each slot position's number, read back which
+    numbers survived. None when every write survives (basic indices never repeat a location).
+    """
+    if _is_basic(index):
+        return None
+    slot_shape = shape_of(np.empty(shape, dtype=bool)[index])
+    ids = np.full(shape, -1, dtype=np.intp)
+    ids[index] = np.arange(int(np.prod(slot_shape, dtype=int))).reshape(slot_shape)
+    kept = np.zeros(int(np.prod(slot_shape, dtype=int)), dtype=bool)
+    kept[ids[ids >= 0]] = True
+    return None if kept.all() else kept.reshape(slot_shape)
+
+
+def _update_jvp_v(t, ans, x, v, index):
+    """Tangent of the written values: written (not added) into zeros, so a repeated location takes the
+    tangent of the write NumPy keeps, as the value does."""
+    nb = ndim_of(t) - ndim_of(v)
+    base = np.zeros(shape_of(t)[:nb] + shape_of(ans), dtype=t.dtype)
+    return _batched_write(index_update, base, _pad_values(t, nb, ans, index), nb, index)
+
+
+def _update_vjp_v(ans, x, v, index):
+    """Cotangent of the written values: g gathered at ``index``, zero for writes that were overwritten."""
+    kept = _surviving_writes(shape_of(x), index)
+    if kept is None:
+        return _slot_vjp(ans, x, v, index)
+    ans_nd, v_shape = ndim_of(ans), shape_of(v)
+    mask = _mask_like(kept, x)
+
+    def pullback(g):
+        nb = ndim_of(g) - ans_nd
+        return unbroadcast(_batched(g, nb, index, _take) * mask, v_shape, nb)
+
+    return pullback
+
+
+def _mask_like(mask, like):
+    """A 0/1 mask in the float dtype of ``like`` (float64 for integer data)."""
+    dtype = np.result_type(lower(like))
+    return mask.astype(dtype if np.issubdtype(dtype, np.inexact) else np.float64)
+
+
 index_update = primitive(_index_update_impl, name="index_update")
 defjvp(index_update,
        lambda t, ans, x, v, index: _batched_write(index_update, t, 0.0, ndim_of(t) - ndim_of(x), index),
-       lambda t, ans, x, v, index: _index_add_jvp_v(t, ans, x, v, index))
+       _update_jvp_v)
 defvjp(index_update,
        lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, ndim_of(g) - ndim_of(x),
                                                          index),
-       _slot_vjp)
+       _update_vjp_v)
 
 
 def index_add_public(x, index, values):
@@ -507,14 +576,15 @@ def _np_atleast_2d(*arys):
 
 
 @implements(np.hstack)
-def _np_hstack(tup, dtype=None, casting="same_kind"):
+def _np_hstack(tup, *, dtype=None, casting="same_kind"):
     arrs = [_np_atleast_1d(a) for a in tup]
-    return _np_concatenate(arrs, axis=0 if ndim_of(lower(arrs[0])) == 1 else 1)
+    return _np_concatenate(arrs, axis=0 if ndim_of(lower(arrs[0])) == 1 else 1, dtype=dtype,
+                           casting=casting)
 
 
 @implements(np.vstack)
-def _np_vstack(tup, dtype=None, casting="same_kind"):
-    return _np_concatenate([_np_atleast_2d(a) for a in tup], axis=0)
+def _np_vstack(tup, *, dtype=None, casting="same_kind"):
+    return _np_concatenate([_np_atleast_2d(a) for a in tup], axis=0, dtype=dtype, casting=casting)
 
 
 @implements(np.column_stack)
@@ -568,17 +638,6 @@ def _np_unstack(x, /, *, axis=0):
 @implements(np.matrix_transpose, np.linalg.matrix_transpose)
 def _np_matrix_transpose(x, /):
     return _np_swapaxes(x, -1, -2)
-
-
-@implements(np.permute_dims)
-def _np_permute_dims(a, axes=None):
-    return _np_transpose(a, axes)
-
-
-@implements(np.concat)
-def _np_concat(arrays, /, axis=0, *args, **kwargs):
-    # np.concat is np.concatenate (NumPy 2): this adapter serves both, so axis may come positionally
-    return _np_concatenate(arrays, axis, *args, **kwargs)
 
 
 @implements(np.tile)
@@ -722,21 +781,20 @@ def _np_diag(v, k=0):
 def _tri_mask(a, k, upper):
     n, m = shape_of(lower(a))[-2:]
     # tril keeps j <= i + k; triu keeps j >= i + k, the complement of tril at k - 1.
-    mask = ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
-    dtype = np.result_type(lower(a))
-    return mask.astype(dtype if np.issubdtype(dtype, np.inexact) else np.float64)
+    return ~np.tri(n, m, k - 1, dtype=bool) if upper else np.tri(n, m, k, dtype=bool)
 
 
 @implements(np.tril)
 def _np_tril(m, k=0):
-    """m with entries above the k-th diagonal set to zero (a constant mask times m)."""
-    return m * _tri_mask(m, int(k), False)
+    """m with entries above the k-th diagonal set to zero (a where on a constant mask: a product with
+    the mask would give -0.0 for negative entries, where NumPy gives 0.0)."""
+    return np.where(_tri_mask(m, int(k), False), m, 0.0)
 
 
 @implements(np.triu)
 def _np_triu(m, k=0):
-    """m with entries below the k-th diagonal set to zero (a constant mask times m)."""
-    return m * _tri_mask(m, int(k), True)
+    """m with entries below the k-th diagonal set to zero (a where on a constant mask)."""
+    return np.where(_tri_mask(m, int(k), True), m, 0.0)
 
 
 __all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "getitem", "index_add", "index_update",
@@ -782,7 +840,9 @@ def _getitem_sample(rng):
 
 def _index_write_sample(rng):
     x = rng.uniform(-2, 2, size=(3, 4))
-    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1]))]
+    # [0, 2, 0] writes row 0 twice: index_add accumulates, index_update keeps the last write
+    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1])),
+               (np.array([0, 2, 0]),)]
     index = normalize_index(choices[rng.integers(len(choices))], x.shape)
     slot = x[index]
     v = rng.uniform(-2, 2, size=slot.shape if rng.integers(2) else slot.shape[-1:])

@@ -199,6 +199,14 @@ class Tensor(Boxed):
         """Box what a primitive applied to Tensors returned (core.bind calls this)."""
         return box(value)
 
+    # A Tensor is immutable, so it is its own copy: same value, same derivative (TensorFlow's eager
+    # tensors do the same). The default protocol would make a new box that no tape watches.
+    def __copy__(self) -> Tensor:
+        return self
+
+    def __deepcopy__(self, memo: Any = None) -> Tensor:
+        return self
+
     def numpy(self) -> Any:
         """The plain NumPy value (a NumPy scalar for a 0-d Tensor); no derivative flows through it."""
         value = np.asarray(lower(self._value))
@@ -490,6 +498,18 @@ class Variable(Tensor):
     def read_value(self) -> Tensor:
         """The current value as a Tensor (recorded as a read by the active tapes, as any use is)."""
         return box(read(self))
+
+    def __copy__(self) -> Tensor:
+        """Inside a tape or accumulator that sees this Variable: its current value as a Tensor, so the
+        copy keeps the derivative (a new Variable would be a new, unwatched source). Elsewhere: a new,
+        independent Variable holding a copy of the value, as TensorFlow's copies of variables are."""
+        value = read(self)
+        if isinstance(value, Tracer):
+            return box(value)
+        return Variable(np.array(self._value), trainable=self._trainable, name=self._name)
+
+    def __deepcopy__(self, memo: Any = None) -> Tensor:
+        return self.__copy__()
 
     value = read_value
 

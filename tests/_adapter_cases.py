@@ -195,16 +195,11 @@ CASES: list[Case] = [
 
 
 # Adapters whose traced value differs from NumPy's today, with the owner of the fix.
-KNOWN_VALUE_BUGS = {
-    np.linalg.qr: "fix-linalg: qr's factors are sign-normalised under tracing (issue 10, item 2)",
-    np.linalg.eigh: "fix-linalg: eigh's vectors are sign-normalised under tracing (issue 10, item 2)",
-    np.linalg.svd: "fix-linalg: svd's vectors are sign-normalised under tracing (issue 10, item 2)",
-}
-# Adapters whose traced value is NumPy's only to rounding (not bitwise) today, with the owner.
-KNOWN_ROUNDING = {
-    np.linalg.lstsq: "fix-linalg: lstsq is computed another way than NumPy's LAPACK gelsd (1 ulp off)",
-    np.linalg.matrix_power: "fix-linalg: matrix_power multiplies in another order than NumPy (1 ulp off)",
-}
+# (none today: qr/eigh/svd return NumPy's own factors since issue 10)
+KNOWN_VALUE_BUGS: dict = {}
+# Adapters whose traced value is NumPy's only to rounding (not bitwise) today, with the reason.
+# (none today: lstsq and matrix_power follow NumPy's own computation since issue 10)
+KNOWN_ROUNDING: dict = {}
 
 
 def xfail_if_known(case: Case) -> Any:

@@ -75,3 +75,20 @@ def test_tensor_boxes_copy_traced_and_refuse_pickling():
     with ad.ForwardAccumulator(v, 1.0) as acc:
         w = copy.deepcopy(v * 3.0)
     np.testing.assert_allclose(np.asarray(acc.jvp(w)), 3.0)
+
+
+def test_copies_of_watched_variables_and_tensors_keep_the_derivative():
+    """A copy of a watched Variable inside a tape is its value now (a connected Tensor); a copy of a
+    Tensor is the Tensor; outside every tape a Variable's copy is an independent Variable."""
+    v = ad.Variable([1.0, 2.0])
+    with ad.GradientTape() as tape:
+        y = np.sum(np.sin(copy.copy(v)) * 1.5) + np.sum(copy.deepcopy(v) ** 2)
+    np.testing.assert_allclose(tape.gradient(y, v).numpy(), 1.5 * np.cos([1.0, 2.0]) + 2 * np.array([1.0, 2.0]))
+    c = ad.constant(3.0)
+    with ad.GradientTape() as tape:
+        tape.watch(c)
+        z = copy.copy(c) ** 2
+    assert float(tape.gradient(z, c)) == 6.0
+    w = copy.deepcopy(v)
+    w.assign([5.0, 5.0])
+    assert isinstance(w, ad.Variable) and list(v.numpy()) == [1.0, 2.0]

@@ -12,8 +12,8 @@ while drawing. The budget (``AUTODIFF_FUZZ_EXAMPLES``, 40 by default; the ``ci``
 derandomized) is set by JAX, not by autodiff: eager JAX compiles each primitive per new shape, about
 1-2 s of CPU per program against ~10 ms for ours.
 
-Operations that reproduce a known bug owned by another branch are left out of the table behind a flag
-in ``KNOWN_BUGS``, each with an xfail test below that shows the bug; flip the flag when the fix lands.
+An operation that reproduces a known, not yet fixed bug can be left out of the table behind a flag in
+``KNOWN_BUGS``, with an xfail test that shows the bug; flip the flag when the fix lands.
 """
 
 from __future__ import annotations
@@ -38,14 +38,12 @@ _BOUND = 50.0
 RTOL, ATOL = 1e-8, 1e-10
 
 # Known bugs outside this branch's files: True means "still broken here, keep the op out of the table".
-KNOWN_BUGS = {
-    # fix-api: ad.checkpoint of a function that closes over a traced value drops that value's derivative
-    "checkpoint_closure": True,
-    # fix-api: copy.copy / copy.deepcopy of a traced value is a constant (derivative 0, leaked Dual)
-    "copy": True,
-    # fix-linalg: qr's factors are sign-normalised under tracing, so value and derivative differ from
-    # those of the factors NumPy (and JAX) return
-    "qr_signs": True,
+KNOWN_BUGS: dict[str, bool] = {
+    # All fixed (issue 10): checkpoint over closures, copies of traced values, qr's factor signs. Their
+    # ops are in the table again and the regression tests below keep them fixed.
+    "checkpoint_closure": False,
+    "copy": False,
+    "qr_signs": False,
 }
 
 rng0 = np.random.default_rng(2026)
@@ -452,7 +450,7 @@ def test_one_program_with_every_operation_matches_jax():
     compare_with_jax(program)
 
 
-# ---- the known bugs, reproduced (xfail until the owning branch is merged) -------------------------------
+# ---- bugs this fuzzer found or was built for, as regression tests ----------------------------------------
 
 
 def _minimal_program(name, args=(0, 1)):
@@ -460,25 +458,20 @@ def _minimal_program(name, args=(0, 1)):
     return [Step(name, args[:op.arity], {})]
 
 
-@pytest.mark.xfail(reason="fix-api: checkpoint over a closure drops the closed-over value's derivative",
-                   strict=False)
-def test_known_bug_checkpoint_over_a_closure():
+def test_checkpoint_over_a_closure():
     # minimal program: v2 = checkpoint(lambda z: sin(z * p) * p)(x); expected JAX's d/dp, got 0 for the
     # closed-over p's share
     compare_with_jax(_minimal_program("checkpoint_closure"))
 
 
-@pytest.mark.xfail(reason="fix-api: copy.copy / deepcopy of a traced value loses its derivative",
-                   strict=False)
 @pytest.mark.parametrize("name", ["copy", "deepcopy"])
-def test_known_bug_copy_of_a_traced_value(name):
+def test_copy_of_a_traced_value(name):
     # copy.copy: right in grad/jvp, None (so zeros here) from GradientTape.gradient; deepcopy: 0 in grad,
     # a leaked Dual from jvp
     compare_with_jax(_minimal_program(name))
 
 
-@pytest.mark.xfail(reason="fix-linalg: qr's factors are sign-normalised under tracing", strict=False)
-def test_known_bug_qr_factor_signs():
+def test_qr_factor_signs():
     # minimal program: v2 = concatenate(ravel(Q), ravel(R)) for Q, R = qr(x.T), x of shape (3, 4):
     # LAPACK's R has a negative diagonal entry there; the traced Q, R (and derivatives) are sign-flipped
     compare_with_jax([Step("qr", (0,), {})])

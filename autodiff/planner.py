@@ -45,6 +45,9 @@ __all__ = ["CostModel", "cost_model", "GraphCosts", "graph_costs", "Prediction",
 
 _MATMULS = frozenset({"matmul", "dot", "tensordot", "inner", "vdot"})
 
+LARGE_ARRAY = 2 ** 17
+"""Elements (1 MiB of float64) from which a batched array is priced at the memory-bound rate."""
+
 LARGE_PRODUCT = 10 ** 6
 """Multiply-adds from which a batched matrix product is priced at the large-product rate."""
 
@@ -55,7 +58,8 @@ class CostModel:
 
     call: dict            # mode -> fixed seconds per Jacobian call (argument handling, seeds, one pass)
     op: dict              # mode -> seconds of overhead per recorded operation
-    elem: float           # seconds per element of a batched elementwise operation (fresh output)
+    elem: float           # seconds per element of a batched elementwise operation on cache-sized arrays
+    elem_large: float     # the same on arrays of at least LARGE_ARRAY elements (memory-bound)
     fill: float           # seconds per element of a fresh zeroed array (a diagonal batch's (s, s))
     flop: float           # seconds per multiply-add of a small matrix product (one BLAS thread)
     flop_large: float     # the same for a product of at least LARGE_PRODUCT multiply-adds
@@ -119,9 +123,10 @@ def _measure_model() -> CostModel:
             t_short, t_long = times[2 * i], times[2 * i + 1]
             op[mode] = max((t_long - t_short) / (3 * (_LONG - _SHORT)), 1e-7)
             call[mode] = max(t_short - 3 * _SHORT * op[mode], 1e-6)
-        a = np.random.default_rng(0).standard_normal((128, 2048))
-        b = np.random.default_rng(1).standard_normal(2048)
-        elem = _best_time(lambda: a * b) / a.size
+        a, b = np.full((16, 1024), 0.5), np.full(1024, 2.0)
+        big, bigb = np.full((512, 1024), 0.5), np.full(1024, 2.0)
+        elem, elem_large = (t / x.size for t, x in zip(
+            _best_times([lambda: a * b, lambda: big * bigb]), (a, big)))
         # a diagonal batch is a fresh zeroed (s, s) array; while a tape holds others, its memory is
         # reused heap (memset), not fresh zero pages
         v = np.ones(512)
@@ -132,7 +137,8 @@ def _measure_model() -> CostModel:
         flop = _best_time(lambda: p @ q) / (48 * 64 * 48)
         p, q = np.ones((128, 128)), np.ones((128, 128))
         flop_large = _best_time(lambda: p @ q, repeat=3) / 128 ** 3
-    return CostModel(call=call, op=op, elem=elem, fill=fill, flop=flop, flop_large=flop_large)
+    return CostModel(call=call, op=op, elem=elem, elem_large=elem_large, fill=fill, flop=flop,
+                     flop_large=flop_large)
 
 
 _model: CostModel | None = None
@@ -211,18 +217,24 @@ def _reverse_diagonal(nodes: list, outputs: list) -> set:
     return diag
 
 
+def _elems(batched_size: int) -> str:
+    """The work bucket of an elementwise pass over a batched array of this many elements."""
+    return "elems" if batched_size < LARGE_ARRAY else "elems_large"
+
+
 def _node_work(node: Any, k_mode: str, k: int, diag_in: bool, diag_self: bool) -> tuple[dict, dict]:
     """(fixed, per-direction) work units of one node in one mode with k directions."""
     s = _size(node.shape)
     name = node.prim.name if node.prim is not None else ""
     p = len(node.parents)
     fixed = {"elems": float(s * p), "fills": 0.0, "flops": 0.0}     # partials / primal, once
-    per = {"elems": 0.0, "flops": 0.0, "flops_large": 0.0}
+    per = {"elems": 0.0, "elems_large": 0.0, "flops": 0.0, "flops_large": 0.0}
     if name in _MATMULS:
         q = max(_contracted(par.shape, node.shape) for par in node.parents)
         fixed["flops"] += s * q
         if diag_in:   # a product with a diagonal batch is a row scaling
-            per["elems"] += s if k_mode == "forward" else max(_size(par.shape) for par in node.parents)
+            size = s if k_mode == "forward" else max(_size(par.shape) for par in node.parents)
+            per[_elems(k * size)] += size
         else:
             per["flops" if k * s * q * p < LARGE_PRODUCT else "flops_large"] += s * q * p
     elif node.elementwise:
@@ -230,9 +242,10 @@ def _node_work(node: Any, k_mode: str, k: int, diag_in: bool, diag_self: bool) -
             fixed["fills"] += s * s
             fixed["elems"] += 2 * s
         else:
-            per["elems"] += s * p
+            per[_elems(k * s)] += s * p
     else:
-        per["elems"] += s + sum(_size(par.shape) for par in node.parents)
+        size = s + sum(_size(par.shape) for par in node.parents)
+        per[_elems(k * size)] += size
     return fixed, per
 
 
@@ -247,7 +260,8 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
     fdiag = _forward_diagonal(computed, inputs)
     rdiag = _reverse_diagonal(computed, outputs)
     fixed = {mode: {"elems": 0.0, "fills": 0.0, "flops": 0.0} for mode in ("forward", "reverse")}
-    per = {mode: {"elems": 0.0, "flops": 0.0, "flops_large": 0.0} for mode in ("forward", "reverse")}
+    per = {mode: {"elems": 0.0, "elems_large": 0.0, "flops": 0.0, "flops_large": 0.0}
+           for mode in ("forward", "reverse")}
     uses: dict[int, int] = {}
     for node in computed:
         for par in node.parents:
@@ -264,7 +278,7 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
     for node in computed + list(inputs):
         extra = uses.get(id(node), 0) - 1
         if extra > 0 and id(node) not in rdiag:
-            per["reverse"]["elems"] += extra * _size(node.shape)
+            per["reverse"][_elems(ks["reverse"] * _size(node.shape))] += extra * _size(node.shape)
     # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once)
     fixed["forward"]["fills"] += n * n if not fdiag else n
     fixed["reverse"]["fills"] += m * m if not rdiag else m
@@ -291,7 +305,8 @@ class Prediction:
 
 def seconds_of(work: dict, model: CostModel) -> float:
     """Seconds of a work dict (elems, fills, flops, flops_large) under ``model``."""
-    return (work.get("elems", 0.0) * model.elem + work.get("fills", 0.0) * model.fill
+    return (work.get("elems", 0.0) * model.elem + work.get("elems_large", 0.0) * model.elem_large
+            + work.get("fills", 0.0) * model.fill
             + work.get("flops", 0.0) * model.flop + work.get("flops_large", 0.0) * model.flop_large)
 
 

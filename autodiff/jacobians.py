@@ -72,7 +72,7 @@ def _check_chunk(chunk_size: Any) -> None:
 def _signature(args: tuple, kwargs: dict) -> Any:
     """A hashable key for the shapes of a call (and the values of its non-array arguments), or None."""
     leaves, tree = tree_flatten((args, kwargs))
-    key = [tree]
+    key: list[Any] = [tree]
     for leaf in leaves:
         shape = getattr(leaf, "shape", None)
         if shape is not None:
@@ -104,7 +104,7 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "au
     _check_chunk(chunk_size)
     if executor is not None:
         raise NotImplementedError("jacobian(executor=...) is not wired yet; pass executor=None.")
-    fixed_chunk = None if chunk_size == "auto" else chunk_size
+    fixed_chunk = None if chunk_size == "auto" or chunk_size is None else int(chunk_size)
     impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk),
              "reverse": jacrev(f, argnums, chunk_size=fixed_chunk),
              "mixed": mixed_jacobian(f, argnums)}
@@ -330,16 +330,17 @@ def _make_plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budg
     for x in flat:
         check_float_leaf(x, "input")
     rec = Recording(g, in_tree, flat, keep_nodes=True)
+    nodes = rec.tape.nodes or []
     n = sum(int(np.size(x)) for x in flat)
     m = sum(int(np.size(v)) for v in rec.values)
-    memory = _memory(f, args, kwargs, rec, flat, n, m, budget)
-    costs = graph_costs(rec.tape.nodes, rec.in_nodes, rec.out_nodes, n, m)
+    memory = _memory(f, args, kwargs, rec, nodes, flat, n, m, budget)
+    costs = graph_costs(nodes, rec.in_nodes, rec.out_nodes, n, m)
     model = cost_model()
     pure = predict(costs, model)
     fixed = {mode: p.fixed for mode, p in pure.items()}
     per = {mode: p.per_direction for mode, p in pure.items()}
     passes = {"forward": n, "reverse": m}
-    waist = find_waist(rec, n, m) if len(rec.tape.nodes) <= _MAX_WAIST_SEARCH else None
+    waist = find_waist(rec, n, m) if len(nodes) <= _MAX_WAIST_SEARCH else None
     if waist is not None:
         fixed["mixed"], per["mixed"] = predict_mixed(rec, waist, costs, model)
         passes["mixed"] = int(np.prod(waist.shape, dtype=int))
@@ -391,10 +392,10 @@ def _measure_modes(f, g, args, kwargs, argnums, in_tree, flat, rec, passes, fixe
     return fixed, per
 
 
-def _memory(f, args, kwargs, rec, flat, n: int, m: int, budget: int) -> dict:
+def _memory(f, args, kwargs, rec, nodes: list, flat, n: int, m: int, budget: int) -> dict:
     """The memory part of the plan (peak bytes per mode, chunk sizes), from the recording."""
-    report = memory_report(rec.tape.nodes)
-    new_bytes = memory_report(rec.tape.nodes, exclude=_reachable_arrays((f, args, kwargs)))["saved_bytes"]
+    report = memory_report(nodes)
+    new_bytes = memory_report(nodes, exclude=_reachable_arrays((f, args, kwargs)))["saved_bytes"]
     dtypes = [np.result_type(lower(v)) for v in list(flat) + list(rec.values)]
     itemsize = max((d.itemsize for d in dtypes if np.issubdtype(d, np.inexact)), default=8)
     # The widest batched tangent (cotangent) a pass creates. Forward mode: any computed value (the
@@ -402,7 +403,7 @@ def _memory(f, args, kwargs, rec, flat, n: int, m: int, budget: int) -> dict:
     # cotangents are the basis).
     out_ids = {id(node) for node in rec.out_nodes}
     computed = [(int(np.prod(node.shape, dtype=int)), id(node) in out_ids)
-                for node in rec.tape.nodes if node.parents]
+                for node in nodes if node.parents]
     computed += [(int(np.size(v)), True) for v, node in zip(rec.values, rec.out_nodes) if node is None]
     widest = {"forward": max([size for size, _ in computed] + [1]),
               "reverse": max([size for size, is_out in computed if not is_out] + [1])}
@@ -506,8 +507,15 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int 
 
     The gradient is a reverse-mode pass; forward mode pushes all n input directions through it at once
     (``chunk_size=k``: k at a time). Shape ``x.shape + x.shape`` (nested tuples for tuple ``argnums``).
+    Runs with the tuned heap (``autodiff.heap.tuned``).
     """
-    return jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size)
+    hessian_of_f = jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size)
+
+    def hessian_fn(*args, **kwargs):
+        with heap.tuned():
+            return hessian_of_f(*args, **kwargs)
+
+    return hessian_fn
 
 
 def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
@@ -523,4 +531,5 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
         # grad(f) without the functools.wraps that grad() applies: this function lives for one call.
         return value_and_grad_f(*args)[1]
 
-    return jvp(grad_f, primals, tangents)[1]
+    with heap.tuned():
+        return jvp(grad_f, primals, tangents)[1]

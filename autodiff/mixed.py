@@ -97,8 +97,7 @@ def jacobian_at_waist(rec: Recording, waist: Any) -> tuple[list, list]:
     J_h[j] has shape ``(w,) + x_j.shape`` (reverse mode: w cotangents from the waist to the inputs);
     J_g[i] has shape ``(w,) + y_i.shape`` (the transposed sweep from the outputs to the waist).
     """
-    dtype = np.result_type(*[v.dtype for v in rec.values], *[x.dtype for x in rec.inputs])
-    dtype = dtype if np.issubdtype(dtype, np.inexact) else np.float64
+    dtype = _float(np.result_type(*[v.dtype for v in rec.values], *[x.dtype for x in rec.inputs]))
     seed = _basis(waist.shape, dtype)
     w = seed.shape[0]
     got = backward([(waist, seed)], rec.in_nodes)

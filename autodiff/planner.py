@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff import heap
-from autodiff.diagonal import MIN_SIZE, diagonal_matrix
+from autodiff.diagonal import MIN_SIZE, diagonal_matrix, pull_diagonal
 
 __all__ = ["CostModel", "cost_model", "GraphCosts", "graph_costs", "Prediction", "predict", "seconds_of",
            "LARGE_PRODUCT"]
@@ -61,6 +61,7 @@ class CostModel:
     elem: float           # seconds per element of a batched elementwise operation on cache-sized arrays
     elem_large: float     # the same on arrays of at least LARGE_ARRAY elements (memory-bound)
     fill: float           # seconds per element of a fresh zeroed array (a diagonal batch's (s, s))
+    diag_op: float        # seconds of bookkeeping per operation on the diagonal fast path, beyond the fill
     flop: float           # seconds per multiply-add of a small matrix product (one BLAS thread)
     flop_large: float     # the same for a product of at least LARGE_PRODUCT multiply-adds
 
@@ -131,14 +132,17 @@ def _measure_model() -> CostModel:
         # reused heap (memset), not fresh zero pages
         v = np.ones(512)
         fill = _best_time(lambda: [diagonal_matrix(v) for _ in range(8)]) / (8 * 512 ** 2)
+        small = diagonal_matrix(np.ones(128))
+        diag_op = max(_best_time(lambda: pull_diagonal(lambda g: g * 0.5, small, 128)) - fill * 128 ** 2,
+                      1e-7)
         # BLAS runs small products on one thread and large ones on several, which on a busy machine can
         # be much slower per flop: two sizes, one each side of LARGE_PRODUCT
         p, q = np.ones((48, 64)), np.ones((64, 48))
         flop = _best_time(lambda: p @ q) / (48 * 64 * 48)
         p, q = np.ones((128, 128)), np.ones((128, 128))
         flop_large = _best_time(lambda: p @ q, repeat=3) / 128 ** 3
-    return CostModel(call=call, op=op, elem=elem, elem_large=elem_large, fill=fill, flop=flop,
-                     flop_large=flop_large)
+    return CostModel(call=call, op=op, elem=elem, elem_large=elem_large, fill=fill, diag_op=diag_op,
+                     flop=flop, flop_large=flop_large)
 
 
 _model: CostModel | None = None
@@ -238,8 +242,8 @@ def _node_work(node: Any, k_mode: str, k: int, diag_in: bool, diag_self: bool) -
         else:
             per["flops" if k * s * q * p < LARGE_PRODUCT else "flops_large"] += s * q * p
     elif node.elementwise:
-        if diag_self:
-            fixed["fills"] += s * s
+        if diag_self:     # one diag(v) built per argument
+            fixed["fills"] += s * s * p
             fixed["elems"] += 2 * s
         else:
             per[_elems(k * s)] += s * p
@@ -279,9 +283,11 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
         extra = uses.get(id(node), 0) - 1
         if extra > 0 and id(node) not in rdiag:
             per["reverse"][_elems(ks["reverse"] * _size(node.shape))] += extra * _size(node.shape)
+        elif extra > 0:   # a sum of diagonal batches is one more diag(v)
+            fixed["reverse"]["fills"] += extra * _size(node.shape) ** 2
     # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once)
-    fixed["forward"]["fills"] += n * n if not fdiag else n
-    fixed["reverse"]["fills"] += m * m if not rdiag else m
+    fixed["forward"]["fills"] += n * n     # dense, or a registered diagonal: an (n, n) array either way
+    fixed["reverse"]["fills"] += m * m
     for mode in fixed:
         fixed[mode]["elems"] += n * m
     return GraphCosts(n=n, m=m, nodes=len(computed), ops={"forward": len(computed), "reverse": len(computed)},
@@ -314,6 +320,7 @@ def predict(costs: GraphCosts, model: CostModel) -> dict[str, Prediction]:
     """Predicted time of each pure mode for a graph, with the given cost model."""
     out = {}
     for mode, k in (("forward", costs.n), ("reverse", costs.m)):
-        fixed = model.call[mode] + costs.ops[mode] * model.op[mode] + seconds_of(costs.fixed[mode], model)
+        fixed = (model.call[mode] + costs.ops[mode] * model.op[mode] + costs.diagonal[mode] * model.diag_op
+                 + seconds_of(costs.fixed[mode], model))
         out[mode] = Prediction(mode, k, fixed, seconds_of(costs.per_direction[mode], model))
     return out

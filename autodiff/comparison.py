@@ -224,69 +224,73 @@ def _why_rule_fails(r: Row) -> str:
             f"{r.rule_mode} {_fmt_time(r.times[r.rule_mode])}")
 
 
+def _rule_record(rows: list[Row]) -> str:
+    clear = [r for r in rows if r.clear]
+    far = [r for r in clear if max(r.n, r.m) >= 16 * min(r.n, r.m)]
+    near = [r for r in clear if max(r.n, r.m) < 16 * min(r.n, r.m)]
+    return (f"The document's rule (forward iff n < m) chose the faster mode on "
+            f"{sum(r.rule_was_faster for r in rows)} of {len(rows)} shapes and on "
+            f"{sum(r.rule_was_faster for r in clear)} of {len(clear)} where the modes differ by more than "
+            f"{TIE_BAND:g}x: on {sum(r.rule_was_faster for r in far)} of {len(far)} such shapes where n and "
+            f"m are at least 16x apart, and on {sum(r.rule_was_faster for r in near)} of {len(near)} where "
+            f"they are closer.")
+
+
+def _rule_failures(fails: list[Row]) -> list[str]:
+    lines = ["It fails at " + "; ".join(_why_rule_fails(r) for r in fails) + "."]
+    causes = [
+        ([r for r in fails if "diagonal" in r.reason],
+         "the identity seed stays diagonal through more operations in the mode the rule rejects, so one of "
+         "its directions costs far less"),
+        ([r for r in fails if "fixed cost" in r.reason],
+         "the rule ignores the fixed cost of a pass (reverse mode records a tape and sweeps it), which "
+         "dominates there"),
+        ([r for r in fails if r.faster == "mixed"], "mixed mode beats both (a narrow waist)"),
+    ]
+    why = [f"at {len(sel)} of them {text}" for sel, text in causes if sel]
+    if why:
+        lines.append("Why (from the plans): " + "; ".join(why) + ".")
+    return lines
+
+
 def takeaway(rows: list[Row]) -> str:
     """What the run says about the document's rule: where it holds, where it fails, and why."""
     clear = [r for r in rows if r.clear]
-    rule_ok = sum(r.rule_was_faster for r in rows)
-    rule_clear_ok = sum(r.rule_was_faster for r in clear)
-    far = [r for r in clear if max(r.n, r.m) >= 16 * min(r.n, r.m)]
-    near = [r for r in clear if max(r.n, r.m) < 16 * min(r.n, r.m)]
-    lines = [f"The document's rule (forward iff n < m) chose the faster mode on {rule_ok} of {len(rows)} "
-             f"shapes and on {rule_clear_ok} of {len(clear)} where the modes differ by more than "
-             f"{TIE_BAND:g}x: on {sum(r.rule_was_faster for r in far)} of {len(far)} such shapes where n and "
-             f"m are at least 16x apart, and on {sum(r.rule_was_faster for r in near)} of {len(near)} where "
-             f"they are closer."]
     fails = [r for r in clear if not r.rule_was_faster]
-    if fails:
-        lines.append("It fails at " + "; ".join(_why_rule_fails(r) for r in fails) + ".")
-        diag = [r for r in fails if "diagonal" in r.reason]
-        fixed = [r for r in fails if "fixed cost" in r.reason]
-        mixed = [r for r in fails if r.faster == "mixed"]
-        why = []
-        if diag:
-            why.append(f"at {len(diag)} of them the identity seed stays diagonal through more operations in "
-                       "the mode the rule rejects, so one of its directions costs far less")
-        if fixed:
-            why.append(f"at {len(fixed)} the rule ignores the fixed cost per pass, which dominates there")
-        if mixed:
-            why.append(f"at {len(mixed)} mixed mode beats both (a narrow waist)")
-        if why:
-            lines.append("Why (from the plans): " + "; ".join(why) + ".")
-    else:
-        lines.append("It holds everywhere outside the tie band on this grid.")
+    lines = [_rule_record(rows)]
+    lines += _rule_failures(fails) if fails else ["It holds everywhere outside the tie band on this grid."]
+    auto_misses = [r for r in clear if not r.auto_was_faster]
     lines.append("Inside the tie band the two modes cost about the same and the verdict can flip between "
                  "runs; outside it the planner's prediction (directions x cost per direction + fixed "
-                 "cost) " + ("agreed with the measurement everywhere." if all(
-                     r.auto_was_faster for r in clear) else "missed at " + _where(
-                     [r for r in clear if not r.auto_was_faster]) + "."))
+                 "cost) " + ("agreed with the measurement everywhere." if not auto_misses else
+                             "missed at " + _where(auto_misses) + "."))
     return "\n".join(lines)
 
 
-def plot(rows: list[Row], path: str) -> None:
-    """Three panels: time ratio against n/m (misses marked, the n/m line); measured against predicted
-    ratio; time per direction against problem size (separates size from n/m)."""
-    import matplotlib
+_MARKERS = {"two-layer": "o", "chain": "s"}
+_COLORS = {"forward": "tab:blue", "reverse": "tab:orange", "mixed": "tab:green"}
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
-    markers = {"two-layer": "o", "chain": "s"}
-    colors = {"forward": "tab:blue", "reverse": "tab:orange", "mixed": "tab:green"}
-    ax = axes[0]
-    for name in dict.fromkeys(r.function for r in rows):
-        sel = [r for r in rows if r.function == name]
-        for mode, color in colors.items():
-            pts = [r for r in sel if r.auto_mode == mode]
-            if pts:
-                ax.scatter([r.n / r.m for r in pts], [r.ratio for r in pts], marker=markers.get(name, "o"),
-                           color=color, alpha=0.8, label=f"{name}, auto chose {mode}")
-    for label, sel, style in (("auto missed (> 1.5x)", [r for r in rows if r.clear and not r.auto_was_faster],
-                               dict(s=220, facecolors="none", edgecolors="red", linewidths=2)),
-                              ("rule missed (> 1.5x)", [r for r in rows if r.clear and not r.rule_was_faster],
-                               dict(s=140, marker="x", color="black", linewidths=1))):
+def _mark_misses(ax, rows: list[Row]) -> None:
+    """Ring auto's clear misses in red and cross the rule's in black."""
+    misses = (("auto missed (> 1.5x)", [r for r in rows if r.clear and not r.auto_was_faster],
+               dict(s=220, facecolors="none", edgecolors="red", linewidths=2)),
+              ("rule missed (> 1.5x)", [r for r in rows if r.clear and not r.rule_was_faster],
+               dict(s=140, marker="x", color="black", linewidths=1)))
+    for label, sel, style in misses:
         if sel:
             ax.scatter([r.n / r.m for r in sel], [r.ratio for r in sel], label=label, **style)
+
+
+def _panel_ratio(ax, rows: list[Row]) -> None:
+    """Measured forward/reverse against n/m: auto's choice by colour, misses marked, the n/m line."""
+    for name in dict.fromkeys(r.function for r in rows):
+        for mode, color in _COLORS.items():
+            pts = [r for r in rows if r.function == name and r.auto_mode == mode]
+            if pts:
+                ax.scatter([r.n / r.m for r in pts], [r.ratio for r in pts], marker=_MARKERS.get(name, "o"),
+                           color=color, alpha=0.8, label=f"{name}, auto chose {mode}")
+    _mark_misses(ax, rows)
     xs = sorted({r.n / r.m for r in rows})
     ax.plot(xs, xs, color="gray", linewidth=1, label="time ratio = n/m (equal cost per direction)")
     ax.axvline(1.0, color="gray", linestyle="--", label="n = m (the rule switches)")
@@ -294,10 +298,13 @@ def plot(rows: list[Row], path: str) -> None:
     ax.axhspan(1 / TIE_BAND, TIE_BAND, color="gray", alpha=0.12, label=f"tie band ({TIE_BAND:g}x)")
     ax.set(xscale="log", yscale="log", xlabel="n / m (inputs / outputs)",
            ylabel="time forward / time reverse", title="forward vs reverse (above 1: reverse faster)")
-    ax = axes[1]
+
+
+def _panel_prediction(ax, rows: list[Row]) -> None:
+    """Measured against predicted forward/reverse ratio, with the diagonal."""
     for name in dict.fromkeys(r.function for r in rows):
         sel = [r for r in rows if r.function == name]
-        ax.scatter([r.predicted_ratio for r in sel], [r.ratio for r in sel], marker=markers.get(name, "o"),
+        ax.scatter([r.predicted_ratio for r in sel], [r.ratio for r in sel], marker=_MARKERS.get(name, "o"),
                    color="tab:purple", alpha=0.7, label=f"{name}")
     lo = min(min(r.ratio, r.predicted_ratio) for r in rows)
     hi = max(max(r.ratio, r.predicted_ratio) for r in rows)
@@ -306,16 +313,31 @@ def plot(rows: list[Row], path: str) -> None:
     ax.axvline(1.0, color="gray", linestyle=":")
     ax.set(xscale="log", yscale="log", xlabel="predicted forward / reverse",
            ylabel="measured forward / reverse", title="the planner's prediction against the measurement")
-    ax = axes[2]
+
+
+def _panel_per_direction(ax, rows: list[Row]) -> None:
+    """Seconds per direction against the Jacobian's size: separates problem size from n/m."""
     for mode, color in (("forward", "tab:blue"), ("reverse", "tab:orange")):
         for name in dict.fromkeys(r.function for r in rows):
             sel = [r for r in rows if r.function == name]
             dirs = [r.n if mode == "forward" else r.m for r in sel]
             ax.scatter([r.n * r.m for r in sel], [r.times[mode] / d for r, d in zip(sel, dirs)],
-                       marker=markers.get(name, "o"), color=color, alpha=0.7, label=f"{name}, {mode}")
+                       marker=_MARKERS.get(name, "o"), color=color, alpha=0.7, label=f"{name}, {mode}")
     ax.set(xscale="log", yscale="log", xlabel="problem size n * m (Jacobian entries)",
            ylabel="seconds per direction", title="time per direction against size")
-    for ax in axes:
+
+
+def plot(rows: list[Row], path: str) -> None:
+    """Three panels: time ratio against n/m (misses marked, the n/m line); measured against predicted
+    ratio; time per direction against problem size (separates size from n/m). Legends below the axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    for ax, panel in zip(axes, (_panel_ratio, _panel_prediction, _panel_per_direction)):
+        panel(ax, rows)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(line, file=sys.stderr, flush=True)
 
-    print(f"BLAS pinned to one thread ({how}); each time is the best of {repeat} interleaved runs of "
+    print(f"BLAS pinned to one thread ({how}); each time is the best of {repeat} rounds (a round runs every "
+          f"shape and mode once) of "
           f"~{min_time * 1e3:.0f} ms, with the median's excess over it (the spread) in brackets; "
           f"modes within {TIE_BAND:g}x of each other are a tie.")
     with pin:

@@ -60,7 +60,7 @@ def measure(fn: Callable, min_time: float = 0.01, repeat: int = 5) -> float:
     return min(measure_runs({"fn": fn}, min_time, repeat)["fn"])
 
 
-def measure_runs(fns: dict[str, Callable], min_time: float = 0.01, repeat: int = 5) -> dict[str, list]:
+def measure_runs(fns: dict, min_time: float = 0.01, repeat: int = 5) -> dict:
     """Seconds per call of each function in ``repeat`` interleaved rounds (one run of each per round).
 
     Interleaving gives every function the same share of a shared machine's load; each run repeats the
@@ -147,19 +147,27 @@ def compare(sizes: Iterable[int], functions: Iterable[str] = tuple(FUNCTIONS), m
             repeat: int = 5, progress: Callable[[int, int, str], None] | None = None) -> list[Row]:
     """Time each mode for every (function, n, m) with n, m in ``sizes``, next to the plan's prediction.
 
-    The modes timed are forward, reverse, and mixed where the plan considers it (f has a waist).
+    The modes timed are forward, reverse, and mixed where the plan considers it (f has a waist). All
+    shapes are planned first, then timed together in ``repeat`` rounds (each round runs every shape and
+    mode once), so a burst of load on a shared machine hits one round of every shape rather than every
+    round of one shape; each figure is the best round.
     """
     cases = [(name, n, m) for name in functions for n in sizes for m in sizes]
-    rows = []
+    plans, fns = [], {}
     for i, (name, n, m) in enumerate(cases):
         if progress is not None:
             progress(i, len(cases), f"{name} n={n} m={m}")
         f, x = FUNCTIONS[name](n, m)
         plan = plan_jacobian(f, x)
-        fns = {mode: (lambda J=jacobian(f, mode=mode), x=x: J(x)) for mode in plan.predicted}
-        runs = measure_runs(fns, min_time, repeat)
-        best = {mode: min(ts) for mode, ts in runs.items()}
-        spreads = {mode: statistics.median(ts) / best[mode] - 1 for mode, ts in runs.items()}
+        plans.append(plan)
+        for mode in plan.predicted:
+            fns[(i, mode)] = lambda J=jacobian(f, mode=mode), x=x: J(x)
+    runs = measure_runs(fns, min_time, repeat)
+    rows = []
+    for i, ((name, n, m), plan) in enumerate(zip(cases, plans)):
+        mine = {mode: runs[(i, mode)] for mode in plan.predicted}
+        best = {mode: min(ts) for mode, ts in mine.items()}
+        spreads = {mode: statistics.median(ts) / best[mode] - 1 for mode, ts in mine.items()}
         rows.append(Row(name, n, m, best, spreads, dict(plan.predicted), plan.mode, plan.rule_mode,
                         plan.memory["forward"], plan.memory["reverse"], plan.reason))
     if progress is not None:

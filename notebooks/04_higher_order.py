@@ -119,11 +119,10 @@ for name, hess in ways.items():
 
 # %%
 sizes = [4, 16, 48] if SMALL else [4, 16, 64, 128, 256]
-timings = {name: [] for name in ways}
-for n in sizes:
-    xn = rng.uniform(-2, 2, size=n)
-    for name, t in zip(ways, best_times([lambda hess=hess, xn=xn: hess(xn) for hess in ways.values()])):
-        timings[name].append(t)
+points = [rng.uniform(-2, 2, size=n) for n in sizes]
+# every (size, method) timed together, round by round: a burst of load hits one round of all of them
+flat = best_times([lambda hess=hess, xn=xn: hess(xn) for xn in points for hess in ways.values()])
+timings = {name: flat[k::len(ways)] for k, name in enumerate(ways)}
 
 short = {name: name.split(" (")[0].replace("-over-", "/") for name in ways}
 print(f"{'n':>5}" + "".join(f"{short[name]:>18}" for name in ways) + "   (ms)")
@@ -148,10 +147,10 @@ ax.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# (Each time is the best of several interleaved runs, each repeating the Hessian for a few milliseconds:
-# with one call per run, as an earlier version of this notebook measured, a busy machine made the small
-# sizes come out in the wrong order. Where a line above still reports a drop, it is between sizes whose
-# time is mostly the fixed cost of a call, and the drop is what separates them.)
+# (Each time is the best of several rounds, each round running every size and method for a few
+# milliseconds: with one call per run and one size after the other, as an earlier version of this
+# notebook measured, a busy machine made the small sizes come out in the wrong order. Where a line above
+# still reports a drop, it is between sizes whose time is mostly the fixed cost of a call.)
 #
 # They are not alike. Over **reverse**, the inner gradient is one backward pass with a single cotangent, so
 # every intermediate is a vector of about n numbers, and the outer mode adds n directions: n × n numbers

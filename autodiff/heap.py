@@ -6,15 +6,15 @@ With glibc's defaults, freed memory at the top of the heap goes back to the OS o
 page-faults it in afresh: at medium sizes that costs more than the arithmetic (chain 512×512 by reverse
 mode, best of 7: 4.9-5.6 ms with the defaults, 2.3-3.0 ms with a heap that keeps its memory).
 
-:func:`tuned` sets, while the block runs: large blocks from the heap (``M_MMAP_THRESHOLD`` 1 GiB),
-no trimming, and a 64 MiB top pad (one ``sbrk`` per 64 MiB, not one per block). When the last
-concurrent user leaves, the mmap threshold and the top pad go back to where the process started
-(the ``MALLOC_*_`` variables if set; otherwise 32 MiB, the ceiling glibc's own dynamic rule reaches,
-because any ``mallopt`` call switches that rule off for good), but the trim threshold stays at
-:data:`RETAIN_BYTES` (256 MiB): that is what makes the next call fast. Measured: restoring it to glibc's
-value gives the page faults back (chain 512×512 reverse: 5.6-7.6 ms). So up to 256 MiB of freed memory
-stays with the process between transformations, as a buffer pool would keep it; :func:`release`
-hands it back to the OS and restores glibc's trim threshold.
+:func:`tuned` sets, while the block runs, large blocks to come from the heap (``M_MMAP_THRESHOLD``
+1 GiB); when the last concurrent user leaves, the threshold goes to 32 MiB, the ceiling glibc's own
+dynamic rule reaches (any ``mallopt`` call switches that rule off for good). On first use it also sets
+the trim threshold to :data:`RETAIN_BYTES` (256 MiB) and the top pad to 64 MiB (one ``sbrk`` per
+64 MiB, not one per block), and leaves them: that is what makes the next call fast. Measured:
+restoring the trim threshold to glibc's value after each call gives the page faults back (chain
+512×512 reverse: 5.6-7.6 ms). So up to 256 MiB of freed memory stays with the process between
+transformations, as a buffer pool would keep it; :func:`release` hands it back to the OS and restores
+glibc's trim threshold and top pad. Two ``mallopt`` calls per transformation (~0.7 µs each).
 
 What user code sees does not change: values, dtypes and ownership are untouched, only where malloc
 takes memory from. Thread-safe: a counter under a lock, so overlapping transformations in several
@@ -39,15 +39,18 @@ _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 
-TUNED_SETTINGS = {_M_MMAP_THRESHOLD: 2**30, _M_TRIM_THRESHOLD: 2**31 - 1, _M_TOP_PAD: 64 * 2**20}
-"""mallopt settings while a transformation runs (mallopt takes a C int)."""
-
 RETAIN_BYTES = 256 * 2**20
 """Freed memory the process keeps at the top of its heap between transformations."""
 
-# After: glibc's DEFAULT_MMAP_THRESHOLD_MAX (64-bit) and DEFAULT_TOP_PAD, unless the environment says.
-_AFTER = {_M_MMAP_THRESHOLD: 32 * 2**20, _M_TRIM_THRESHOLD: RETAIN_BYTES, _M_TOP_PAD: 128 * 1024}
-_GLIBC_TRIM_THRESHOLD = 128 * 1024
+TUNED_SETTINGS = {_M_MMAP_THRESHOLD: 2**30}
+"""mallopt settings while a transformation runs (mallopt takes a C int)."""
+
+# After: glibc's DEFAULT_MMAP_THRESHOLD_MAX (64-bit).
+_AFTER = {_M_MMAP_THRESHOLD: 32 * 2**20}
+# Once, on first use, and kept until release().
+_ONCE = {_M_TRIM_THRESHOLD: RETAIN_BYTES, _M_TOP_PAD: 64 * 2**20}
+# glibc's DEFAULT_TRIM_THRESHOLD and DEFAULT_TOP_PAD, which release() restores.
+_GLIBC = {_M_TRIM_THRESHOLD: 128 * 1024, _M_TOP_PAD: 128 * 1024}
 _ENV = {_M_MMAP_THRESHOLD: "MALLOC_MMAP_THRESHOLD_", _M_TRIM_THRESHOLD: "MALLOC_TRIM_THRESHOLD_",
         _M_TOP_PAD: "MALLOC_TOP_PAD_"}
 
@@ -71,6 +74,7 @@ def _load_libc() -> Any:
 _libc = _load_libc()
 _lock = threading.Lock()
 _users = 0
+_once_done = False
 _user_chose = any(os.environ.get(name) is not None for name in _ENV.values())
 
 
@@ -98,11 +102,14 @@ class tuned:
     __slots__ = ("_on",)
 
     def __enter__(self) -> tuned:
-        global _users
+        global _users, _once_done
         self._on = available()
         if self._on:
             with _lock:
                 if _users == 0:
+                    if not _once_done:
+                        _apply(_ONCE)
+                        _once_done = True
                     _apply(TUNED_SETTINGS)
                 _users += 1
         return self
@@ -117,13 +124,17 @@ class tuned:
 
 
 def release() -> None:
-    """Give the freed memory :func:`tuned` kept back to the OS and restore glibc's trim threshold.
+    """Give the freed memory :func:`tuned` kept back to the OS; restore glibc's trim threshold and top pad.
 
-    Does nothing while a transformation holds the tuned heap, or where :func:`available` is False.
+    The next :func:`tuned` block sets them again. Does nothing while a transformation holds the tuned
+    heap, or where :func:`available` is False.
     """
+    global _once_done
     if not available():
         return
     with _lock:
         if _users == 0:
-            _libc.mallopt(_M_TRIM_THRESHOLD, _GLIBC_TRIM_THRESHOLD)
-            _libc.malloc_trim(0)
+            _apply(_GLIBC)
+            _once_done = False
+            if _libc is not None:
+                _libc.malloc_trim(0)

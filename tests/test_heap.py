@@ -28,15 +28,22 @@ def applied(monkeypatch):
 
 
 def test_nested_use_tunes_once_and_restores_once(applied):
+    heap.release()                 # start from glibc's settings (another test may have tuned already)
+    applied.clear()
     with heap.tuned():
         assert heap.active()
         with heap.tuned():
             assert heap.active()
-        assert applied == [heap.TUNED_SETTINGS]
+        # first use: the kept settings (trim threshold, top pad), then the one for the block
+        assert applied == [heap._ONCE, heap.TUNED_SETTINGS]
     assert not heap.active()
-    assert applied == [heap.TUNED_SETTINGS, heap._AFTER]
-    # after: the trim threshold keeps RETAIN_BYTES, the rest goes back to glibc's (or the environment's)
-    assert heap._AFTER[heap._M_TRIM_THRESHOLD] == heap.RETAIN_BYTES
+    assert applied == [heap._ONCE, heap.TUNED_SETTINGS, heap._AFTER]
+    with heap.tuned():
+        pass
+    assert applied[3:] == [heap.TUNED_SETTINGS, heap._AFTER]     # the kept settings are not set again
+    assert heap._ONCE[heap._M_TRIM_THRESHOLD] == heap.RETAIN_BYTES
+    heap.release()
+    assert applied[-1] == heap._GLIBC
 
 
 def test_overlapping_threads_tune_once_and_restore_after_the_last(applied):
@@ -50,6 +57,9 @@ def test_overlapping_threads_tune_once_and_restore_after_the_last(applied):
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
+    with heap.tuned():             # the settings kept from first use are out of the way
+        pass
+    applied.clear()
     threads = [threading.Thread(target=work) for _ in range(8)]
     for t in threads:
         t.start()

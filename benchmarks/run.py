@@ -93,13 +93,21 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
 - **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
   measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
-- **Hessian-vector product** (at the limit): Python overhead of two nested traces, about 25 `process`
-  calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling, one tape,
-  one sweep) against g ≈ 10 µs.
-- **Jacobian n = m = 300** (met since the seeds are structured): a Jacobian's identity seed is kept as
-  a known diagonal through elementwise operations, and a matrix product with it is a row scaling
-  (`autodiff/diagonal.py`), so the pass runs one 300 × 64 × 300 GEMM instead of two. That GEMM is most
-  of the time; multi-threaded OpenBLAS on this shared 2-CPU machine makes it swing from run to run.
+- **Hessian-vector product** (at or over the limit): Python overhead of two nested traces, about 25
+  `process` calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling,
+  one tape, one sweep) and ~3-6 µs for the heap setting's two `mallopt` calls, against g ≈ 10 µs.
+- **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
+  through elementwise operations, and a matrix product with it is a row scaling (`autodiff/diagonal.py`),
+  so the pass runs one 300 × 64 × 300 GEMM instead of two; forward and reverse mode are within 1.2x of
+  each other here (a tie: the planner may take either), and f itself takes only ~7 µs, so the ratio
+  moves with the load more than most.
+- **Default heap against a tuned heap**: `autodiff.heap.tuned` (around `jacobian`, `hessian`, `hvp`,
+  `plan_jacobian`) keeps freed memory between calls, which removes the page faults that made medium
+  Jacobians 2-4x slower with glibc's defaults. The remaining gap on small shapes (~10-20 %) is the fixed
+  cost of the setting itself (two `mallopt` calls and a lock); on the largest, memory-bound shapes
+  (chain 512 × 512) the figures swing between runs by more than the gap, in both directions. `grad`,
+  `vjp`, `jacfwd` and `jacrev` called directly do not tune the heap (they live in `reverse/` and
+  `forward/`); the MLP and Rosenbrock rows above therefore use glibc's defaults, as their peers do.
 - Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
   are medians of per-round ratios, which cancels most but not all of it.
 """

@@ -35,7 +35,7 @@ _LAZY = {
     "Module": "autodiff.module",
 }
 _SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
-               "scipy"}
+               "scipy", "heap", "planner", "mixed"}
 
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",

@@ -120,3 +120,10 @@ def test_a_user_chosen_heap_is_left_alone():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     expected = "True" if sys.platform.startswith("linux") and heap._libc is not None else "False"
     assert out.stdout.strip() == expected, out.stderr
+
+
+def test_the_heap_module_is_reachable_from_the_package_in_a_fresh_interpreter():
+    code = "import autodiff as ad\nwith ad.heap.tuned():\n    pass\nprint(ad.heap.active())"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

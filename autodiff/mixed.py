@@ -60,12 +60,27 @@ def _separates(waist: Any, inputs: list, outputs: set, children: dict) -> bool:
     return True
 
 
+def _has_complex(nodes: list) -> bool:
+    """True if a recorded value is complex.
+
+    With real inputs, a complex value is born where an operation on a real traced value returns a
+    complex result, and the tape wraps that node's pullback to take the real part
+    (``reverse.tape._real_part``, whose closure is named ``real_pullback``); every later complex value
+    descends from such a node.
+    """
+    return any(getattr(v, "__name__", "") == "real_pullback" for node in nodes for v in node.vjps)
+
+
 def find_waist(rec: Recording, n: int, m: int) -> Any:
     """The narrowest node of ``rec`` that separates its inputs from its outputs, or None.
 
-    Only nodes of size at most ``WAIST_FRACTION * min(n, m)`` count.
+    Only nodes of size at most ``WAIST_FRACTION * min(n, m)`` count. A graph with a complex value
+    anywhere has none: mixed mode is written for real Jacobians (a complex waist is two real numbers
+    per entry, and its real seed would see only one of them).
     """
     nodes = rec.tape.nodes or []
+    if any(np.iscomplexobj(v) for v in list(rec.values) + list(rec.inputs)) or _has_complex(nodes):
+        return None
     outputs = {id(node) for node in rec.out_nodes if node is not None}
     if not outputs:
         return None
@@ -156,7 +171,8 @@ def mixed_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0,
             raise ValueError(
                 f"mode='mixed' needs a narrow waist in f's graph: an intermediate of at most "
                 f"{WAIST_FRACTION:g} x min(n, m) = {WAIST_FRACTION * min(n, m):g} entries through which "
-                f"every input-to-output path passes; f (n = {n}, m = {m}) has none. Use mode='auto'.")
+                f"every input-to-output path passes (real inputs and outputs); f (n = {n}, m = {m}) has "
+                f"none. Use mode='auto'.")
         jg, jh = jacobian_at_waist(rec, waist)
         per_out = []
         for value, jg_i in zip(rec.values, jg):

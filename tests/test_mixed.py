@@ -102,3 +102,19 @@ def test_auto_takes_mixed_on_the_hourglass_of_the_issue():
     np.testing.assert_allclose(ad.jacobian(f)(x), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-14)
     # chunk_size="auto" takes the same mode
     np.testing.assert_allclose(ad.jacobian(f, chunk_size="auto")(x), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-14)
+
+
+def test_complex_values_get_no_mixed_mode():
+    W1 = RNG.standard_normal((2, 40)) + 1j * RNG.standard_normal((2, 40))
+    W2 = RNG.standard_normal((40, 2))
+    f = lambda x: np.real(W2 @ np.tanh(W1 @ x))  # noqa: E731   complex intermediate, real ends
+    x = RNG.standard_normal(40)
+    g = lambda z: W2 @ np.tanh(W1 @ z)  # noqa: E731          complex output
+    assert _waist(g, x) is None
+    with pytest.raises(ValueError, match="narrow waist"):
+        ad.jacobian(g, mode="mixed")(x)
+    # real ends, complex inside: the 2-entry complex node would be a wrong waist (its real seed sees only
+    # half of it); no waist, and auto computes the right Jacobian
+    assert _waist(f, x) is None
+    assert "mixed" not in ad.plan_jacobian(f, x).predicted
+    np.testing.assert_allclose(ad.jacobian(f)(x), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-13)

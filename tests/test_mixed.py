@@ -118,3 +118,12 @@ def test_complex_values_get_no_mixed_mode():
     assert _waist(f, x) is None
     assert "mixed" not in ad.plan_jacobian(f, x).predicted
     np.testing.assert_allclose(ad.jacobian(f)(x), ad.jacfwd(f)(x), rtol=1e-12, atol=1e-13)
+
+
+def test_mixed_nests_under_both_modes():
+    f, x = hourglass((40, 40, 3, 40, 40))
+    v = RNG.standard_normal(40)
+    loss = lambda x: np.sum(ad.jacobian(f, mode="mixed")(x) ** 2)  # noqa: E731
+    ref = lambda x: np.sum(ad.jacfwd(f)(x) ** 2)  # noqa: E731
+    np.testing.assert_allclose(ad.grad(loss)(x), ad.grad(ref)(x), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ad.jvp(loss, (x,), (v,))[1], ad.jvp(ref, (x,), (v,))[1], rtol=1e-10)

@@ -38,7 +38,7 @@ _LAZY = {
     "sparse_hessian": "autodiff.sparsity", "ColoredPattern": "autodiff.sparsity",
 }
 _SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
-               "scipy", "sparsity"}
+               "scipy", "sparsity", "heap", "planner", "mixed"}
 
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",

@@ -1,17 +1,25 @@
 """``python -m autodiff``: forward against reverse mode on a grid of Jacobian shapes.
 
-Prints a table (n, m, forward time, reverse time, their ratio, the mode ``jacobian(mode="auto")``
-chose, whether it was the faster one, each mode's memory from ``plan_jacobian``) and writes the plot
-``mode-comparison.png`` (time ratio against n/m). ``--help`` lists the options.
+Prints a table (per shape: the passes n vs m, each mode's predicted and measured time with its spread,
+the document's rule's choice and ``jacobian(mode="auto")``'s, and whether each was the faster mode),
+the summary line, and a takeaway computed from the run; writes the plot ``mode-comparison.png``.
+BLAS runs on one thread while it measures: with threadpoolctl if installed, otherwise the process
+re-executes itself once with ``OPENBLAS_NUM_THREADS=1`` (and the OMP/MKL equivalents) set before NumPy
+loads. ``--help`` lists the options.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 
-from autodiff.comparison import FUNCTIONS, compare, format_table, plot, summary
+from autodiff.comparison import FUNCTIONS, TIE_BAND, compare, format_table, plot, summary, takeaway
+
+_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_REEXEC_FLAG = "AUTODIFF_MAIN_REEXEC"
 
 DEFAULT_SIZES = (2, 8, 32, 128, 512)
 QUICK_SIZES = (4, 32, 256)
@@ -51,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown function(s) {unknown}; choose from {list(FUNCTIONS)}")
     sizes = args.grid or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    min_time, repeat = (0.002, 3) if args.quick else (0.01, 5)
+    # many short runs, best of them: on a shared machine a short run often finds a quiet moment
+    min_time, repeat = (0.001, 5) if args.quick else (0.002, 15)
+    pin, how = _pin_blas(argv)
 
     start = time.perf_counter()
 
@@ -64,10 +74,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(line, file=sys.stderr, flush=True)
 
-    rows = compare(sizes, names, min_time=min_time, repeat=repeat, progress=progress)
+    print(f"BLAS pinned to one thread ({how}); each time is the best of {repeat} rounds (a round runs every "
+          f"shape and mode once) of "
+          f"~{min_time * 1e3:.0f} ms, with the median's excess over it (the spread) in brackets; "
+          f"modes within {TIE_BAND:g}x of each other are a tie.")
+    with pin:
+        rows = compare(sizes, names, min_time=min_time, repeat=repeat, progress=progress)
     print(format_table(rows))
     print()
     print(summary(rows))
+    print()
+    print(takeaway(rows))
     if not args.no_plot:
         try:
             plot(rows, args.output)
@@ -78,6 +95,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"plot written to {args.output}")
     print(f"({time.perf_counter() - start:.1f} s)")
     return 0
+
+
+def _pin_blas(argv: list[str] | None) -> tuple:
+    """A context that keeps BLAS on one thread, and how: threadpoolctl, or the environment.
+
+    Without threadpoolctl the limit must be set before NumPy loads its BLAS, which ``import autodiff``
+    has already done by now: so the process re-executes itself once with the variables set.
+    """
+    try:
+        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
+    except ImportError:
+        pass
+    else:
+        return threadpool_limits(limits=1, user_api="blas"), "threadpoolctl"
+    if all(os.environ.get(k) == "1" for k in _BLAS_ENV):
+        again = " (the process re-executed itself)" if os.environ.get(_REEXEC_FLAG) else ""
+        return contextlib.nullcontext(), f"{', '.join(k + '=1' for k in _BLAS_ENV)}{again}"
+    if argv is None and not os.environ.get(_REEXEC_FLAG):
+        env = {**os.environ, **{k: "1" for k in _BLAS_ENV}, _REEXEC_FLAG: "1"}
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, "-m", "autodiff", *sys.argv[1:]], env)
+    return contextlib.nullcontext(), "NOT pinned: install threadpoolctl or set OPENBLAS_NUM_THREADS=1"
 
 
 if __name__ == "__main__":

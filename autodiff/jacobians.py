@@ -1,33 +1,44 @@
-"""The Jacobian helper: pick forward or reverse mode by the sizes, say why, and show what each costs.
+"""The Jacobian helper: predict each mode's time for this f at these shapes, pick the faster, say why.
 
 For f: Rⁿ → Rᵐ, forward mode gets the Jacobian from n JVP directions and reverse mode from m VJP
 directions; both push (pull) all their directions through ONE batched pass (``forward.jacfwd``,
-``reverse.jacrev``). So the number of directions decides the time, and "auto" takes forward mode when
-n < m and reverse mode otherwise. Memory differs too: forward mode carries n tangents per intermediate
-but keeps nothing, reverse mode keeps the tape's intermediates and carries m cotangents per node.
-:func:`plan_jacobian` measures both from one recorded evaluation.
+``reverse.jacrev``). The document's rule takes forward mode when n < m: right when one direction costs
+the same in both modes and the fixed costs are small. :func:`plan_jacobian` predicts instead —
+directions × the cost of one direction in that mode + the mode's fixed cost, from the recorded graph
+and a cost model measured once per process (``autodiff/planner.py``) — and considers mixed mode where
+the graph has a narrow waist (``autodiff/mixed.py``). ``jacobian(mode="auto")`` takes the plan's mode.
+Memory differs too: forward mode carries n tangents per intermediate but keeps nothing, reverse mode
+keeps the tape's intermediates and carries m cotangents per node; the plan estimates both.
+
+Every transformation here runs with the tuned heap (``autodiff/heap.py``).
 
 This module is layer 3: it imports ``forward`` and ``reverse`` (which never import each other).
 """
 
 from __future__ import annotations
 
+import threading
 import types
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from autodiff import heap
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import lower
-from autodiff.pytree import tree_flatten, tree_unflatten
-from forward.jvp import jacfwd, jvp
+from autodiff.mixed import find_waist, mixed_jacobian, predict_mixed
+from autodiff.planner import _best_time, cost_model, graph_costs, predict
+from autodiff.pytree import tree_flatten
+from autodiff.shapes import basis_rows
+from forward.jvp import jacfwd, jvp, push_forward
 from reverse.tape import memory_report
 from reverse.vjp import Recording, grad, jacrev, value_and_grad
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
 
-_MODES = ("auto", "forward", "reverse")
+_MODES = ("auto", "forward", "reverse", "mixed")
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Bytes one pass may use when ``chunk_size="auto"`` (256 MiB), unless a budget is given."""
@@ -41,8 +52,8 @@ _LIVE_COPIES = 2
 _NODE_OVERHEAD = 600
 
 
-def _choose(n: int, m: int) -> str:
-    """SPEC 5: forward mode when the input size is smaller than the output size, reverse otherwise."""
+def _rule(n: int, m: int) -> str:
+    """The document's rule (SPEC 5): forward mode when n < m, reverse otherwise."""
     return "forward" if n < m else "reverse"
 
 
@@ -61,7 +72,7 @@ def _check_chunk(chunk_size: Any) -> None:
 def _signature(args: tuple, kwargs: dict) -> Any:
     """A hashable key for the shapes of a call (and the values of its non-array arguments), or None."""
     leaves, tree = tree_flatten((args, kwargs))
-    key = [tree]
+    key: list[Any] = [tree]
     for leaf in leaves:
         shape = getattr(leaf, "shape", None)
         if shape is not None:
@@ -75,56 +86,53 @@ def _signature(args: tuple, kwargs: dict) -> Any:
     return tuple(key)
 
 
-def _output_size(g: Callable, dyn: tuple) -> int:
-    """m: the total size of g's outputs, from one plain evaluation (no tape, no tangents)."""
-    flat, tree = tree_flatten(dyn)
-    out = g(*tree_unflatten(tree, [lower(as_value(x)) for x in flat]))
-    return sum(int(np.size(lower(o))) for o in tree_flatten(out)[0])
-
-
 def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "auto",
-             chunk_size: int | str | None = None, executor: Any = None, memory_budget: int | None = None,
-             progress: bool = False) -> Callable:
-    """The Jacobian of f, by the mode that needs fewer directions: J[i, j] = ∂f_i/∂x_j.
+             chunk_size: int | str | None = None, executor: Any = None,
+             memory_budget: int | None = None, progress: bool = False) -> Callable:
+    """The Jacobian of f, J[i, j] = ∂f_i/∂x_j, by the mode predicted to be fastest for f at these shapes.
 
-    ``mode="auto"`` uses forward mode when the input size n is smaller than the output size m, reverse
-    mode otherwise (n JVP directions against m VJP directions, each set in one batched pass). The output
-    size is found by one plain evaluation of f, remembered per input shape. ``mode="forward"`` /
-    ``"reverse"`` force a mode. ``chunk_size=k`` does k directions per pass; ``chunk_size="auto"`` takes
-    the chunk that keeps a pass under ``memory_budget`` bytes (default 256 MiB), from
-    :func:`plan_jacobian`. The result for output y and input x has shape ``y.shape + x.shape``.
-    ``executor=`` runs the chosen mode's chunks as tasks (see :func:`forward.jacfwd`).
+    ``mode="auto"`` takes :func:`plan_jacobian`'s choice: each mode's time predicted from f's recorded
+    graph (directions × cost of one direction + fixed cost), and mixed mode where the graph has a
+    narrow waist. The plan is made on the first call for each input shape (one recorded evaluation
+    of f) and kept. ``"forward"`` / ``"reverse"`` / ``"mixed"`` force a mode ("mixed" raises
+    ValueError when f's graph has no narrow waist). ``chunk_size=k`` does k directions per pass;
+    ``chunk_size="auto"`` takes the chunk that keeps a pass under ``memory_budget`` bytes (default
+    256 MiB). The result for output y and input x has shape ``y.shape + x.shape``. Runs with the tuned
+    heap (``autodiff.heap.tuned``). ``executor=`` runs the forward or reverse chunks as tasks (see
+    :func:`forward.jacfwd`); mixed mode's two small Jacobians run in this process.
     """
     _check_mode(mode)
     _check_chunk(chunk_size)
-    fixed_chunk = None if chunk_size == "auto" else chunk_size
+    fixed_chunk = None if chunk_size == "auto" or chunk_size is None else int(chunk_size)
     spread = {"executor": executor, "progress": progress}
     impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk, **spread),
-             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk, **spread)}
+             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk, **spread),
+             "mixed": mixed_jacobian(f, argnums)}
     modes_seen: dict[Any, str] = {}
 
     def jacobian_fn(*args, **kwargs):
-        if chunk_size == "auto":
-            plan = _plan(f, args, kwargs, argnums, memory_budget)
-            chosen = plan.mode if mode == "auto" else mode
-            impl = jacfwd if chosen == "forward" else jacrev
-            return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen], **spread)(*args, **kwargs)
-        chosen = mode if mode != "auto" else _auto_mode(f, args, kwargs, argnums, modes_seen)
-        return impls[chosen](*args, **kwargs)
+        with heap.tuned():
+            if chunk_size == "auto":
+                plan = _plan(f, args, kwargs, argnums, memory_budget)
+                chosen = plan.mode if mode == "auto" else mode
+                if chosen == "mixed":
+                    return impls["mixed"](*args, **kwargs)
+                impl = jacfwd if chosen == "forward" else jacrev
+                return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen], **spread)(*args, **kwargs)
+            chosen = mode if mode != "auto" else _auto_mode(f, args, kwargs, argnums, modes_seen)
+            return impls[chosen](*args, **kwargs)
 
     return jacobian_fn
 
 
 def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, modes_seen: dict) -> str:
-    """The mode for this call: n from the arguments, m from one plain evaluation, cached per shapes."""
+    """The plan's mode for this call, made once per shape signature (one recorded evaluation)."""
     key = _fast_key(args, kwargs)
     if key is None:
         key = _signature(args, kwargs)
     chosen = modes_seen.get(key) if key is not None else None
     if chosen is None:
-        g, dyn, _ = select_args(f, args, kwargs, argnums)
-        n = sum(int(np.size(lower(x))) for x in tree_flatten(dyn)[0])
-        chosen = _choose(n, _output_size(g, dyn))
+        chosen = _plan(f, args, kwargs, argnums, None).mode
         if key is not None and len(modes_seen) < 64:
             modes_seen[key] = chosen
     return chosen
@@ -154,9 +162,24 @@ def _fmt_bytes(b: float) -> str:
     return f"{b:.1f} GiB"  # pragma: no cover
 
 
+def _fmt_time(seconds: float) -> str:
+    if seconds < 1e-5:
+        return f"{seconds * 1e6:.1f} µs"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 @dataclass
 class JacobianPlan:
     """What computing one Jacobian costs in each mode, and the mode ``jacobian(mode="auto")`` picks.
+
+    ``mode`` is the mode with the smallest ``predicted`` seconds; ``rule_mode`` is the document's rule
+    (forward iff n < m); ``reason`` says why, and where the two differ, why. ``predicted[mode]`` is
+    ``predicted_fixed[mode] + directions * predicted_per_direction[mode]`` (the directions are n
+    forward, m reverse, and the waist's size for "mixed", which is considered only where f's graph has
+    a narrow waist, ``waist_size``). ``measured`` tells whether the figures were timed on f
+    (``plan_jacobian(..., measure=True)``) or estimated from the graph.
 
     ``passes[mode]`` counts directions (n JVP directions forward, m VJP directions reverse; with a chunk
     of k, ceil(n/k) resp. ceil(m/k) batched passes). ``memory[mode]`` is the estimated peak of extra
@@ -170,6 +193,13 @@ class JacobianPlan:
     n_outputs: int
     mode: str
     reason: str
+    rule_mode: str = ""
+    predicted: dict = field(default_factory=dict)
+    predicted_fixed: dict = field(default_factory=dict)
+    predicted_per_direction: dict = field(default_factory=dict)
+    measured: bool = False
+    waist_size: int | None = None
+    diagonal_ops: dict = field(default_factory=dict)
     passes: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     per_direction_bytes: dict = field(default_factory=dict)
@@ -189,59 +219,110 @@ class JacobianPlan:
 
     def memory_for(self, mode: str, chunk_size: int | None = None) -> int:
         """Estimated peak extra bytes of a Jacobian in ``mode`` doing ``chunk_size`` directions a pass."""
+        if mode == "mixed":
+            return self.memory[mode]
         total = self.n_inputs if mode == "forward" else self.n_outputs
         k = total if chunk_size is None else max(1, min(chunk_size, total))
         fixed = self.fixed_bytes[mode]
         extra_result = self.result_bytes if k < total else 0  # chunks are concatenated at the end
         return fixed + extra_result + k * self.per_direction_bytes[mode]
 
-    def _rows(self) -> list[tuple[str, str, str]]:
-        f, r = "forward", "reverse"
+    def _modes(self) -> list[str]:
+        return [mode for mode in ("forward", "reverse", "mixed") if mode in self.predicted]
+
+    def _rows(self) -> list[tuple[str, ...]]:
+        modes = self._modes()
+        how = "timed" if self.measured else "predicted"
         rows = [
-            ("directions", f"{self.passes[f]} JVP (n)", f"{self.passes[r]} VJP (m)"),
-            ("evaluations of f", "1 (carries the tangents)", "1 recorded + 1 backward sweep"),
-            ("kept for the backward pass", "nothing",
-             f"{self.tape_nodes} nodes, {_fmt_bytes(self.tape_bytes)} "
-             f"({_fmt_bytes(self.tape_new_bytes)} new)"),
-            ("peak memory, one pass", _fmt_bytes(self.memory[f]), _fmt_bytes(self.memory[r])),
-            (f"chunk under {_fmt_bytes(self.memory_budget)}", str(self.chunk_sizes[f]),
-             str(self.chunk_sizes[r])),
+            ("directions",) + tuple({"forward": f"{self.passes['forward']} JVP (n)",
+                                     "reverse": f"{self.passes['reverse']} VJP (m)",
+                                     "mixed": f"{self.waist_size} each side of the waist"}[m]
+                                    for m in modes),
+            (f"time ({how})",) + tuple(
+                f"{_fmt_time(self.predicted[m])} = {_fmt_time(self.predicted_fixed[m])} + "
+                f"{self.passes[m]} x {_fmt_time(self.predicted_per_direction[m])}" for m in modes),
+            ("evaluations of f",) + tuple({"forward": "1 (carries the tangents)",
+                                           "reverse": "1 recorded + 1 backward sweep",
+                                           "mixed": "1 recorded + 2 sweeps"}[m] for m in modes),
+            ("kept for the backward pass",) + tuple(
+                "nothing" if m == "forward" else
+                f"{self.tape_nodes} nodes, {_fmt_bytes(self.tape_bytes)} "
+                f"({_fmt_bytes(self.tape_new_bytes)} new)" for m in modes),
+            ("peak memory, one pass",) + tuple(_fmt_bytes(self.memory[m]) for m in modes),
+            (f"chunk under {_fmt_bytes(self.memory_budget)}",)
+            + tuple(str(self.chunk_sizes[m]) for m in modes),
         ]
         return rows
 
     def __str__(self) -> str:
         head = (f"JacobianPlan: n = {self.n_inputs} inputs, m = {self.n_outputs} outputs -> "
-                f"{self.mode} mode\n  {self.reason}\n")
-        rows = [("", "forward", "reverse")] + self._rows()
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+                f"{self.mode} mode (the rule's: {self.rule_mode})\n  {self.reason}\n")
+        rows = [("",) + tuple(self._modes())] + self._rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         return head + "\n".join(lines)
 
     def __repr__(self) -> str:
+        predicted = ", ".join(f"{m!r}: {self.predicted[m]:.3g}" for m in self._modes())
         return (f"JacobianPlan(n_inputs={self.n_inputs}, n_outputs={self.n_outputs}, mode={self.mode!r}, "
+                f"rule_mode={self.rule_mode!r}, predicted={{{predicted}}}, "
                 f"memory={{'forward': {self.memory['forward']}, 'reverse': {self.memory['reverse']}}}, "
                 f"chunk_size={self.chunk_size})")
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<tr><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for a, b, c in self._rows())
+        cells = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in self._rows())
+        heads = "".join(f"<th>{m}</th>" for m in self._modes())
         return (f"<p><b>JacobianPlan</b>: n = {self.n_inputs}, m = {self.n_outputs} &rarr; "
-                f"<b>{self.mode}</b> mode. {self.reason}</p>"
-                f"<table><tr><th></th><th>forward</th><th>reverse</th></tr>{cells}</table>")
+                f"<b>{self.mode}</b> mode (the rule's: {self.rule_mode}). {self.reason}</p>"
+                f"<table><tr><th></th>{heads}</tr>{cells}</table>")
+
+
+_plan_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_plan_cache_lock = threading.Lock()
 
 
 def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
-                  memory_budget: int | None = None, **kwargs: Any) -> JacobianPlan:
-    """The costs of f's Jacobian at ``args`` in each mode, and the mode "auto" picks (with the reason).
+                  memory_budget: int | None = None, measure: bool = False, **kwargs: Any) -> JacobianPlan:
+    """Each mode's predicted time and memory for f's Jacobian at ``args``, and the mode "auto" picks.
 
-    One recorded evaluation of f gives the output size m, every intermediate's size and the bytes the
-    tape keeps (``reverse.tape.memory_report``); from those the plan estimates each mode's peak memory
-    and the largest chunk of directions per pass that stays under ``memory_budget`` bytes. Keyword
-    arguments other than ``argnums`` and ``memory_budget`` are passed to f.
+    One recorded evaluation of f gives the output size m, the operations with their shapes, flop
+    counts and diagonal fast paths (``autodiff.planner``), and the bytes the tape keeps
+    (``reverse.tape.memory_report``). Predicted time of a mode = its directions × the cost of one
+    direction + its fixed cost, priced with a cost model measured once per process; with
+    ``measure=True`` each mode is timed on f instead (the whole Jacobian where it is predicted to take
+    under 50 ms, else a probe chunk of 16 directions, scaled by the model). Mixed mode is considered
+    where the graph has a narrow waist. The plan is cached per f and shape signature. Memory: each
+    mode's peak and the largest chunk of directions per pass under ``memory_budget`` bytes. Keyword
+    arguments other than ``argnums``, ``memory_budget`` and ``measure`` are passed to f.
     """
-    return _plan(f, args, kwargs, argnums, memory_budget)
+    return _plan(f, args, kwargs, argnums, memory_budget, measure)
 
 
-def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None) -> JacobianPlan:
+def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None,
+          measure: bool = False) -> JacobianPlan:
+    key = _signature(args, kwargs)
+    if key is not None:
+        key = (key, argnums if isinstance(argnums, int) else tuple(argnums), memory_budget, measure)
+        try:
+            with _plan_cache_lock:
+                plan = _plan_cache.get(f, {}).get(key)
+        except TypeError:   # f cannot be weakly referenced: no cache
+            key = None
+            plan = None
+        if plan is not None:
+            return plan
+    with heap.tuned():
+        plan = _make_plan(f, args, kwargs, argnums, memory_budget, measure)
+    if key is not None:
+        with _plan_cache_lock:
+            per_f = _plan_cache.setdefault(f, {})
+            if len(per_f) < 32:
+                per_f[key] = plan
+    return plan
+
+
+def _make_plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None,
+               measure: bool) -> JacobianPlan:
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
     g, dyn, _ = select_args(f, args, kwargs, argnums)
     flat, in_tree = tree_flatten(dyn)
@@ -249,10 +330,72 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
     for x in flat:
         check_float_leaf(x, "input")
     rec = Recording(g, in_tree, flat, keep_nodes=True)
-    report = memory_report(rec.tape.nodes)
-    new_bytes = memory_report(rec.tape.nodes, exclude=_reachable_arrays((f, args, kwargs)))["saved_bytes"]
+    nodes = rec.tape.nodes or []
     n = sum(int(np.size(x)) for x in flat)
     m = sum(int(np.size(v)) for v in rec.values)
+    memory = _memory(f, args, kwargs, rec, nodes, flat, n, m, budget)
+    costs = graph_costs(nodes, rec.in_nodes, rec.out_nodes, n, m)
+    model = cost_model()
+    pure = predict(costs, model)
+    fixed = {mode: p.fixed for mode, p in pure.items()}
+    per = {mode: p.per_direction for mode, p in pure.items()}
+    passes = {"forward": n, "reverse": m}
+    waist = find_waist(rec, n, m) if len(nodes) <= _MAX_WAIST_SEARCH else None
+    if waist is not None:
+        fixed["mixed"], per["mixed"] = predict_mixed(rec, waist, costs, model)
+        passes["mixed"] = int(np.prod(waist.shape, dtype=int))
+        memory["memory"]["mixed"] = memory["fixed_bytes"]["reverse"] + passes["mixed"] * (n + m) * 16
+        memory["chunk_sizes"]["mixed"] = passes["mixed"]
+    if measure:
+        fixed, per = _measure_modes(f, g, args, kwargs, argnums, in_tree, flat, rec, passes, fixed, per)
+    predicted = {mode: fixed[mode] + passes[mode] * per[mode] for mode in fixed}
+    mode = min(predicted, key=predicted.__getitem__)
+    rule = _rule(n, m)
+    reason = _reason(n, m, mode, rule, predicted, fixed, per, passes, costs.diagonal, measure,
+                     memory["tape_bytes"])
+    return JacobianPlan(
+        n_inputs=n, n_outputs=m, mode=mode, reason=reason, rule_mode=rule, predicted=predicted,
+        predicted_fixed=fixed, predicted_per_direction=per, measured=measure,
+        waist_size=passes.get("mixed"), diagonal_ops=costs.diagonal, passes=passes, **memory)
+
+
+# A waist search visits the graph once per candidate: skip it for very long recordings.
+_MAX_WAIST_SEARCH = 20000
+_PROBE = 16
+_TIME_WHOLE_BELOW = 0.05
+
+
+def _measure_modes(f, g, args, kwargs, argnums, in_tree, flat, rec, passes, fixed, per):
+    """Timed (fixed, per-direction) seconds of each mode: the whole Jacobian, or a probe chunk."""
+    fixed, per = dict(fixed), dict(per)
+    whole = {"forward": jacfwd(f, argnums), "reverse": jacrev(f, argnums),
+             "mixed": mixed_jacobian(f, argnums)}
+    leaves = [(np.shape(x), x.dtype) for x in flat]
+    out_leaves = [(np.shape(v), v.dtype if np.issubdtype(v.dtype, np.inexact) else np.float64)
+                  for v in rec.values]
+    for mode in fixed:
+        estimate = fixed[mode] + passes[mode] * per[mode]
+        if mode == "mixed" or estimate < _TIME_WHOLE_BELOW or passes[mode] <= _PROBE:
+            seconds = _best_time(lambda j=whole[mode]: j(*args, **kwargs), repeat=3, min_time=0.002)
+        else:   # one pass of _PROBE directions, scaled by the model's ratio of the whole to the probe
+            if mode == "forward":
+                def probe():
+                    return push_forward(g, in_tree, flat, basis_rows(leaves, 0, _PROBE), (_PROBE,))
+            else:
+                def probe():
+                    return Recording(g, in_tree, flat).pull(basis_rows(out_leaves, 0, _PROBE), (_PROBE,))
+            at_probe = fixed[mode] + _PROBE * per[mode]
+            seconds = _best_time(probe, repeat=3, min_time=0.002) * estimate / at_probe
+        scale = seconds / estimate
+        fixed[mode] *= scale
+        per[mode] *= scale
+    return fixed, per
+
+
+def _memory(f, args, kwargs, rec, nodes: list, flat, n: int, m: int, budget: int) -> dict:
+    """The memory part of the plan (peak bytes per mode, chunk sizes), from the recording."""
+    report = memory_report(nodes)
+    new_bytes = memory_report(nodes, exclude=_reachable_arrays((f, args, kwargs)))["saved_bytes"]
     dtypes = [np.result_type(lower(v)) for v in list(flat) + list(rec.values)]
     itemsize = max((d.itemsize for d in dtypes if np.issubdtype(d, np.inexact)), default=8)
     # The widest batched tangent (cotangent) a pass creates. Forward mode: any computed value (the
@@ -260,7 +403,7 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
     # cotangents are the basis).
     out_ids = {id(node) for node in rec.out_nodes}
     computed = [(int(np.prod(node.shape, dtype=int)), id(node) in out_ids)
-                for node in rec.tape.nodes if node.parents]
+                for node in nodes if node.parents]
     computed += [(int(np.size(v)), True) for v, node in zip(rec.values, rec.out_nodes) if node is None]
     widest = {"forward": max([size for size, _ in computed] + [1]),
               "reverse": max([size for size, is_out in computed if not is_out] + [1])}
@@ -277,15 +420,9 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
         # Chunks are concatenated at the end: the result is held twice when there is more than one.
         room = budget - fixed[mode] - (result if memory[mode] > budget else 0)
         chunks[mode] = max(1, min(max(total, 1), int(room // per_dir[mode]) if room > 0 else 1))
-    mode = _choose(n, m)
-    return JacobianPlan(
-        n_inputs=n, n_outputs=m, mode=mode, reason=_reason(n, m, mode, memory, tape),
-        passes={"forward": n, "reverse": m}, memory=memory,
-        per_direction_bytes=per_dir, fixed_bytes=fixed, chunk_sizes=chunks,
-        tape_bytes=tape, tape_new_bytes=new_bytes, tape_nodes=report["nodes"], result_bytes=result,
-        widest=widest,
-        memory_budget=budget,
-    )
+    return dict(memory=memory, per_direction_bytes=per_dir, fixed_bytes=fixed, chunk_sizes=chunks,
+                tape_bytes=tape, tape_new_bytes=new_bytes, tape_nodes=report["nodes"], result_bytes=result,
+                widest=widest, memory_budget=budget)
 
 
 def _reachable_arrays(obj: Any, depth: int = 0, found: set | None = None) -> set[int]:
@@ -326,14 +463,39 @@ def _cell_full(cell: Any) -> bool:
     return True
 
 
-def _reason(n: int, m: int, mode: str, memory: dict, tape: int) -> str:
-    if mode == "forward":
-        return (f"n = {n} inputs < m = {m} outputs, so forward mode pushes {n} JVP directions where reverse "
-                f"mode would pull {m} VJP directions, and it keeps no tape (reverse would keep "
-                f"{_fmt_bytes(tape)}).")
-    cmp = "=" if n == m else ">"
-    return (f"n = {n} inputs {cmp} m = {m} outputs, so reverse mode pulls {m} VJP directions where forward "
-            f"mode would push {n} JVP directions, at the price of a {_fmt_bytes(tape)} tape.")
+def _reason(n: int, m: int, mode: str, rule: str, predicted: dict, fixed: dict, per: dict, passes: dict,
+            diagonal: dict, measured: bool, tape: int) -> str:
+    """One paragraph: the rule's choice, the predicted times, and why the choice departs from the rule."""
+    how = "timed" if measured else "predicted"
+    cmp = "<" if n < m else ("=" if n == m else ">")
+    text = (f"n = {n} inputs {cmp} m = {m} outputs, so the document's rule takes {rule} mode "
+            f"({passes[rule]} directions against {passes['reverse' if rule == 'forward' else 'forward']}); "
+            f"{how}: " + ", ".join(f"{k} {_fmt_time(v)}" for k, v in predicted.items()) + ".")
+    if mode == rule:
+        other = "reverse" if rule == "forward" else "forward"
+        ratio = predicted[other] / max(predicted[rule], 1e-12)
+        tie = " (a near tie)" if ratio < 1.15 else ""
+        kept = f", and it keeps no tape (reverse would keep {_fmt_bytes(tape)})" if mode == "forward" else ""
+        return text + f" The rule holds{tie}: {mode} mode is {ratio:.1f}x faster{kept}."
+    if mode == "mixed":
+        best = min(("forward", "reverse"), key=predicted.__getitem__)
+        return text + (f" f has a narrow waist of {passes['mixed']} entries: {passes['mixed']} directions on "
+                       f"each side of it (reverse mode before it, forward after, then one product) instead "
+                       f"of {passes[best]} through the whole of f, "
+                       f"{predicted[best] / predicted['mixed']:.1f}x faster than the better pure mode "
+                       f"({best}).")
+    why = []
+    if per[mode] < per[rule]:
+        why.append(f"one {mode} direction costs {_fmt_time(per[mode])} against {_fmt_time(per[rule])} "
+                   f"for {rule}")
+    if fixed[mode] < fixed[rule]:
+        why.append(f"{mode} mode's fixed cost is {_fmt_time(fixed[mode])} against {_fmt_time(fixed[rule])}")
+    if diagonal.get(mode, 0) > diagonal.get(rule, 0):
+        why.append(f"the identity seed stays diagonal through {diagonal[mode]} operations in {mode} mode "
+                   f"(against {diagonal.get(rule, 0)} in {rule} mode)")
+    return text + (" It departs from the rule because " + "; ".join(why) +
+                   f", so {mode} mode is {predicted[rule] / predicted[mode]:.1f}x faster despite "
+                   f"{passes[mode]} directions against {passes[rule]}.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -346,9 +508,17 @@ def hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int 
 
     The gradient is a reverse-mode pass; forward mode pushes all n input directions through it at once
     (``chunk_size=k``: k at a time). Shape ``x.shape + x.shape`` (nested tuples for tuple ``argnums``).
-    ``executor=`` runs the chunks of directions as tasks (see :func:`forward.jacfwd`).
+    Runs with the tuned heap (``autodiff.heap.tuned``). ``executor=`` runs the chunks of directions as
+    tasks (see :func:`forward.jacfwd`).
     """
-    return jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size, executor=executor, progress=progress)
+    hessian_of_f = jacfwd(grad(f, argnums), argnums, chunk_size=chunk_size, executor=executor,
+                          progress=progress)
+
+    def hessian_fn(*args, **kwargs):
+        with heap.tuned():
+            return hessian_of_f(*args, **kwargs)
+
+    return hessian_fn
 
 
 def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
@@ -364,4 +534,5 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
         # grad(f) without the functools.wraps that grad() applies: this function lives for one call.
         return value_and_grad_f(*args)[1]
 
-    return jvp(grad_f, primals, tangents)[1]
+    with heap.tuned():
+        return jvp(grad_f, primals, tangents)[1]

@@ -38,8 +38,24 @@ def median_time(fn: Callable[[], object], s: Settings) -> float:
     return statistics.median(times)
 
 
-def time_together(fns: dict[str, Callable[[], object]], s: Settings, base: str) -> dict[str, tuple]:
-    """Time several functions round-robin: ``{name: (median seconds per call, median ratio to base)}``.
+@dataclass
+class Timing:
+    """One function's figures from :func:`time_together_stats` (seconds per call; ratios to the base)."""
+
+    median: float
+    best: float
+    ratio: float          # median over rounds of the per-round ratio to the base
+    ratio_lo: float       # smallest and largest per-round ratio: the spread
+    ratio_hi: float
+
+    @property
+    def spread(self) -> float:
+        """How much the median run exceeds the best one (0.05 = 5 %)."""
+        return self.median / self.best - 1
+
+
+def time_together_stats(fns: dict[str, Callable[[], object]], s: Settings, base: str) -> dict[str, Timing]:
+    """Time several functions round-robin and return each one's :class:`Timing`.
 
     Each round times every function once (``s.min_time`` worth of calls), so a function and its baseline
     see the same load on a shared machine; the ratio is the median over rounds of the per-round ratio.
@@ -57,9 +73,17 @@ def time_together(fns: dict[str, Callable[[], object]], s: Settings, base: str) 
             for _ in range(numbers[name]):
                 fn()
             rounds[name].append((time.perf_counter() - start) / numbers[name])
-    return {name: (statistics.median(ts),
-                   statistics.median(t / b for t, b in zip(ts, rounds[base])))
-            for name, ts in rounds.items()}
+    out = {}
+    for name, ts in rounds.items():
+        ratios = [t / b for t, b in zip(ts, rounds[base])]
+        out[name] = Timing(statistics.median(ts), min(ts), statistics.median(ratios), min(ratios),
+                           max(ratios))
+    return out
+
+
+def time_together(fns: dict[str, Callable[[], object]], s: Settings, base: str) -> dict[str, tuple]:
+    """``{name: (median seconds per call, median ratio to base)}`` from :func:`time_together_stats`."""
+    return {name: (t.median, t.ratio) for name, t in time_together_stats(fns, s, base).items()}
 
 
 def peak_extra_bytes(fn: Callable[[], object]) -> int:

@@ -1,10 +1,12 @@
 """Run every benchmark side by side with its peers and write the figures into benchmarks/README.md.
 
-    python benchmarks/run.py            # full run (about two minutes), rewrites benchmarks/README.md
+    python benchmarks/run.py            # full run (a few minutes), rewrites benchmarks/README.md
     python benchmarks/run.py --quick    # smoke run: short timings, prints only (unless --write)
 
-It re-executes itself with glibc heap settings that keep freed memory (MALLOC_ENV below), unless
---plain-malloc is given.
+It runs with glibc's default heap, as users do (autodiff tunes the heap around its own Jacobians,
+Hessians and HVPs: autodiff/heap.py); --tuned-heap re-executes it with heap settings that keep freed
+memory for the whole process (MALLOC_ENV), for comparison. BLAS is pinned to one thread (the process
+re-executes itself once with OPENBLAS_NUM_THREADS=1 and friends set, before NumPy loads).
 
 Needs the `bench` extra: ``pip install -e ".[bench]"`` (autograd, jax[cpu], matplotlib).
 """
@@ -24,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import bench_core  # noqa: E402
+import bench_heap  # noqa: E402
 import bench_jacobian  # noqa: E402
 import bench_odeint  # noqa: E402
 import bench_rosenbrock  # noqa: E402
@@ -32,16 +35,15 @@ import numpy as np  # noqa: E402
 from _common import table  # noqa: E402
 
 BENCHMARKS = {"core": bench_core, "rosenbrock": bench_rosenbrock, "jacobian": bench_jacobian,
-              "odeint": bench_odeint, "sparse": bench_sparse}
+              "odeint": bench_odeint, "sparse": bench_sparse, "heap": bench_heap}
 
 # glibc gives freed memory at the top of the heap back to the OS (and large blocks come from fresh mmaps),
-# so a gradient that keeps intermediates alive and frees them at the end page-faults all of them in
-# again on the next call. On this VM that costs more than the arithmetic for 100,000-element arrays
-# (hand-written Rosenbrock gradient: 8x its evaluation with the defaults, 1.3x with these), and it hits
-# every peer alike. The benchmarks therefore run with a heap that keeps its memory; --plain-malloc
-# measures with glibc's defaults instead.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "4000000000", "MALLOC_TRIM_THRESHOLD_": "4000000000",
-              "MALLOC_TOP_PAD_": str(256 * 2**20)}
+# so a call that keeps intermediates alive and frees them at the end page-faults all of them in again on
+# the next call. autodiff tunes the heap around its own transformations (autodiff/heap.py); the peers and
+# the plain NumPy baselines get glibc's defaults, as users do. --tuned-heap runs everything with a heap
+# that keeps its memory for the whole process (what the figures of earlier rounds used).
+MALLOC_ENV = bench_heap.MALLOC_ENV
+BLAS_ENV = bench_heap.BLAS_ENV
 
 INTRO = """# Benchmarks
 
@@ -53,24 +55,31 @@ on the machine; absolute times do. Each derivative is timed round-robin with its
 each per round; the ratio is the median of the per-round ratios), so both see the same load on a
 shared machine.
 
-The run re-executes itself with glibc heap settings that keep freed memory (`MALLOC_TRIM_THRESHOLD_`,
-`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TOP_PAD_`; see `run.py`): with glibc's defaults, every call that keeps
-large intermediates alive page-faults them in afresh, which on this VM costs more than the arithmetic
-(hand-written Rosenbrock gradient: ~8x its evaluation instead of ~1.3x) and hits every peer alike.
-`--plain-malloc` measures with the defaults.
+The run uses glibc's default heap, as users do: autodiff tunes the heap only around its own
+Jacobians, Hessians and HVPs (`autodiff/heap.py`: large blocks from the heap and freed memory kept, up to
+256 MiB between calls); the peers and the plain NumPy baselines get the defaults. With the defaults,
+every call that keeps large intermediates alive page-faults them in afresh, which on this VM can cost
+more than the arithmetic. `--tuned-heap` runs everything with a process-wide tuned heap
+(`MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TOP_PAD_`), what earlier rounds reported;
+the heap section below compares the two for every shape. BLAS is pinned to one thread (the run
+re-executes itself with `OPENBLAS_NUM_THREADS=1` and friends). The machine is shared with other jobs:
+our figures are the median ratio over rounds with its range, and the best time.
 
-Run everything (about two minutes) and rewrite the figures below:
+Run everything (a few minutes) and rewrite the figures below:
 
 ```bash
 pip install -e ".[bench]"
-python benchmarks/run.py            # or --quick for a smoke run (prints only), --only jacobian
+python benchmarks/run.py            # or --quick for a smoke run (prints only), --only jacobian, --tuned-heap
 ```
 
 Files: `bench_core.py` (issue 2: per-operation overhead, MLP gradient and its memory),
-`bench_rosenbrock.py` (issue 4), `bench_jacobian.py` (issue 5: Jacobians in both modes, Hessian, HVP,
-and whether `jacobian(mode="auto")` picks the faster mode), `bench_sparse.py` (issue 14: sparse Jacobians
-and Hessians from colorings, against SciPy's grouped finite differences and asdex), `_common.py` (timing,
-tracemalloc, tables).
+`bench_rosenbrock.py` (issue 4), `bench_jacobian.py` (issues 5 and 12: Jacobians in both modes, Hessian,
+HVP, whether `jacobian(mode="auto")` picks the faster mode, the hourglass in mixed mode), `bench_heap.py`
+(issue 12: default heap against a tuned heap on every shape of the main job's grid and of
+`bench_jacobian`), `bench_sparse.py` (issue 14: sparse Jacobians
+and Hessians from colorings, against SciPy's grouped finite differences and asdex), `bench_odeint.py`
+(issue 13: odeint's adjoint and forward sensitivities against autograd's), `bench_distributed.py` (issue 15,
+run on its own: a heavy Jacobian on 2 workers), `_common.py` (timing, tracemalloc, tables).
 """
 
 
@@ -89,13 +98,21 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
 - **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
   measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
-- **Hessian-vector product** (at the limit): Python overhead of two nested traces, about 25 `process`
-  calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling, one tape,
-  one sweep) against g ≈ 10 µs.
-- **Jacobian n = m = 300** (met since the seeds are structured): a Jacobian's identity seed is kept as
-  a known diagonal through elementwise operations, and a matrix product with it is a row scaling
-  (`autodiff/diagonal.py`), so the pass runs one 300 × 64 × 300 GEMM instead of two. That GEMM is most
-  of the time; multi-threaded OpenBLAS on this shared 2-CPU machine makes it swing from run to run.
+- **Hessian-vector product** (at or over the limit): Python overhead of two nested traces, about 25
+  `process` calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling,
+  one tape, one sweep) and ~3-6 µs for the heap setting's two `mallopt` calls, against g ≈ 10 µs.
+- **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
+  through elementwise operations, and a matrix product with it is a row scaling (`autodiff/diagonal.py`),
+  so the pass runs one 300 × 64 × 300 GEMM instead of two; forward and reverse mode are within 1.2x of
+  each other here (a tie: the planner may take either), and f itself takes only ~7 µs, so the ratio
+  moves with the load more than most.
+- **Default heap against a tuned heap**: `autodiff.heap.tuned` (around `jacobian`, `hessian`, `hvp`,
+  `plan_jacobian`) keeps freed memory between calls, which removes the page faults that made medium
+  Jacobians 2-4x slower with glibc's defaults. The remaining gap on small shapes (~10-20 %) is the fixed
+  cost of the setting itself (two `mallopt` calls and a lock); on the largest, memory-bound shapes
+  (chain 512 × 512) the figures swing between runs by more than the gap, in both directions. `grad`,
+  `vjp`, `jacfwd` and `jacrev` called directly do not tune the heap (they live in `reverse/` and
+  `forward/`); the MLP and Rosenbrock rows above therefore use glibc's defaults, as their peers do.
 - Figures move by up to ~2x between runs when the machine is busy (see the load average above): ratios
   are medians of per-round ratios, which cancels most but not all of it.
 """
@@ -127,17 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append",
                         help="run only these benchmarks (repeatable); does not write README.md")
     parser.add_argument("--output", default=str(HERE / "README.md"), help="where to write the figures")
-    parser.add_argument("--plain-malloc", action="store_true",
-                        help="keep glibc's default heap settings (see MALLOC_ENV in run.py)")
+    parser.add_argument("--tuned-heap", action="store_true",
+                        help="tune glibc's heap for the whole process (MALLOC_ENV in run.py), for comparison")
     args = parser.parse_args(argv)
 
-    if not args.plain_malloc and sys.platform.startswith("linux") and argv is None and \
-            any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+    want = dict(BLAS_ENV, **(MALLOC_ENV if args.tuned_heap else {}))
+    if argv is None and any(os.environ.get(k) != v for k, v in want.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **want})
 
-    malloc = "glibc defaults" if args.plain_malloc else \
-        ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in MALLOC_ENV)
-    env = machine() + "; heap: " + malloc
+    malloc = ", ".join(f"{k}={os.environ[k]}" for k in MALLOC_ENV if k in os.environ) or \
+        "glibc defaults (autodiff.heap.tuned around autodiff's transformations)"
+    blas = ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in BLAS_ENV)
+    env = machine() + "; heap: " + malloc + "; BLAS threads: " + blas
     print(env)
     start = time.perf_counter()
     sections = []

@@ -141,13 +141,12 @@ def test_counters_prove_one_pass_per_chunk(n, m, chunk):
         ad.jacrev(f, chunk_size=chunk)(x)
     assert (c.forward_passes, c.recorded_passes, c.backward_passes, c.vjp_directions) == \
         (0, 1, passes(m), m)
-    # auto: the chosen mode's passes, plus one plain evaluation of f (no tape, no tangents) to learn m,
-    # made only on the first call for these shapes.
+    # auto: the planned mode's passes; the plan (one recorded evaluation) is made on the first call only.
     J = ad.jacobian(f, chunk_size=chunk)
     J(x)
     with ad.counting() as c:
         J(x)
-    if n < m:
+    if ad.plan_jacobian(f, x).mode == "forward":
         assert (c.forward_passes, c.jvp_directions, c.recorded_passes) == (passes(n), n, 0)
     else:
         assert (c.forward_passes, c.recorded_passes, c.backward_passes, c.vjp_directions) == \
@@ -185,14 +184,20 @@ def test_hessian_is_one_batched_forward_pass_over_one_gradient():
 
 # ---- the plan --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n,m,mode", [(3, 50, "forward"), (50, 3, "reverse"), (10, 10, "reverse"),
+@pytest.mark.parametrize("n,m,rule", [(3, 50, "forward"), (50, 3, "reverse"), (10, 10, "reverse"),
                                       (1, 2, "forward"), (2, 1, "reverse")])
-def test_plan_picks_forward_when_fewer_inputs_than_outputs(n, m, mode):
+def test_plan_keeps_the_rule_and_predicts_each_mode(n, m, rule):
     f, _ = _layer(n, m)
     plan = ad.plan_jacobian(f, RNG.standard_normal(n))
-    assert (plan.n_inputs, plan.n_outputs, plan.mode) == (n, m, mode)
+    assert (plan.n_inputs, plan.n_outputs, plan.rule_mode) == (n, m, rule)
     assert plan.passes == {"forward": n, "reverse": m}
-    assert f"n = {n}" in plan.reason and f"m = {m}" in plan.reason and mode in plan.reason
+    assert set(plan.predicted) == {"forward", "reverse"}       # no waist in one layer: no mixed mode
+    assert plan.mode == min(plan.predicted, key=plan.predicted.get)
+    for mode, seconds in plan.predicted.items():
+        assert seconds == pytest.approx(plan.predicted_fixed[mode]
+                                        + plan.passes[mode] * plan.predicted_per_direction[mode])
+        assert 0 < seconds < 1
+    assert f"n = {n}" in plan.reason and f"m = {m}" in plan.reason and f"rule takes {rule}" in plan.reason
     assert "forward" in str(plan) and "reverse" in str(plan) and plan.mode in repr(plan)
     assert "<table>" in plan._repr_html_()
 
@@ -205,7 +210,7 @@ def test_plan_counts_pytree_sizes_and_argnums():
     plan = ad.plan_jacobian(f, x, 2.0)
     assert (plan.n_inputs, plan.n_outputs) == (10, 7)
     plan = ad.plan_jacobian(f, x, 2.0, argnums=1)
-    assert (plan.n_inputs, plan.n_outputs, plan.mode) == (1, 7, "forward")
+    assert (plan.n_inputs, plan.n_outputs, plan.rule_mode) == (1, 7, "forward")
 
 
 def _extra_peak(fn):
@@ -257,7 +262,7 @@ def test_auto_chunk_keeps_a_pass_under_the_budget():
     f, jac = _layer(300, 4)
     x = RNG.standard_normal(300)
     plan = ad.plan_jacobian(f, x, memory_budget=200_000)
-    assert plan.mode == "reverse" and plan.chunk_sizes["reverse"] == 4
+    assert plan.rule_mode == "reverse" and plan.chunk_sizes["reverse"] == 4
     k = plan.chunk_sizes["forward"]
     assert 1 <= k < 300
     assert plan.memory_for("forward", k) <= 200_000 < plan.memory_for("forward", k + 1)
@@ -269,7 +274,7 @@ def test_auto_chunk_keeps_a_pass_under_the_budget():
     # The default budget (256 MiB) fits this small Jacobian in one pass.
     with ad.counting() as c:
         ad.jacobian(f, chunk_size="auto")(x)
-    assert c.backward_passes == 1
+    assert c.backward_passes + c.forward_passes == 1
 
 
 def test_bad_mode_and_chunk_size_are_rejected():

@@ -193,8 +193,13 @@ def _det_vjp(ans, a):
     return lambda g: _in_dtype_of(pullback(g), a)
 
 
+def _det_jvp(t, ans, a):
+    # scipy.linalg.det answers in float64 even for float32 input: the tangent follows the answer
+    return _in_dtype_of(_NP_DET_JVP(t, ans, a), ans)
+
+
 det = primitive(_det_impl, name="scipy_det")
-defjvp(det, _NP_DET_JVP)
+defjvp(det, _det_jvp)
 defvjp(det, _det_vjp)
 
 # ---- Cholesky: cho_factor, cho_solve ----------------------------------------------------------------

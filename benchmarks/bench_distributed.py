@@ -54,6 +54,30 @@ def _per_task_cost(executor, repeat: int) -> tuple[float, float]:
     return (seconds - local) / 20, 8 * x.size     # the point travels with every task
 
 
+LINK = 1.25e9      # bytes/s: an assumed 10 Gbit/s link between the caller and the workers
+
+
+def predicted_time(n: int, m: int, w: int, d: float, e: float, o: float, chunks: int,
+                   bandwidth: float = LINK) -> float:
+    """The model of docs/distributed.md, later calls: n·d/w + e + o·ceil(chunks/w) + 8·n·m/B."""
+    return n * d / w + e + o * -(-chunks // w) + 8 * n * m / bandwidth
+
+
+def predictions(d: float, e: float, o: float, payload: int) -> list[list[str]]:
+    """Predicted speed-ups at 8, 32 and 128 workers: the heavy Jacobian (n = m = 300, one chunk per
+    worker) and n = 10⁴ directions of the same f (m = 300, chunks of 75)."""
+    rows = []
+    for label, n, m, chunk in (("heavy, n = m = 300", N, N, None), ("n = 10⁴, m = 300", 10_000, N, 75)):
+        cells = [label]
+        for w in (8, 32, 128):
+            chunks = w if chunk is None else -(-n // chunk)
+            t = predicted_time(n, m, w, d, e, o, chunks)
+            first = t + w * payload / LINK
+            cells.append(f"{n * d / t:.1f}x (first call {n * d / first:.1f}x)")
+        rows.append(cells)
+    return rows
+
+
 def run(quick: bool = False) -> Section:
     import distributed
 
@@ -65,6 +89,7 @@ def run(quick: bool = False) -> Section:
     jac = ad.jacfwd(f, chunk_size=CHUNK)
     want = jac(x)
     inproc = best(lambda: jac(x), repeat)
+    evaluation = best(lambda: f(x), repeat)
     rows, overhead = [["in-process", fmt_time(inproc), "1.00x"]], {}
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         jp = ad.jacfwd(f, chunk_size=CHUNK, executor=pool)
@@ -93,6 +118,13 @@ def run(quick: bool = False) -> Section:
               "send only the point.\n\nFixed cost of one task (tiny f, one direction per task, minus the "
               "in-process time) and the bytes each task carries:\n\n"
             + table(["executor", "per task", "sent per task"], cost_rows))
+    d = inproc / N
+    body += ("\n\nThe model's inputs measured here: d = {:.2f} ms per direction, e = {:.1f} ms per "
+             "evaluation of f, o = {:.2f} ms per Dask task, P = {:.0f} MiB; a 10 Gbit/s link assumed. "
+             "Predicted speed-ups (later calls; the first call also ships P to every worker):\n\n").format(
+        d * 1e3, evaluation * 1e3, overhead["dask"][0] * 1e3, payload / 2**20)
+    body += table(["Jacobian", "8 workers", "32 workers", "128 workers"],
+                  predictions(d, evaluation, overhead["dask"][0], payload))
     targets = [Target("in-process / ProcessPoolExecutor(2), inverted (<= 1/1.6)", t_pool / inproc, 1 / 1.6),
                Target("in-process / Dask 2 workers, inverted (<= 1)", t_dask / inproc, 1.0)]
     return Section("Scale-out: a heavy Jacobian on 2 workers", body, targets)

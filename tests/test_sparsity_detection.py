@@ -24,7 +24,8 @@ EXACT_FAMILIES = {"elementwise", "structural", "scatter-add", "reduction", "trac
 # flow), so primitives that select by value keep both branches: at one point one of them has a zero
 # derivative. They must cover, not match.
 VALUE_SELECTING = {"where", "maximum", "minimum", "fmax", "fmin", "clip", "max", "min", "fmod",
-                   "absolute", "fabs", "copysign", "nan_to_num", "remainder"}
+                   "absolute", "fabs", "copysign", "nan_to_num", "remainder",
+                   "huber"}   # huber(delta, r): no dependence on delta where |r| <= delta
 
 
 def _float_problem(prim: Primitive, seed: int):

@@ -14,7 +14,7 @@ import autodiff as ad
 from autodiff.rules.linalg import _COND_SWITCH, _cofactor_from_lu, _cofactor_from_svd
 
 RNG = np.random.default_rng(20261201)
-SWITCH = _COND_SWITCH[np.dtype(np.float64)]
+SWITCH = _COND_SWITCH[np.dtype(np.float64)][0]
 
 
 def _with_singular_values(s, seed):

@@ -102,21 +102,27 @@ def _cofactor_from_svd(a):
     return phase[..., None, None] * ((np.conjugate(u) * c[..., None, :]) @ np.conjugate(vh))
 
 
+def _lu_formula_is_safe(a, inverse, d):
+    """True (per matrix of the stack) where det(A) A⁻ᵀ, from NumPy's det ``d`` and ``inverse``, is to be
+    trusted as the cofactor matrix: A is comfortably non-singular (see _COND_SWITCH) and det neither
+    under- nor overflows. Raw arrays; O(n²) on top of the inverse."""
+    switch, tiny = _COND_SWITCH[np.dtype(inverse.dtype)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        cond_1 = (np.max(np.sum(np.abs(a), axis=-2), axis=-1)
+                  * np.max(np.sum(np.abs(inverse), axis=-2), axis=-1))
+        return (cond_1 <= switch) & (np.abs(d) >= tiny) & np.isfinite(d)   # nan: False
+
+
 def _cofactor_from_lu(a):
-    """(C, regular) with C = det(A) A⁻ᵀ from NumPy's LU (``det`` and ``inv``, both LAPACK getrf), and
-    ``regular`` (shape of the stack) True where that C is to be trusted: A is comfortably non-singular.
-    C is None when some matrix of the stack has an exactly zero pivot (``inv`` refuses it)."""
+    """(C, regular): C = det(A) A⁻ᵀ from NumPy's LU (``det`` and ``inv``, both LAPACK getrf) and where it
+    is to be trusted (:func:`_lu_formula_is_safe`). C is None when some matrix of the stack has an exactly
+    zero pivot (``inv`` refuses it)."""
     try:
         inverse = np.linalg.inv(a)
     except np.linalg.LinAlgError:
         return None, np.zeros(np.shape(a)[:-2], dtype=bool)
     d = np.linalg.det(a)
-    finfo = np.finfo(inverse.dtype)
-    with np.errstate(over="ignore", invalid="ignore"):
-        cond_1 = np.linalg.norm(a, 1, axis=(-2, -1)) * np.linalg.norm(inverse, 1, axis=(-2, -1))
-        c = d[..., None, None] * _T(inverse)
-    regular = (cond_1 <= _COND_SWITCH[finfo.dtype]) & (np.abs(d) >= finfo.tiny) & np.isfinite(d)
-    return c, regular & np.all(np.isfinite(c), axis=(-2, -1))
+    return d[..., None, None] * _T(inverse), _lu_formula_is_safe(a, inverse, d)
 
 
 # Where det(A) A⁻ᵀ gives way to the SVD: the 1-norm condition number κ₁ = ‖A‖₁ ‖A⁻¹‖₁ (exact for the
@@ -129,7 +135,8 @@ def _cofactor_from_lu(a):
 # pivot is mostly rounding, and the SVD path does not rely on that cancellation; it also handles an
 # exactly zero pivot and a det that under- or overflows while C does not. Near-singular matrices are
 # rare in hot loops, so the SVD's cost there does not matter.
-_COND_SWITCH = {np.dtype(t): 1 / np.sqrt(np.finfo(t).eps) for t in (np.float32, np.float64)}
+_COND_SWITCH = {np.dtype(t): (1 / np.sqrt(np.finfo(t).eps), np.finfo(t).tiny)
+                for t in (np.float32, np.float64, np.complex64, np.complex128)}
 
 
 def _cofactor_impl(a):
@@ -140,8 +147,7 @@ def _cofactor_impl(a):
         return c
     if c is None or np.ndim(regular) == 0:
         return _cofactor_from_svd(a)
-    c = np.array(c, dtype=np.result_type(c, _T(a)), copy=True)
-    c[~regular] = _cofactor_from_svd(np.asarray(a)[~regular])
+    c[~regular] = _cofactor_from_svd(np.asarray(a)[~regular])   # c is a fresh array
     return c
 
 
@@ -172,11 +178,29 @@ cofactor = primitive(_cofactor_impl, name="cofactor")
 defjvp(cofactor, _cofactor_jvp)
 defvjp(cofactor, _cofactor_vjp)
 
+
+
+def _det_gradient(ans, a):
+    """d det(A) / dA = C, the cofactor matrix: det(A) A⁻ᵀ from det's own value ``ans`` and ``inv`` (both
+    differentiable, so higher orders follow) where A is comfortably non-singular (_COND_SWITCH), else the
+    ``cofactor`` primitive (SVD near singularity; finite everywhere)."""
+    raw = lower(a)
+    try:
+        raw_inverse = np.linalg.inv(raw)
+    except np.linalg.LinAlgError:       # an exactly zero pivot somewhere in the stack
+        return cofactor(a)
+    if not np.all(_lu_formula_is_safe(raw, raw_inverse, lower(ans))):
+        return cofactor(a)
+    # Decided on plain values first, so a traced inv (whose tangent forward mode computes at once) is
+    # made only where it is used; at first order the plain inverse is the value inv(a) would give.
+    inverse = raw_inverse if raw is a else inv(a)
+    return ans[..., None, None] * _T(inverse)
+
+
 det = primitive(_det_impl, name="det")
-# d det(A) = <C, dA> with C the cofactor matrix (det(A) A⁻ᵀ where A is invertible; finite everywhere;
-# cofactor picks the LU or the SVD formula, see _COND_SWITCH).
-defjvp(det, lambda t, ans, a: np.sum(cofactor(a) * t, axis=(-2, -1)))
-defvjp(det, lambda ans, a: lambda g: g[..., None, None] * cofactor(a))
+# d det(A) = <C, dA>.
+defjvp(det, lambda t, ans, a: np.sum(_det_gradient(ans, a) * t, axis=(-2, -1)))
+defvjp(det, lambda ans, a: lambda g: g[..., None, None] * _det_gradient(ans, a))
 implements(np.linalg.det)(lambda a: det(a))
 
 

@@ -17,7 +17,8 @@ derivatives work. Conventions worth knowing:
   ``solve_triangular`` without conjugation, ``expm``, ``eig``, ``eigvals``, 2-norms); the others
   (``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``, ``lstsq``, ``slogdet``, ``cond``, matrix 2-norms and
   the nuclear norm) raise ``NotImplementedError`` for complex input rather than give a wrong tangent.
-- ``det`` has the cofactor matrix as derivative, also at singular matrices (computed from the SVD).
+- ``det`` has the cofactor matrix as derivative, also at singular matrices: det(A) A⁻ᵀ where A is
+  comfortably non-singular (1-norm condition <= 1/sqrt(eps)), from the SVD where it is singular or close.
 - Multi-output functions (``eigh``, ``eig``, ``svd``, ``qr``, ``slogdet``, ``lstsq``) return NumPy's
   result tuples of single-output primitives (we have no multi-output primitives).
 - Compositions (``multi_dot``, ``matrix_power``, ``cond``, ``norm``, ``tensorsolve``) follow NumPy's own

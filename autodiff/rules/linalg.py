@@ -109,8 +109,8 @@ def _lu_formula_is_safe(a, inverse, d):
     under- nor overflows. Raw arrays; O(n²) on top of the inverse."""
     switch, tiny = _COND_SWITCH[np.dtype(inverse.dtype)]
     with np.errstate(over="ignore", invalid="ignore"):
-        cond_1 = (np.max(np.sum(np.abs(a), axis=-2), axis=-1)
-                  * np.max(np.sum(np.abs(inverse), axis=-2), axis=-1))
+        cond_1 = (np.max(np.sum(np.abs(a), axis=-2), axis=-1, initial=0)      # initial: 0x0 matrices
+                  * np.max(np.sum(np.abs(inverse), axis=-2), axis=-1, initial=0))
         return (cond_1 <= switch) & (np.abs(d) >= tiny) & np.isfinite(d)   # nan: False
 
 

@@ -92,7 +92,7 @@ def test_both_sides_of_the_switch_give_the_cofactors(factor):
 
 
 def test_the_lu_formula_stays_accurate_far_beyond_the_switch():
-    # Why the switch is safe on the LU side: det and inv share one LU, so the small pivot cancels
+    # Why the switch is safe on the LU side: det and inv factor A by the same LU, so the small pivot cancels
     # (measured: a few eps up to cond 1e16), far better than the independent-error bound n cond eps.
     for cond in (1e8, 1e12, 1e16):
         a = _near_singular(5, cond, seed=4)

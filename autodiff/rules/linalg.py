@@ -131,7 +131,7 @@ def _cofactor_from_lu(a):
 # safe: both formulas compute the same polynomial C(A), so switching changes only rounding. Below the
 # threshold, even if the errors of det and of the inverse were independent, their first-order bound
 # (~n κ eps each) stays at n sqrt(eps) or better; in fact both come from the same LU (NumPy's det and
-# inv run getrf on the same copy of A), so the small last pivot cancels between det and A⁻¹ and the
+# inv each run getrf on A: the same pivots), so the small last pivot cancels between det and A⁻¹ and the
 # measured error is a few eps up to κ = 1e16 (tests/test_det_fast_path.py). Above it the LU's last
 # pivot is mostly rounding, and the SVD path does not rely on that cancellation; it also handles an
 # exactly zero pivot and a det that under- or overflows while C does not. Near-singular matrices are

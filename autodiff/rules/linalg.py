@@ -180,7 +180,6 @@ defjvp(cofactor, _cofactor_jvp)
 defvjp(cofactor, _cofactor_vjp)
 
 
-
 def _det_gradient(ans, a):
     """d det(A) / dA = C, the cofactor matrix: det(A) A⁻ᵀ from det's own value ``ans`` and ``inv`` (both
     differentiable, so higher orders follow) where A is comfortably non-singular (_COND_SWITCH), else the

@@ -17,7 +17,8 @@ derivatives work. Conventions worth knowing:
   ``solve_triangular`` without conjugation, ``expm``, ``eig``, ``eigvals``, 2-norms); the others
   (``cholesky``, ``eigh``, ``svd``, ``qr``, ``pinv``, ``lstsq``, ``slogdet``, ``cond``, matrix 2-norms and
   the nuclear norm) raise ``NotImplementedError`` for complex input rather than give a wrong tangent.
-- ``det`` has the cofactor matrix as derivative, also at singular matrices (computed from the SVD).
+- ``det`` has the cofactor matrix as derivative, also at singular matrices: det(A) A⁻ᵀ where A is
+  comfortably non-singular (1-norm condition <= 1/sqrt(eps)), from the SVD where it is singular or close.
 - Multi-output functions (``eigh``, ``eig``, ``svd``, ``qr``, ``slogdet``, ``lstsq``) return NumPy's
   result tuples of single-output primitives (we have no multi-output primitives).
 - Compositions (``multi_dot``, ``matrix_power``, ``cond``, ``norm``, ``tensorsolve``) follow NumPy's own
@@ -92,18 +93,68 @@ def _products_of_the_others(s):
     return before * after
 
 
-def _cofactor_impl(a):
-    """The cofactor matrix C = adj(A)ᵀ (the derivative of det), computed from the SVD without inverting:
-    A = U S Vh gives C = det(U) det(Vh) conj(U) adj(S) conj(Vh), adj(S) = diag(prod_{j≠i} s_j), so it is
-    exact for singular A too (of rank n-1; zero for lower rank)."""
+def _cofactor_from_svd(a):
+    """The cofactor matrix C = adj(A)ᵀ from the SVD, without inverting: A = U S Vh gives
+    C = det(U) det(Vh) conj(U) adj(S) conj(Vh), adj(S) = diag(prod_{j≠i} s_j), so it is exact for
+    singular A too (of rank n-1; zero for lower rank)."""
     u, s, vh = np.linalg.svd(a)
     phase = np.linalg.det(u) * np.linalg.det(vh)
     c = _products_of_the_others(s).astype(u.dtype)
     return phase[..., None, None] * ((np.conjugate(u) * c[..., None, :]) @ np.conjugate(vh))
 
 
+def _lu_formula_is_safe(a, inverse, d):
+    """True (per matrix of the stack) where det(A) A⁻ᵀ, from NumPy's det ``d`` and ``inverse``, is to be
+    trusted as the cofactor matrix: A is comfortably non-singular (see _COND_SWITCH) and det neither
+    under- nor overflows. Raw arrays; O(n²) on top of the inverse."""
+    switch, tiny = _COND_SWITCH[np.dtype(inverse.dtype)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        cond_1 = (np.max(np.sum(np.abs(a), axis=-2), axis=-1, initial=0)      # initial: 0x0 matrices
+                  * np.max(np.sum(np.abs(inverse), axis=-2), axis=-1, initial=0))
+        return (cond_1 <= switch) & (np.abs(d) >= tiny) & np.isfinite(d)   # nan: False
+
+
+def _cofactor_from_lu(a):
+    """(C, regular): C = det(A) A⁻ᵀ from NumPy's LU (``det`` and ``inv``, both LAPACK getrf) and where it
+    is to be trusted (:func:`_lu_formula_is_safe`). C is None when some matrix of the stack has an exactly
+    zero pivot (``inv`` refuses it)."""
+    try:
+        inverse = np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return None, np.zeros(np.shape(a)[:-2], dtype=bool)
+    d = np.linalg.det(a)
+    return d[..., None, None] * _T(inverse), _lu_formula_is_safe(a, inverse, d)
+
+
+# Where det(A) A⁻ᵀ gives way to the SVD: the 1-norm condition number κ₁ = ‖A‖₁ ‖A⁻¹‖₁ (exact for the
+# computed inverse, O(n²) more work) above 1/sqrt(eps) (6.7e7 in float64, 2.9e3 in float32). Why this is
+# safe: both formulas compute the same polynomial C(A), so switching changes only rounding. Below the
+# threshold, even if the errors of det and of the inverse were independent, their first-order bound
+# (~n κ eps each) stays at n sqrt(eps) or better; in fact both come from the same LU (NumPy's det and
+# inv each run getrf on A: the same pivots), so the small last pivot cancels between det and A⁻¹ and the
+# measured error is a few eps up to κ = 1e16 (tests/test_det_fast_path.py). Above it the LU's last
+# pivot is mostly rounding, and the SVD path does not rely on that cancellation; it also handles an
+# exactly zero pivot and a det that under- or overflows while C does not. Near-singular matrices are
+# rare in hot loops, so the SVD's cost there does not matter.
+_COND_SWITCH = {np.dtype(t): (1 / np.sqrt(np.finfo(t).eps), np.finfo(t).tiny)
+                for t in (np.float32, np.float64, np.complex64, np.complex128)}
+
+
+def _cofactor_impl(a):
+    """The cofactor matrix C = adj(A)ᵀ (the derivative of det): det(A) A⁻ᵀ from the LU where A is
+    comfortably non-singular, from the SVD (exact at rank n-1) where it is singular or close."""
+    c, regular = _cofactor_from_lu(a)
+    if np.all(regular):
+        return c
+    if c is None or np.ndim(regular) == 0:
+        return _cofactor_from_svd(a)
+    c[~regular] = _cofactor_from_svd(np.asarray(a)[~regular])   # c is a fresh array
+    return c
+
+
 def _require_nonsingular(a, what):
-    if np.any(np.linalg.det(lower(a)) == 0):
+    # slogdet's sign, not det == 0: det underflows to 0 for non-singular matrices (0.01 I of size 200).
+    if np.any(np.linalg.slogdet(lower(a))[0] == 0):
         raise NotImplementedError(
             f"{what} of det at an exactly singular matrix is not implemented (the first derivative, the "
             "cofactor matrix, is); perturb the matrix or differentiate det once.")
@@ -128,10 +179,28 @@ cofactor = primitive(_cofactor_impl, name="cofactor")
 defjvp(cofactor, _cofactor_jvp)
 defvjp(cofactor, _cofactor_vjp)
 
+
+def _det_gradient(ans, a):
+    """d det(A) / dA = C, the cofactor matrix: det(A) A⁻ᵀ from det's own value ``ans`` and ``inv`` (both
+    differentiable, so higher orders follow) where A is comfortably non-singular (_COND_SWITCH), else the
+    ``cofactor`` primitive (SVD near singularity; finite everywhere)."""
+    raw = lower(a)
+    try:
+        raw_inverse = np.linalg.inv(raw)
+    except np.linalg.LinAlgError:       # an exactly zero pivot somewhere in the stack
+        return cofactor(a)
+    if not np.all(_lu_formula_is_safe(raw, raw_inverse, lower(ans))):
+        return cofactor(a)
+    # Decided on plain values first, so a traced inv (whose tangent forward mode computes at once) is
+    # made only where it is used; at first order the plain inverse is the value inv(a) would give.
+    inverse = raw_inverse if raw is a else inv(a)
+    return ans[..., None, None] * _T(inverse)
+
+
 det = primitive(_det_impl, name="det")
-# d det(A) = <C, dA> with C the cofactor matrix (det(A) A⁻ᵀ where A is invertible; finite everywhere).
-defjvp(det, lambda t, ans, a: np.sum(cofactor(a) * t, axis=(-2, -1)))
-defvjp(det, lambda ans, a: lambda g: g[..., None, None] * cofactor(a))
+# d det(A) = <C, dA>.
+defjvp(det, lambda t, ans, a: np.sum(_det_gradient(ans, a) * t, axis=(-2, -1)))
+defvjp(det, lambda ans, a: lambda g: g[..., None, None] * _det_gradient(ans, a))
 implements(np.linalg.det)(lambda a: det(a))
 
 
@@ -140,10 +209,15 @@ def _logabsdet_impl(a):
 
 
 @_quiet
-def _logabsdet_gradient(a):
+def _logabsdet_gradient(ans, a):
     """d log|det A| / dA = A⁻ᵀ; at a singular matrix (log|det| = -inf) C / det, i.e. ±inf where a cofactor
-    is nonzero and nan where it is zero: non-finite, as JAX gives, never a LinAlgError."""
-    if np.any(np.linalg.det(lower(a)) == 0):
+    is nonzero and nan where it is zero: non-finite, as JAX gives, never a LinAlgError.
+
+    Singular means slogdet's own ``ans`` is -inf (an exactly zero LU pivot, the case where ``inv``
+    refuses), not det == 0: det underflows to 0 for non-singular matrices (0.01 I of size 200), whose
+    gradient A⁻ᵀ is finite. A⁻ᵀ needs no switch near singularity: it is the gradient's own conditioning.
+    """
+    if np.any(lower(ans) == -np.inf):
         return cofactor(a) / det(a)[..., None, None]
     return _T(inv(a))
 
@@ -153,11 +227,11 @@ logabsdet = primitive(_logabsdet_impl, name="logabsdet")
 
 @_quiet
 def _logabsdet_jvp(t, ans, a):
-    return np.sum(_logabsdet_gradient(a) * t, axis=(-2, -1))
+    return np.sum(_logabsdet_gradient(ans, a) * t, axis=(-2, -1))
 
 
 def _logabsdet_vjp(ans, a):
-    grad = _logabsdet_gradient(a)
+    grad = _logabsdet_gradient(ans, a)
     return _quiet(lambda g: g[..., None, None] * grad)
 
 

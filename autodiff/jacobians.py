@@ -17,6 +17,8 @@ This module is layer 3: it imports ``forward`` and ``reverse`` (which never impo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 import types
 import weakref
@@ -211,6 +213,7 @@ class JacobianPlan:
     result_bytes: int = 0
     widest: dict = field(default_factory=dict)
     memory_budget: int = DEFAULT_MEMORY_BUDGET
+    sparsity: dict | None = None
 
     @property
     def chunk_size(self) -> int:
@@ -257,6 +260,10 @@ class JacobianPlan:
     def __str__(self) -> str:
         head = (f"JacobianPlan: n = {self.n_inputs} inputs, m = {self.n_outputs} outputs -> "
                 f"{self.mode} mode (the rule's: {self.rule_mode})\n  {self.reason}\n")
+        if self.sparsity is not None:
+            s = self.sparsity
+            head += (f"  sparse: {s['nnz']} non-zeros; colors: forward {s['n_colors_forward']}, reverse "
+                     f"{s['n_colors_reverse']}, bidirectional {s['n_passes_bidirectional']}\n")
         rows = [("",) + tuple(self._modes())] + self._rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
@@ -282,7 +289,8 @@ _plan_cache_lock = threading.Lock()
 
 
 def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
-                  memory_budget: int | None = None, measure: bool = False, **kwargs: Any) -> JacobianPlan:
+                  memory_budget: int | None = None, measure: bool = False, sparsity: bool = True,
+                  **kwargs: Any) -> JacobianPlan:
     """Each mode's predicted time and memory for f's Jacobian at ``args``, and the mode "auto" picks.
 
     One recorded evaluation of f gives the output size m, the operations with their shapes, flop
@@ -292,10 +300,37 @@ def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
     ``measure=True`` each mode is timed on f instead (the whole Jacobian where it is predicted to take
     under 50 ms, else a probe chunk of 16 directions, scaled by the model). Mixed mode is considered
     where the graph has a narrow waist. The plan is cached per f and shape signature. Memory: each
-    mode's peak and the largest chunk of directions per pass under ``memory_budget`` bytes. Keyword
-    arguments other than ``argnums``, ``memory_budget`` and ``measure`` are passed to f.
+    mode's peak and the largest chunk of directions per pass under ``memory_budget`` bytes.
+
+    With ``sparsity=True`` (the default) the Jacobian's pattern is detected too (an index-set trace,
+    :func:`autodiff.jacobian_sparsity`): when coloring needs fewer passes than either dense mode,
+    ``plan.sparsity`` holds nnz, density and the colors of each mode (forward, reverse,
+    bidirectional), and the reason says what :func:`autodiff.sparse_jacobian` would save. Keyword
+    arguments other than ``argnums``, ``memory_budget``, ``measure`` and ``sparsity`` are passed to f.
     """
-    return _plan(f, args, kwargs, argnums, memory_budget, measure)
+    plan = _plan(f, args, kwargs, argnums, memory_budget, measure)
+    if not sparsity:
+        return plan
+    summary = _sparsity_summary(f, args, kwargs, argnums)
+    if not summary["sparse_pays"]:
+        return plan
+    return dataclasses.replace(plan, sparsity=summary, reason=f"{plan.reason} {_sparse_sentence(summary)}")
+
+
+def _sparsity_summary(f: Callable, args: tuple, kwargs: dict, argnums: Any) -> dict:
+    """nnz, density and the passes of each mode with coloring (autodiff.sparsity.pattern_summary)."""
+    from autodiff.sparsity import pattern_summary   # L3 like this module; loaded only when asked
+
+    g = functools.partial(f, **kwargs) if kwargs else f
+    return pattern_summary(g, *args, argnums=argnums)
+
+
+def _sparse_sentence(s: dict) -> str:
+    passes = f"{s['n_colors_forward']} JVPs (column colors) or {s['n_colors_reverse']} VJPs (row colors)"
+    if s.get("n_passes_bidirectional") is not None:
+        passes += f" or {s['n_passes_bidirectional']} passes of both"
+    return (f"The Jacobian is sparse ({s['nnz']} non-zeros, density {s['density']:.2g}): "
+            f"sparse_jacobian would need {passes} instead of {s['n_inputs']} JVPs or {s['n_outputs']} VJPs.")
 
 
 def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None,

@@ -115,3 +115,17 @@ def test_executor_none_is_in_process_and_a_non_executor_is_refused():
     np.testing.assert_allclose(ad.jacobian(f, executor=None)(x), ad.jacfwd(f)(x), rtol=1e-13)
     with pytest.raises(TypeError, match="submit"):
         ad.jacobian(f, executor=object())
+
+
+def test_plan_reports_a_sparse_pattern_and_its_colors():
+    def bratu(u):
+        inner = u[:-2] - 2 * u[1:-1] + u[2:] + 0.5 * np.exp(u[1:-1])
+        return np.concatenate([u[:1], inner, u[-1:]])
+
+    plan = ad.plan_jacobian(bratu, np.ones(200))
+    assert plan.sparsity["nnz"] == 3 * 198 + 2
+    assert plan.sparsity["n_colors_forward"] == 3 and plan.sparsity["n_colors_reverse"] == 3
+    assert "sparse_jacobian would need 3 JVPs" in plan.reason and "sparse: 596 non-zeros" in str(plan)
+    assert ad.plan_jacobian(bratu, np.ones(200), sparsity=False).sparsity is None
+    W = np.random.default_rng(0).standard_normal((30, 20))
+    assert ad.plan_jacobian(lambda x: np.tanh(W @ x), np.ones(20)).sparsity is None   # dense: no report

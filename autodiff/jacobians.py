@@ -311,15 +311,28 @@ def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
     plan = _plan(f, args, kwargs, argnums, memory_budget, measure)
     if not sparsity:
         return plan
+    with _plan_cache_lock:
+        known = _with_sparsity.get(id(plan))
+    if known is not None and known[0]() is plan:
+        return known[1]
     summary = _sparsity_summary(f, args, kwargs, argnums)
-    if not summary["sparse_pays"]:
-        return plan
-    return dataclasses.replace(plan, sparsity=summary, reason=f"{plan.reason} {_sparse_sentence(summary)}")
+    full = plan
+    if summary["sparse_pays"]:
+        full = dataclasses.replace(plan, sparsity=summary, reason=f"{plan.reason} {_sparse_sentence(summary)}")
+    with _plan_cache_lock:      # kept as long as the cached dense plan lives
+        _with_sparsity[id(plan)] = (weakref.ref(plan), full)
+    weakref.finalize(plan, _with_sparsity.pop, id(plan), None)
+    return full
+
+
+# id of a cached plan -> (a weak reference to it, the same plan with its sparsity report): the pattern
+# is detected once per cached plan (plans compare by value, so they cannot be weak dictionary keys).
+_with_sparsity: dict[int, tuple[Any, JacobianPlan]] = {}
 
 
 def _sparsity_summary(f: Callable, args: tuple, kwargs: dict, argnums: Any) -> dict:
     """nnz, density and the passes of each mode with coloring (autodiff.sparsity.pattern_summary)."""
-    from autodiff.sparsity import pattern_summary   # L3 like this module; loaded only when asked
+    from autodiff.sparsity import pattern_summary  # L3 like this module; loaded only when asked
 
     g = functools.partial(f, **kwargs) if kwargs else f
     return pattern_summary(g, *args, argnums=argnums)

@@ -318,7 +318,8 @@ def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
     summary = _sparsity_summary(f, args, kwargs, argnums)
     full = plan
     if summary["sparse_pays"]:
-        full = dataclasses.replace(plan, sparsity=summary, reason=f"{plan.reason} {_sparse_sentence(summary)}")
+        reason = f"{plan.reason} {_sparse_sentence(summary)}"
+        full = dataclasses.replace(plan, sparsity=summary, reason=reason)
     with _plan_cache_lock:      # kept as long as the cached dense plan lives
         _with_sparsity[id(plan)] = (weakref.ref(plan), full)
     weakref.finalize(plan, _with_sparsity.pop, id(plan), None)

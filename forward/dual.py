@@ -7,7 +7,7 @@ f's JVP rule in the same pass that computes the value, so forward mode keeps no 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,9 +32,9 @@ class JVPTrace(Trace):
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
         if len(args) == 1 and type(args[0]) is Dual and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = []
+        primals: list[Any] = []
         traced = []  # (argument index, tangent) of this trace's Duals
-        outer = None  # the transformation of the values one level down, if they are traced
+        outer: Trace | Literal[False] | None = None  # the transformation one level down, if traced
         for a in args:
             if type(a) is Dual and a._trace is self:
                 traced.append((len(primals), a.tangent))

@@ -47,6 +47,11 @@ class JVPTrace(Trace):
             return ans
         if not prim.elementwise:
             return self._checked(prim, traced, ans, primals, params)
+        return self._elementwise(prim, traced, ans, primals, params)
+
+    def _elementwise(self, prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:
+        """The tangent of an elementwise primitive: each traced argument's tangent, broadcast to the
+        output's shape where the argument was broadcast, through its rule; the terms summed."""
         jvps = prim.jvps
         ans_shape = shape_of(ans)
         if len(ans_shape) == 1 and diagonal_of(traced[0][1]) is not None:

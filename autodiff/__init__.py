@@ -76,5 +76,6 @@ if TYPE_CHECKING:  # names for type checkers and IDEs
         sparse_jacobian,
     )
     from autodiff.stats import counting  # noqa: F401
-    from forward import Dual, ForwardAccumulator, jacfwd, jvp  # noqa: F401
+    from forward import Dual, ForwardAccumulator  # noqa: F401
+    from forward.jvp import jacfwd, jvp  # noqa: F401  (in ``forward``, jvp is also the submodule's name)
     from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad, vjp  # noqa: F401

@@ -104,7 +104,7 @@ def _pin_blas(argv: list[str] | None) -> tuple:
     has already done by now: so the process re-executes itself once with the variables set.
     """
     try:
-        from threadpoolctl import threadpool_limits  # type: ignore[import-not-found]
+        from threadpoolctl import threadpool_limits
     except ImportError:
         pass
     else:

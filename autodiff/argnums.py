@@ -16,7 +16,7 @@ def normalize_argnums(argnums: int | tuple[int, ...], nargs: int) -> tuple[tuple
     if type(argnums) is int and 0 <= argnums < nargs:  # the common argnums=0, checked per call
         return (argnums,), True
     single = isinstance(argnums, (int, np.integer))
-    nums = (int(argnums),) if single else tuple(argnums)
+    nums = (int(argnums),) if isinstance(argnums, (int, np.integer)) else tuple(argnums)
     if not nums:
         raise ValueError("argnums is empty: name at least one argument to differentiate.")
     out = []

@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -830,7 +830,7 @@ class Primitive:
         if self.jvps is not None:
             return self.jvps[argnum] if argnum < len(self.jvps) else missing_rule(self, argnum, "JVP")
         if self.vjps is not None:
-            return _jvp_from_vjp(self, argnum)
+            return _jvp_from_vjp(self, self.vjps, argnum)
         raise NotImplementedError(
             f"primitive {self.name!r} has no JVP rule and no VJP rule; register one with "
             f"autodiff.defjvp or autodiff.defvjp."
@@ -841,7 +841,7 @@ class Primitive:
         if self.vjps is not None:
             return self.vjps[argnum] if argnum < len(self.vjps) else missing_rule(self, argnum, "VJP")
         if self.jvps is not None:
-            return _vjp_from_jvp(self, argnum)
+            return _vjp_from_jvp(self, self.jvps, argnum)
         raise NotImplementedError(
             f"primitive {self.name!r} has no VJP rule and no JVP rule; register one with "
             f"autodiff.defvjp or autodiff.defjvp."
@@ -1027,7 +1027,7 @@ def bind(prim: Primitive, *args, **params):
     return top.process(prim, args, params)
 
 
-def apply_below(trace: Trace | bool, prim: Primitive, args: list | tuple, params: dict) -> Any:
+def apply_below(trace: Trace | Literal[False], prim: Primitive, args: list | tuple, params: dict) -> Any:
     """``bind(prim, *args, **params)`` for the primal call of a transformation, given what it found.
 
     A transformation's ``process`` scans its arguments anyway; ``trace`` is the transformation of the
@@ -1109,9 +1109,9 @@ def _linear_vjp():
     return _linear_transpose[0]
 
 
-def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
-    """VJP of a primitive that only has a JVP rule: transpose the (linear) JVP with reverse mode."""
-    rule = prim.jvps[argnum] if argnum < len(prim.jvps) else missing_rule(prim, argnum, "JVP")
+def _vjp_from_jvp(prim: Primitive, jvps: tuple, argnum: int) -> Callable | None:
+    """VJP of a primitive that only has JVP rules (``jvps``): transpose the (linear) JVP with reverse mode."""
+    rule = jvps[argnum] if argnum < len(jvps) else missing_rule(prim, argnum, "JVP")
     if rule is None:
         return None
 
@@ -1132,9 +1132,9 @@ def _vjp_from_jvp(prim: Primitive, argnum: int) -> Callable | None:
     return staged
 
 
-def _jvp_from_vjp(prim: Primitive, argnum: int) -> Callable | None:
-    """JVP of a primitive that only has a VJP rule: J t = d/dg <Jᵀ g, t>, the VJP being linear in g."""
-    rule = prim.vjps[argnum] if argnum < len(prim.vjps) else missing_rule(prim, argnum, "VJP")
+def _jvp_from_vjp(prim: Primitive, vjps: tuple, argnum: int) -> Callable | None:
+    """JVP of a primitive that only has VJP rules (``vjps``): J t = d/dg <Jᵀ g, t>, linear in g."""
+    rule = vjps[argnum] if argnum < len(vjps) else missing_rule(prim, argnum, "VJP")
     if rule is None:
         return None
 

@@ -39,7 +39,11 @@ def diagonal_matrix(v: np.ndarray) -> np.ndarray:
     out.reshape(-1)[::k + 1] = v
     out.flags.writeable = False
     key = id(out)
-    _KNOWN[key] = (weakref.ref(out, lambda _ref, key=key: _KNOWN.pop(key, None)), v)
+
+    def forget(_ref: weakref.ref, key: int = key) -> None:
+        _KNOWN.pop(key, None)
+
+    _KNOWN[key] = (weakref.ref(out, forget), v)
     return out
 
 

@@ -23,7 +23,7 @@ import threading
 import types
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -486,22 +486,34 @@ def _reachable_arrays(obj: Any, depth: int = 0, found: set | None = None) -> set
         found.add(id(obj))
         if obj.base is not None:
             found.add(id(obj.base))
-    elif isinstance(obj, (tuple, list)):
-        for item in obj:
-            _reachable_arrays(item, depth + 1, found)
-    elif isinstance(obj, dict):
-        for item in obj.values():
-            _reachable_arrays(item, depth + 1, found)
-    elif isinstance(obj, types.MethodType):
-        _reachable_arrays((obj.__self__, obj.__func__), depth + 1, found)
-    elif isinstance(obj, types.FunctionType):
-        cells = [c.cell_contents for c in obj.__closure__ or () if _cell_full(c)]
-        names = [obj.__globals__[k] for k in obj.__code__.co_names if k in obj.__globals__]
-        names = [v for v in names if not isinstance(v, types.ModuleType)]
-        _reachable_arrays((cells, obj.__defaults__ or (), names), depth + 1, found)
-    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
-        _reachable_arrays(vars(obj), depth + 1, found)
+        return found
+    for child in _referents(obj):
+        _reachable_arrays(child, depth + 1, found)
     return found
+
+
+def _referents(obj: Any) -> Iterable[Any]:
+    """What ``_reachable_arrays`` looks into, one level down: items, values, or one bundle of a function's
+    (or a bound method's, an object's) references, the bundle itself counting as a level."""
+    if isinstance(obj, (tuple, list)):
+        return obj
+    if isinstance(obj, dict):
+        return obj.values()
+    if isinstance(obj, types.MethodType):
+        return ((obj.__self__, obj.__func__),)
+    if isinstance(obj, types.FunctionType):
+        return (_function_references(obj),)
+    if hasattr(obj, "__dict__") and not isinstance(obj, (type, types.ModuleType)):
+        return (vars(obj),)
+    return ()
+
+
+def _function_references(fn: types.FunctionType) -> tuple:
+    """A function's closure cells, defaults and the (non-module) globals its code names."""
+    cells = [c.cell_contents for c in fn.__closure__ or () if _cell_full(c)]
+    names = [fn.__globals__[k] for k in fn.__code__.co_names if k in fn.__globals__]
+    names = [v for v in names if not isinstance(v, types.ModuleType)]
+    return (cells, fn.__defaults__ or (), names)
 
 
 def _cell_full(cell: Any) -> bool:

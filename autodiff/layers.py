@@ -107,10 +107,11 @@ class Dense(Module):
         if not np.issubdtype(dtype, np.inexact):
             dtype = np.dtype(np.float64)
             value = value.astype(dtype)
-        if not self.built:
+        kernel = self.kernel
+        if kernel is None:  # not built yet
             self.build(np.shape(value)[-1], dtype)
-        elif np.shape(value)[-1] != self.kernel.shape[0]:
-            raise ValueError(f"Dense {self.name!r} was built for {self.kernel.shape[0]} input features, "
+        elif np.shape(value)[-1] != kernel.shape[0]:
+            raise ValueError(f"Dense {self.name!r} was built for {kernel.shape[0]} input features, "
                              f"got inputs of shape {np.shape(value)}.")
         y = box(value) @ self.kernel
         if self.bias is not None:

@@ -235,7 +235,9 @@ class Tensor(Boxed):
     @property
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
-        return np.transpose(self)
+        # np.transpose dispatches to Tensor.__array_function__ and returns a Tensor; NumPy's stubs type
+        # the call by its ndarray signature, which cannot express that dispatch.
+        return np.transpose(self)  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"Tensor({_format(self._value)}, shape={self.shape}, dtype={self.dtype})"

@@ -45,8 +45,8 @@ _FD_ITERATIONS = 1
 
 # Default tolerances of comparisons against finite differences (normwise: max |error| against
 # atol + rtol * max |expected|), and of comparisons between modes, which agree to rounding error.
-_FD_TOL = {np.float64: (1e-6, 1e-6), np.float32: (2e-3, 2e-3)}
-_MODES_RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+_FD_TOL: dict[type[np.floating], tuple[float, float]] = {np.float64: (1e-6, 1e-6), np.float32: (2e-3, 2e-3)}
+_MODES_RTOL: dict[type[np.floating], float] = {np.float64: 1e-10, np.float32: 1e-4}
 _DOT_RTOL = 1e-12        # the dot-product identity for a single primitive
 _BATCH_RTOL, _BATCH_ATOL = 1e-12, 1e-13     # batched against looped (only summation order differs)
 
@@ -64,7 +64,7 @@ def _is_float(x: Any) -> bool:
         return False
 
 
-def _real_dtype(xs: Sequence[Any]) -> type:
+def _real_dtype(xs: Sequence[Any]) -> type[np.floating]:
     """float32 when every float value is single precision, else float64 (chooses the tolerances)."""
     singles = [np.asarray(x).dtype in (np.float32, np.complex64) for x in xs]
     return np.float32 if singles and all(singles) else np.float64
@@ -218,7 +218,8 @@ def _fd_directional(fun: Callable, xs: Sequence[Any], vs: Sequence[Any], kinds: 
         df = res.df
     # Split the long vector back into one array per output.
     outs0 = tree_flatten(fun(*x64))[0]
-    result, offset = [], 0
+    result: list[np.ndarray | None] = []
+    offset = 0
     for o, k in zip(outs0, kinds):
         if not k:
             result.append(None)
@@ -324,13 +325,13 @@ def _check_orders(fun: Callable, xs: list, labels: list[str], order: int, level:
         return
     for mode in modes:
         if mode == "forward":
-            def deriv(*ys, _v=vs):
-                tangents = _push(fun, ys, _v)[1]
+            def deriv(*ys, _seed=vs):  # the same signature in both branches (_seed: directions)
+                tangents = _push(fun, ys, _seed)[1]
                 return [t for t, k in zip(tangents, kinds) if k]
             name = f"forward-mode J·v of {what}"
         else:
-            def deriv(*ys, _u=us):
-                return _pull(fun, ys, _u)
+            def deriv(*ys, _seed=us):  # (_seed: cotangents)
+                return _pull(fun, ys, _seed)
             name = f"reverse-mode Jᵀ·u of {what}"
         _check_orders(deriv, xs, labels, order, level + 1, modes, tol, rng, name)
 

@@ -13,7 +13,7 @@ tangents through its backward pass: Hessian-vector products both ways.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
                 raise ValueError(f"ForwardAccumulator: tangent {i} has shape {np.shape(lower(read(t)))} but "
                                  f"its primal has shape {p.shape}.")
             self._pairs.append((p, t))
-        self._scope = None
+        self._scope: trace_scope | None = None
         self._warned_conversion = False
 
     def __enter__(self) -> ForwardAccumulator:
@@ -80,7 +80,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
             self._watched[id(p)] = Watched(p, value, new_dual(self, value, t), t)
         return self
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info) -> Literal[False]:
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.__exit__(None, None, None)

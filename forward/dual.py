@@ -7,7 +7,7 @@ f's JVP rule in the same pass that computes the value, so forward mode keeps no 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,9 +32,9 @@ class JVPTrace(Trace):
         """Compute ``prim(*primals)`` and its tangent ``sum_i J_i t_i`` from the JVP rules."""
         if len(args) == 1 and type(args[0]) is Dual and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = []
+        primals: list[Any] = []
         traced = []  # (argument index, tangent) of this trace's Duals
-        outer = None  # the transformation of the values one level down, if they are traced
+        outer: Trace | Literal[False] | None = None  # the transformation one level down, if traced
         for a in args:
             if type(a) is Dual and a._trace is self:
                 traced.append((len(primals), a.tangent))
@@ -47,6 +47,11 @@ class JVPTrace(Trace):
             return ans
         if not prim.elementwise:
             return self._checked(prim, traced, ans, primals, params)
+        return self._elementwise(prim, traced, ans, primals, params)
+
+    def _elementwise(self, prim: Primitive, traced: list, ans: Any, primals: list, params: dict) -> Any:
+        """The tangent of an elementwise primitive: each traced argument's tangent, broadcast to the
+        output's shape where the argument was broadcast, through its rule; the terms summed."""
         jvps = prim.jvps
         ans_shape = shape_of(ans)
         if len(ans_shape) == 1 and diagonal_of(traced[0][1]) is not None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,6 +46,8 @@ __all__ = ["GradientTape"]
 
 class _Recording(Tape, TensorWatcher):
     """One recording of a GradientTape: the reverse-mode trace and the Tensors it watches."""
+
+    nodes: list[Node]   # recorded with keep_nodes=True: always a list, never None
 
     def __init__(self, watch_accessed_variables: bool) -> None:
         Tape.__init__(self, keep_nodes=True)
@@ -87,7 +89,7 @@ class _Recording(Tape, TensorWatcher):
             x = x._value
         value = lower(x)
         while isinstance(x, Tracer):
-            if x._trace is self:
+            if x._trace is self and isinstance(x, TapeTracer):  # (all of this trace's tracers are)
                 return x._node, value
             x = x.primal
         if alias is not None and isinstance(tensor, Tensor):
@@ -235,7 +237,7 @@ class GradientTape:
         self._persistent = bool(persistent)
         self._watch_accessed_variables = bool(watch_accessed_variables)
         self._rec = self._new_recording()
-        self._scope = None
+        self._scope: trace_scope | None = None
         self._used = False
 
     def _new_recording(self) -> _Recording:
@@ -251,7 +253,7 @@ class GradientTape:
         self._start(self._rec)
         return self
 
-    def __exit__(self, *exc_info) -> bool:
+    def __exit__(self, *exc_info) -> Literal[False]:
         self._stop()
         return False
 

@@ -9,7 +9,7 @@ direction, but it keeps the intermediates of the forward pass alive until that p
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 import numpy as np
 
@@ -80,9 +80,9 @@ class Tape(Trace):
         """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
         if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
             return self._unary(prim, args[0], params)
-        primals = []
+        primals: list[Any] = []
         traced = []  # indices of this tape's tracers among the arguments
-        outer = None  # the transformation of the values one level down, if they are traced
+        outer: Trace | Literal[False] | None = None  # the transformation one level down, if traced
         for a in args:
             if type(a) is TapeTracer and a._trace is self:
                 traced.append(len(primals))

@@ -20,7 +20,7 @@ from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
 from reverse.remat import checkpoint
-from reverse.tape import Tape, TapeTracer, backward, new_leaf
+from reverse.tape import Node, Tape, TapeTracer, backward, new_leaf
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]
 
@@ -37,7 +37,8 @@ class Recording:
             leaves = [new_leaf(tape, x) for x in flat]
             out = fun(*tree_unflatten(in_tree, leaves))
         out_flat, self.out_tree = tree_flatten(out)
-        self.values, self.out_nodes = [], []
+        self.values: list[Any] = []
+        self.out_nodes: list[Node | None] = []  # None: an output that does not depend on the inputs
         for o in out_flat:
             o = strip_inner(as_value(o), tape)  # as_value unboxes a Tensor output
             if type(o) is TapeTracer and o._trace is tape:

@@ -8,7 +8,7 @@ The decompositions (:mod:`autodiff.rules.linalg_factors`) and the rest of numpy.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]  # (no stubs installed; as in linalg.py)
+import scipy.linalg
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive
 from autodiff.rules._util import const_like

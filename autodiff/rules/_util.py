@@ -26,7 +26,7 @@ def const_like(mask: Any, like: Any) -> np.ndarray:
     """
     dtype = np.result_type(lower(like))
     if not np.issubdtype(dtype, np.inexact):
-        dtype = np.float64
+        dtype = np.dtype(np.float64)
     return np.asarray(mask, dtype=dtype)
 
 

@@ -771,10 +771,10 @@ def _nondiff_array_sample(rng):
     return Sample((_off_grid(rng).reshape(-1) if rng.integers(2) else _off_grid(rng) * np.ones((2, 3)),))
 
 
-for _f in _COMPARISONS:
-    defdomain(primitive(_f), _nondiff_binary_sample if _f.nin == 2 else _nondiff_unary_sample)
-for _f in _INDEX_VALUED:
-    defdomain(primitive(_f), _nondiff_array_sample)
+for _ufunc in _COMPARISONS:
+    defdomain(primitive(_ufunc), _nondiff_binary_sample if _ufunc.nin == 2 else _nondiff_unary_sample)
+for _fn in _INDEX_VALUED:
+    defdomain(primitive(_fn), _nondiff_array_sample)
 defdomain(heaviside, _nondiff_binary_sample)
 defdomain(floor_divide, _floor_divide_sample)
 

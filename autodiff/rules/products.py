@@ -253,7 +253,17 @@ def canonical_einsum(subscripts, shapes):
     ins = ins.split(",")
     if len(ins) != len(shapes):
         raise ValueError(f"einsum: {len(ins)} subscripts for {len(shapes)} operands")
-    used = subscripts.replace(".", "")
+    full, ell = _expand_ellipses(ins, shapes, used=subscripts.replace(".", ""))
+    out = _implicit_output(full, ell) if out is None else out.replace("...", ell)
+    full, squeeze = _squeeze_broadcast_ones(full, shapes)
+    return ",".join(full) + "->" + out, squeeze
+
+
+def _expand_ellipses(ins, shapes, used):
+    """Each operand's subscripts with ``...`` replaced by letters not in ``used``, and those letters.
+
+    The ellipses of all operands share one run of fresh letters, aligned at the right (broadcasting).
+    """
     n_ell = max([len(s) - len(sub.replace("...", "")) for sub, s in zip(ins, shapes) if "..." in sub],
                 default=0)
     ell = _fresh(used, n_ell)
@@ -265,23 +275,31 @@ def canonical_einsum(subscripts, shapes):
         if len(sub) != len(shape):
             raise ValueError(f"einsum: subscripts {sub!r} do not match an operand of shape {shape}")
         full.append(sub)
-    if out is None:
-        counts = {}
-        for c in "".join(full):
-            counts[c] = counts.get(c, 0) + 1
-        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
-    else:
-        out = out.replace("...", ell)
+    return full, ell
+
+
+def _implicit_output(full, ell):
+    """NumPy's output of an einsum without ``->``: the ellipsis letters, then the letters that occur
+    once, in alphabetical order."""
+    counts = {}
+    for c in "".join(full):
+        counts[c] = counts.get(c, 0) + 1
+    return ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+
+
+def _squeeze_broadcast_ones(full, shapes):
+    """The subscripts without the size-1 axes that broadcast against a longer axis of the same letter,
+    and for each operand the positions of the axes dropped."""
     size = {}
     for sub, shape in zip(full, shapes):
         for c, d in zip(sub, shape):
             size[c] = max(size.get(c, 1), d)
-    squeeze = []
-    for j, (sub, shape) in enumerate(zip(full, shapes)):
+    kept, squeeze = [], []
+    for sub, shape in zip(full, shapes):
         drop = tuple(k for k, (c, d) in enumerate(zip(sub, shape)) if d == 1 and size[c] > 1)
         squeeze.append(drop)
-        full[j] = "".join(c for k, c in enumerate(sub) if k not in drop)
-    return ",".join(full) + "->" + out, squeeze
+        kept.append("".join(c for k, c in enumerate(sub) if k not in drop))
+    return kept, squeeze
 
 
 @implements(np.einsum)

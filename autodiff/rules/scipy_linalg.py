@@ -28,7 +28,7 @@ Derivatives:
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]
+import scipy.linalg
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, primitive
 from autodiff.rules import linalg as _np_linalg

@@ -13,7 +13,7 @@ batches of tangents and cotangents pass through (each slice is one ``scipy.signa
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal  # type: ignore[import-untyped]
+import scipy.signal
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, primitive
 from autodiff.rules._domains import uniform

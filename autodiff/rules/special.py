@@ -30,7 +30,7 @@ import warnings
 
 import numpy as np
 import scipy.special as sc
-from scipy.integrate import IntegrationWarning, quad  # type: ignore[import-untyped]
+from scipy.integrate import IntegrationWarning, quad
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
 from autodiff.rules._domains import away_from, binary, unary, uniform

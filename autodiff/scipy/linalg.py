@@ -13,7 +13,7 @@ the derivatives.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg  # type: ignore[import-untyped]
+import scipy.linalg
 
 from autodiff.core import lower as _value
 from autodiff.rules import scipy_linalg as _r

@@ -9,7 +9,7 @@ NotImplementedError when asked for one.
 """
 
 # The ufuncs themselves: they dispatch to their rules when called on traced values.
-from scipy.special import (  # type: ignore[import-untyped]  # noqa: F401
+from scipy.special import (  # noqa: F401
     beta,
     betainc,
     betaln,

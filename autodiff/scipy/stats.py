@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.special as sc  # type: ignore[import-untyped]
+import scipy.special as sc
 
 from autodiff.core import lower
 from autodiff.rules.linalg import solve_triangular

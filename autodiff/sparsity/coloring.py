@@ -30,7 +30,7 @@ handful of rounds. ``docs/architecture.md`` has the figures against networkx and
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 __all__ = ["Coloring", "column_coloring", "row_coloring", "bidirectional_coloring", "star_coloring",
            "check_coloring", "check_star_coloring", "star_sources", "n_colors"]

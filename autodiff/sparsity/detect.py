@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import gc_paused, shape_of, trace_scope

@@ -12,7 +12,7 @@ import functools
 from typing import Sequence
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 __all__ = ["identity", "empty", "take_rows", "union", "select", "dense_rows", "columns_of"]
 

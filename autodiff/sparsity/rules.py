@@ -30,7 +30,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 from autodiff.core import Primitive, lower, shape_of
 from autodiff.sparsity import patterns as P

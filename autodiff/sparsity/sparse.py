@@ -14,7 +14,7 @@ import functools
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.executor import check_executor, chunk_bounds, run_chunks

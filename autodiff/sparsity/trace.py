@@ -10,10 +10,10 @@ mode inside it traces the gradient's computation, which is how Hessian patterns 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 
 from autodiff.core import Primitive, Trace, Tracer, apply_below, is_float_dtype, lower, shape_of
 from autodiff.sparsity.rules import rule_for
@@ -41,7 +41,7 @@ class IndexSetTrace(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         """The value of ``prim(*args)`` and, for each output element, the inputs it can depend on."""
         primals, pats = [], {}
-        outer: Trace | bool | None = None  # the transformation of the values one level down, if any
+        outer: Trace | Literal[False] | None = None  # the transformation of the values one level down, if any
         for i, a in enumerate(args):
             if type(a) is IndexTracer and a._trace is self:
                 if has_derivative(prim, i):

@@ -40,6 +40,10 @@ Q3 = _rng.uniform(-2.0, 2.0, (4, 3))
 WITH_NAN = np.array([[1.0, np.nan, 3.0], [np.nan, 5.0, -1.0]])
 M43 = _rng.normal(size=(4, 3))            # LAPACK gives these factors signs that tracing used to change
 SYM = M43.T @ M43 - 2.0 * np.eye(3)
+_P = np.eye(3) + 0.3 * _rng.uniform(-1.0, 1.0, (3, 3))
+EIG = _P @ np.diag([1.0, 3.0, 6.0]) @ np.linalg.inv(_P)          # real eigenvalues well apart
+ROT = np.array([[0.5, -2.0, 0.1], [2.0, 0.5, 0.3], [0.0, 0.2, 3.0]])  # eigenvalues 0.5 ± 2i and ~3
+T6 = (_rng.uniform(-1.0, 1.0, (6, 6)) + 4.0 * np.eye(6)).reshape(6, 2, 3)  # square as a (6, 6) matrix
 
 CASES: list[Case] = [
     # ---- shape.py ----------------------------------------------------------------------------------
@@ -161,6 +165,17 @@ CASES: list[Case] = [
     Case(np.linalg.norm, lambda a: np.linalg.norm(a, "fro", (0, 1)), (A,), "fro"),
     Case(np.linalg.vector_norm, lambda a: np.linalg.vector_norm(a, axis=1, keepdims=True, ord=3), (A,)),
     Case(np.linalg.matrix_norm, lambda a: np.linalg.matrix_norm(a, keepdims=True, ord=1), (T,)),
+    Case(np.linalg.cond, lambda a: np.linalg.cond(a), (S,)),
+    Case(np.linalg.cond, lambda a: np.linalg.cond(a, "fro"), (S,), "fro"),
+    Case(np.linalg.diagonal, lambda a: np.linalg.diagonal(a, offset=1), (T,)),
+    Case(np.linalg.eig, lambda a: np.linalg.eig(a), (EIG,)),
+    Case(np.linalg.eig, lambda a: np.linalg.eig(a), (ROT,), "complex"),
+    Case(np.linalg.eigvals, lambda a: np.linalg.eigvals(a), (EIG,)),
+    Case(np.linalg.eigvals, lambda a: np.linalg.eigvals(a), (ROT,), "complex"),
+    Case(np.linalg.matrix_rank, lambda a: np.linalg.matrix_rank(a, None, False), (Q3,)),
+    Case(np.linalg.tensorinv, lambda a: np.linalg.tensorinv(a, 1), (T6,)),
+    Case(np.linalg.tensorsolve, lambda a, b: np.linalg.tensorsolve(a, b), (T6.reshape(2, 3, 6), A)),
+    Case(np.linalg.tensorsolve, lambda a, b: np.linalg.tensorsolve(a, b, (0,)), (T6, A), "axes"),
     # ---- fft.py (owned by another helper) ------------------------------------------------------------
     Case(np.real, lambda a: np.real(a), (A + 1j * B,)),
     Case(np.imag, lambda a: np.imag(a), (A + 1j * B,)),
@@ -168,6 +183,20 @@ CASES: list[Case] = [
     Case(np.fft.ifft, lambda a: np.fft.ifft(a, 5, 1, "forward"), (A,)),
     Case(np.fft.rfft, lambda a: np.fft.rfft(a, 4, 1, "ortho"), (A,)),
     Case(np.fft.irfft, lambda a: np.fft.irfft(a, 4, 1, "backward"), (A + 1j * B,)),
+    Case(np.fft.hfft, lambda a: np.fft.hfft(a, 6, 1, "ortho"), (A + 1j * B,)),
+    Case(np.fft.ihfft, lambda a: np.fft.ihfft(a, 4, 1, "forward"), (A,)),
+    Case(np.fft.fft2, lambda a: np.fft.fft2(a, (3, 5), (0, 2), "ortho"), (T,)),
+    Case(np.fft.ifft2, lambda a: np.fft.ifft2(a, None, (1, 0), "forward"), (A + 1j * B,)),
+    Case(np.fft.fftn, lambda a: np.fft.fftn(a, (2, 4), (1, 2), "backward"), (T,)),
+    Case(np.fft.fftn, lambda a: np.fft.fftn(a), (T,), "all axes"),
+    Case(np.fft.ifftn, lambda a: np.fft.ifftn(a, (3, 2), (0, 1), "ortho"), (A + 1j * B,)),
+    Case(np.fft.rfft2, lambda a: np.fft.rfft2(a, (3, 6), (0, 1), "ortho"), (A,)),
+    Case(np.fft.rfftn, lambda a: np.fft.rfftn(a, (2, 3, 5), (0, 1, 2), "forward"), (T,)),
+    Case(np.fft.irfft2, lambda a: np.fft.irfft2(a, (2, 4), (0, 1), "ortho"), (A + 1j * B,)),
+    Case(np.fft.irfftn, lambda a: np.fft.irfftn(a, None, (0, 1), "backward"), (A + 1j * B,)),
+    Case(np.fft.fftshift, lambda a: np.fft.fftshift(a, (0, 2)), (T,)),
+    Case(np.fft.fftshift, lambda a: np.fft.fftshift(a, 1), (A,), "int axis"),
+    Case(np.fft.ifftshift, lambda a: np.fft.ifftshift(a), (T,)),
     # ---- core.py's handlers of functions that need no derivative ------------------------------------
     Case(np.all, lambda a: np.all(a > 0, 1, None, True), (A,)),
     Case(np.any, lambda a: np.any(a > 0, 0, None, True), (A,)),

@@ -44,6 +44,9 @@ _P = np.eye(3) + 0.3 * _rng.uniform(-1.0, 1.0, (3, 3))
 EIG = _P @ np.diag([1.0, 3.0, 6.0]) @ np.linalg.inv(_P)          # real eigenvalues well apart
 ROT = np.array([[0.5, -2.0, 0.1], [2.0, 0.5, 0.3], [0.0, 0.2, 3.0]])  # eigenvalues 0.5 ± 2i and ~3
 T6 = (_rng.uniform(-1.0, 1.0, (6, 6)) + 4.0 * np.eye(6)).reshape(6, 2, 3)  # square as a (6, 6) matrix
+DISTINCT = (_rng.permutation(24) * 0.37 - 4.0 + _rng.uniform(-0.05, 0.05, 24)).reshape(2, 3, 4)
+XP = np.array([-1.5, -0.7, 0.2, 0.9, 1.8])                       # knots of interp
+XQ = np.array([[-1.9, -1.1, 0.5], [1.3, 2.2, -0.3]])             # away from the knots, two outside
 
 CASES: list[Case] = [
     # ---- shape.py ----------------------------------------------------------------------------------
@@ -197,6 +200,66 @@ CASES: list[Case] = [
     Case(np.fft.fftshift, lambda a: np.fft.fftshift(a, (0, 2)), (T,)),
     Case(np.fft.fftshift, lambda a: np.fft.fftshift(a, 1), (A,), "int axis"),
     Case(np.fft.ifftshift, lambda a: np.fft.ifftshift(a), (T,)),
+    # ---- arrays.py -------------------------------------------------------------------------------------
+    Case(np.partition, lambda a: np.partition(a, 1, 1), (DISTINCT[0, :2, :3],)),
+    Case(np.partition, lambda a: np.partition(a, (0, 5), None), (DISTINCT,), "axis=None"),
+    Case(np.atleast_3d, lambda a, b, c: np.atleast_3d(a, b, c), (np.float64(2.5), V, A)),
+    Case(np.rollaxis, lambda a: np.rollaxis(a, 2, 0), (T,)),
+    Case(np.rollaxis, lambda a: np.rollaxis(a, 0, 3), (T,), "to the end"),
+    Case(np.dsplit, lambda a: np.dsplit(a, [1, 3]), (T,)),
+    Case(np.rot90, lambda a: np.rot90(a, 1, (0, 2)), (T,)),
+    Case(np.rot90, lambda a: np.rot90(a, 2, (1, 0)), (A,), "k=2"),
+    Case(np.rot90, lambda a: np.rot90(a, -1), (A,), "k=-1"),
+    Case(np.append, lambda a, b: np.append(a, b, 1), (A, C)),
+    Case(np.append, lambda a, b: np.append(a, b), (A, V), "axis=None"),
+    Case(np.meshgrid, lambda a, b, c: np.meshgrid(a, b, c), (V, W[:2], np.arange(4.0))),
+    Case(np.meshgrid, lambda a, b: np.meshgrid(a, b, sparse=True, indexing="ij"), (V, W[:2]), "sparse ij"),
+    Case(np.select, lambda a, b, c: np.select([A > 0.5, B > 0], [a, b], c), (A, B, C[:, :3])),
+    Case(np.select, lambda a, b: np.select([A > 0.5, B > 0], [a, b], 0.5), (A, B), "constant default"),
+    # ---- numeric.py ------------------------------------------------------------------------------------
+    Case(np.copy, lambda a: np.copy(a, "C", False), (A,)),
+    Case(np.angle, lambda a: np.angle(a, True), (A + 1j * B,)),
+    Case(np.angle, lambda a: np.angle(a), (A,), "real"),
+    Case(np.diff, lambda a: np.diff(a, 2, 1), (T,)),
+    Case(np.diff, lambda a, b: np.diff(a, 1, 0, 0.5, b), (A, B[:1]), "prepend append"),
+    Case(np.ediff1d, lambda a, b: np.ediff1d(a, b, -1.0), (A, V)),
+    Case(np.gradient, lambda a: np.gradient(a, 0.5), (A,)),
+    Case(np.gradient, lambda a, x, y: np.gradient(a, x, y, axis=(1, 2), edge_order=2),
+         (T, np.array([0.0, 0.4, 1.1]), np.array([-1.0, -0.2, 0.3, 1.5])), "coordinates"),
+    Case(np.trapezoid, lambda a, x: np.trapezoid(a, x, 1.0, 1), (A, np.array([0.0, 0.4, 1.1]))),
+    Case(np.trapezoid, lambda a: np.trapezoid(a, None, 0.5, 0), (T,), "dx"),
+    Case(np.trapezoid, lambda a, x: np.trapezoid(a, x, 1.0, 0), (A, B), "N-D x"),
+    Case(np.polyval, lambda p, x: np.polyval(p, x), (V, A)),
+    Case(np.linspace, lambda a, b: np.linspace(a, b, 5, False, True, None, 1), (V, W)),
+    Case(np.linspace, lambda a, b: np.linspace(a, b, 7), (np.float64(-0.3), np.float64(1.7)), "scalars"),
+    Case(np.interp, lambda x, xp, fp: np.interp(x, xp, fp, -1.0, 2.0), (XQ, XP, np.cos(XP))),
+    Case(np.interp, lambda x, xp, fp, left: np.interp(x, xp, fp, left), (XQ, XP, np.cos(XP), np.float64(0.3)),
+         "traced left"),
+    Case(np.interp, lambda x, xp, fp: np.interp(x, xp, fp, None, None, 4.0), (XQ, XP, np.cos(XP)), "period"),
+    Case(np.convolve, lambda a, v: np.convolve(a, v, "same"), (C[0], V)),
+    Case(np.convolve, lambda a, v: np.convolve(a, v), (V, C[1]), "full"),
+    Case(np.correlate, lambda a, v: np.correlate(a, v, "full"), (C[0], V)),
+    Case(np.correlate, lambda a, v: np.correlate(a, v, "same"), (V, C[1]), "same, longer v"),
+    # ---- statistics.py ---------------------------------------------------------------------------------
+    Case(np.median, lambda a: np.median(a, 1, None, False, True), (DISTINCT[0],)),
+    Case(np.median, lambda a: np.median(a, (0, 2)), (DISTINCT,), "even count"),
+    Case(np.quantile, lambda a: np.quantile(a, 0.3, 1, None, False, "linear", True), (DISTINCT[0],)),
+    Case(np.quantile, lambda a, q: np.quantile(a, q, 1, None, False, "median_unbiased"),
+         (DISTINCT[0], np.array([0.3, 0.65])), "traced q"),
+    Case(np.quantile, lambda a: np.quantile(a, [0.1, 0.8], 0, None, False, "nearest"), (DISTINCT[0],),
+         "discrete method"),
+    Case(np.percentile, lambda a: np.percentile(a, [20.0, 70.0], 2, None, False, "hazen", True), (DISTINCT,)),
+    Case(np.percentile, lambda a, q: np.percentile(a, q, 0), (DISTINCT[0], np.float64(35.0)), "traced q"),
+    Case(np.cov, lambda a, b: np.cov(a, b, True, False, 1), (A, B)),
+    Case(np.cov, lambda a: np.cov(a, None, False, True, None, [1, 2, 1, 3], [0.5, 1.0, 2.0, 1.5]), (Q3,),
+         "weights"),
+    Case(np.corrcoef, lambda a, b: np.corrcoef(a, b, False), (Q3, Q3[:, ::-1] ** 2)),
+    Case(np.nanvar, lambda a: np.nanvar(a, 1, None, None, 1, True), (WITH_NAN,)),
+    Case(np.nanvar, lambda a: np.nanvar(a, 0), (A,), "no NaN"),
+    Case(np.nanstd, lambda a: np.nanstd(a, 1, None, None, 1, True), (WITH_NAN,)),
+    Case(np.nanstd, lambda a: np.nanstd(a, 0, None, None, 0), (A,), "no NaN"),
+    Case(np.nancumsum, lambda a: np.nancumsum(a, 1, None), (WITH_NAN,)),
+    Case(np.nancumsum, lambda a: np.nancumsum(a, 0, np.float32), (A,), "dtype"),
     # ---- core.py's handlers of functions that need no derivative ------------------------------------
     Case(np.all, lambda a: np.all(a > 0, 1, None, True), (A,)),
     Case(np.any, lambda a: np.any(a > 0, 0, None, True), (A,)),

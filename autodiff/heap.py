@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["tuned", "available", "active", "release", "TUNED_SETTINGS", "RETAIN_BYTES"]
+__all__ = ["tuned", "tuned_call", "available", "active", "release", "TUNED_SETTINGS", "RETAIN_BYTES"]
 
 # glibc's mallopt parameter numbers (malloc.h).
 _M_TRIM_THRESHOLD = -1
@@ -121,6 +122,15 @@ class tuned:
                 _users -= 1
                 if _users == 0:
                     _apply(_AFTER)
+
+
+def tuned_call(fn: Callable) -> Callable:
+    """Decorator: ``fn`` runs inside :func:`tuned` (for the entry points of transformations)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with tuned():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def release() -> None:

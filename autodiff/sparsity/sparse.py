@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse as sp
 
+from autodiff import heap
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.executor import check_executor, chunk_bounds, run_chunks
 from autodiff.pytree import tree_flatten
@@ -296,6 +297,7 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
     cache: dict = {}
 
     @functools.wraps(f)
+    @heap.tuned_call
     def sparse_jacobian_fn(*args):
         key = shape_signature(args)
         g, flat, in_tree = _flat_inputs(f, args, argnums)
@@ -328,6 +330,7 @@ def sparse_hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *,
     cache: dict = {}
 
     @functools.wraps(f)
+    @heap.tuned_call
     def sparse_hessian_fn(*args):
         key = shape_signature(args)
         g, flat, in_tree = _flat_inputs(f, args, argnums)

@@ -17,9 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from autodiff import heap
-from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.executor import check_executor, chunk_bounds, run_chunks
-from autodiff.pytree import tree_flatten
 from autodiff.sparsity.coloring import (
     Coloring,
     bidirectional_coloring,
@@ -28,7 +26,7 @@ from autodiff.sparsity.coloring import (
     star_coloring,
     star_sources,
 )
-from autodiff.sparsity.detect import _stack, hessian_sparsity, shape_signature, trace_patterns
+from autodiff.sparsity.detect import _inputs, _stack, hessian_sparsity, shape_signature, trace_patterns
 from forward.jvp import push_forward
 from reverse.vjp import Recording, grad
 
@@ -112,15 +110,6 @@ class ColoredPattern:
 
 # ---- detection and coloring of f at args ------------------------------------------------------------
 
-def _flat_inputs(f: Callable, args: tuple, argnums: Any) -> tuple[Callable, list, Any]:
-    g, dyn, _ = select_args(f, args, {}, argnums)
-    flat, in_tree = tree_flatten(dyn)
-    flat = [as_value(x) for x in flat]
-    for x in flat:
-        check_float_leaf(x, "input")
-    return g, flat, in_tree
-
-
 def _pattern(g: Callable, flat: list, in_tree: Any) -> sp.csr_array:
     n = sum(int(np.size(x)) for x in flat)
     return _stack(trace_patterns(g, flat, in_tree)[1], n)
@@ -134,7 +123,7 @@ def color_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
     (one VJP per color); "bidirectional": JVPs and VJPs together; "auto": the fewest passes.
     """
     _check_mode(mode)
-    g, flat, in_tree = _flat_inputs(f, args, argnums)
+    g, flat, in_tree = _inputs(f, args, argnums)
     return ColoredPattern(_pattern(g, flat, in_tree), mode)
 
 
@@ -300,7 +289,7 @@ def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: st
     @heap.tuned_call
     def sparse_jacobian_fn(*args):
         key = shape_signature(args)
-        g, flat, in_tree = _flat_inputs(f, args, argnums)
+        g, flat, in_tree = _inputs(f, args, argnums)
         plan = cache.get(key)
         if plan is None:
             colored = ColoredPattern(_pattern(g, flat, in_tree), mode)
@@ -333,7 +322,7 @@ def sparse_hessian(f: Callable, argnums: int | tuple[int, ...] = 0, *,
     @heap.tuned_call
     def sparse_hessian_fn(*args):
         key = shape_signature(args)
-        g, flat, in_tree = _flat_inputs(f, args, argnums)
+        g, flat, in_tree = _inputs(f, args, argnums)
         plan = cache.get(key)
         if plan is None:
             pattern = hessian_sparsity(f, *args, argnums=argnums)

@@ -137,12 +137,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per case per round")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = [source_tree(rev, Path(tmp)) for rev in (args.old, args.new)]
-        try:
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            trees = [source_tree(rev, Path(tmp)) for rev in (args.old, args.new)]
             rows = compare(trees[0], trees[1], args.rounds, args.budget)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+    finally:
+        # the temporary worktrees are gone with the directory; drop git's records of them
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
     print(f"old: {args.old}   new: {args.new}   ({args.rounds} alternating rounds, BLAS on one thread)")
     print(f"{'case':48} {'old (best)':>12} {'new (best)':>12} {'new/old':>8}")
     for name, old_t, new_t, ratio in rows:

@@ -9,7 +9,7 @@ direction, but it keeps the intermediates of the forward pass alive until that p
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -18,7 +18,6 @@ from autodiff.core import (
     Trace,
     Tracer,
     _dtype_of,
-    apply_below,
     gc_paused,
     lower,
     missing_rule,
@@ -71,32 +70,20 @@ class Tape(Trace):
     """One reverse-mode transformation. ``nodes`` lists what it recorded when ``keep_nodes`` is set."""
 
     __slots__ = ("nodes",)
+    tracer_type = TapeTracer
 
     def __init__(self, keep_nodes: bool = False) -> None:
         super().__init__()
         self.nodes: list[Node] | None = [] if keep_nodes else None
 
-    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
-        if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
-            return self._unary(prim, args[0], params)
-        primals: list[Any] = []
-        traced = []  # indices of this tape's tracers among the arguments
-        outer: Trace | Literal[False] | None = None  # the transformation one level down, if traced
-        for a in args:
-            if type(a) is TapeTracer and a._trace is self:
-                traced.append(len(primals))
-                a = a.primal
-            if isinstance(a, Tracer):
-                outer = a._trace if outer is None or outer is a._trace else False
-            primals.append(a)
-        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
-        if prim.nondiff:
-            return ans
+    def apply(self, prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        """A tracer of ``ans`` whose node has one staged VJP per traced argument with a derivative
+        (``ans`` itself when none has one)."""
         rules = prim.vjps
-        parents, vjps = [], []
         value = lower(ans)
         complex_out = _is_complex(value)
+        parents, vjps = [], []
         for i in traced:
             rule = (rules[i] if i < len(rules) else missing_rule(prim, i, "VJP")) if rules is not None \
                 else prim.vjp_rule(i)
@@ -109,29 +96,9 @@ class Tape(Trace):
             vjps.append(pullback)
         if not parents:
             return ans
-        return self._record(prim, ans, value, tuple(parents), tuple(vjps))
-
-    def _unary(self, prim: Primitive, a: TapeTracer, params: dict) -> Any:
-        """``process`` for the common one-argument call: no lists to build."""
-        p = a.primal
-        ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) else prim.impl(p, **params)
-        if prim.nondiff:
-            return ans
-        vjps = prim.vjps
-        rule = (vjps[0] if vjps else missing_rule(prim, 0, "VJP")) if vjps is not None else prim.vjp_rule(0)
-        if rule is None:
-            return ans
-        pullback = rule(ans, p, **params)
-        value = lower(ans)
-        if _is_complex(value) and _dtype_of(p).kind != "c":
-            pullback = _real_part(pullback)
-        return self._record(prim, ans, value, (a._node,), (pullback,))
-
-    def _record(self, prim: Primitive, ans: Any, value: Any, parents: tuple, vjps: tuple) -> TapeTracer:
-        """A node for ``ans`` (plain value ``value``) on this tape, and the tracer that carries it."""
         # The shape is read from the plain value: under an outer transformation ``ans`` is a tracer, whose
         # shape property costs two more calls per recorded operation.
-        node = Node(parents, vjps, shape_of(value), prim.elementwise, prim)
+        node = Node(tuple(parents), tuple(vjps), shape_of(value), prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)

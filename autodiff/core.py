@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import types
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ class Trace:
     """
 
     __slots__ = ("level", "active", "__weakref__")
-    tracer_type: type = type(None)   # set by each transformation: the Tracer subclass it makes
+    tracer_type: ClassVar[type[Tracer]]   # set by each transformation: the Tracer subclass it makes
 
     def __init__(self) -> None:
         self.renew_level()

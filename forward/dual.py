@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from autodiff.core import Primitive, Trace, Tracer, lower, missing_rule, shape_of
+from autodiff.core import Primitive, Trace, Tracer, lower, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -94,8 +94,7 @@ def _elementwise_tangent(prim: Primitive, args: tuple, traced: Sequence[int], pr
     out = None
     nb = -1  # batch axes of the tangents, counted only when some argument was broadcast
     for i in traced:
-        rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
-            else prim.jvp_rule(i)
+        rule = jvps[i] if jvps is not None and i < len(jvps) else prim.jvp_rule(i)
         if rule is None:
             continue
         t = args[i].tangent
@@ -121,8 +120,7 @@ def _checked_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primal
         nbt = len(shape_of(args[traced[0]].tangent)) - len(shape_of(primals[traced[0]]))
     out = None
     for i in traced:
-        rule = (jvps[i] if i < len(jvps) else missing_rule(prim, i, "JVP")) if jvps is not None \
-            else prim.jvp_rule(i)
+        rule = jvps[i] if jvps is not None and i < len(jvps) else prim.jvp_rule(i)
         if rule is None:
             continue
         t = args[i].tangent

@@ -20,7 +20,6 @@ from autodiff.core import (
     _dtype_of,
     gc_paused,
     lower,
-    missing_rule,
     ndim_of,
     shape_of,
 )
@@ -85,8 +84,7 @@ class Tape(Trace):
         complex_out = _is_complex(value)
         parents, vjps = [], []
         for i in traced:
-            rule = (rules[i] if i < len(rules) else missing_rule(prim, i, "VJP")) if rules is not None \
-                else prim.vjp_rule(i)
+            rule = rules[i] if rules is not None and i < len(rules) else prim.vjp_rule(i)
             if rule is None:
                 continue
             parents.append(args[i]._node)

@@ -18,51 +18,10 @@ from autodiff.shapes import align_tangent, fit_tangent
 __all__ = ["Dual", "JVPTrace", "new_dual"]
 
 
-class Dual(Tracer):
-    """A dual number ``primal + tangent·ε`` (ε² = 0), scalar or array.
-
-    ``tangent`` has the primal's shape, or extra leading axes for a batch of directions. NumPy functions
-    and operators on Duals give Duals: ``np.sin(Dual(x, t)) == Dual(sin x, cos(x)·t)``.
-    """
-
-    __slots__ = ("primal", "tangent", "_trace")
-
-    def __init__(self, primal: Any, tangent: Any) -> None:
-        primal = primal if isinstance(primal, Tracer) else np.asarray(primal)
-        if not np.issubdtype(primal.dtype, np.inexact):
-            if isinstance(lower(primal), np.ndarray) and lower(primal).ndim == 0:
-                primal = primal.astype(float)
-            else:
-                raise TypeError(f"Dual needs a floating primal, got dtype {primal.dtype}; use floats.")
-        tangent = tangent if isinstance(tangent, Tracer) else np.asarray(tangent, dtype=primal.dtype)
-        pshape, tshape = shape_of(primal), shape_of(tangent)
-        if len(tshape) < len(pshape) or tshape[len(tshape) - len(pshape):] != pshape:
-            raise ValueError(
-                f"Dual: the tangent has shape {tshape} but the primal has shape {pshape}; the tangent "
-                f"must have shape {pshape} (or (batch, ...) + {pshape} for a batch of directions)."
-            )
-        self.primal = primal
-        self.tangent = tangent
-        self._trace = _FREE
-
-    def __repr__(self) -> str:
-        return f"Dual(primal={self.primal!r}, tangent={self.tangent!r})"
-
-
-def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:
-    """A Dual of ``trace`` without the public constructor's checks (the hot path)."""
-    d = object.__new__(Dual)
-    d.primal = primal
-    d.tangent = tangent
-    d._trace = trace
-    return d
-
-
 class JVPTrace(Trace):
     """One forward-mode transformation: a ``jvp`` call, a ``ForwardAccumulator``, or free Duals."""
 
     __slots__ = ("batch_ndim",)
-    tracer_type = Dual
 
     def __init__(self, batch_ndim: int = -1) -> None:
         super().__init__()
@@ -171,6 +130,49 @@ def _diagonal_jvp(prim: Primitive, args: tuple, traced: Sequence[int], primals: 
     return None if total is None else diagonal_matrix(total)
 
 
+def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:
+    """A Dual of ``trace`` without the public constructor's checks (the hot path)."""
+    d = object.__new__(Dual)
+    d.primal = primal
+    d.tangent = tangent
+    d._trace = trace
+    return d
+
+
 # Duals made directly by the user belong to one per-process forward trace that never ends, so that
 # ordinary dual-number arithmetic works: Dual(a, b) * Dual(c, d) == Dual(a c, a d + b c).
 _FREE = JVPTrace()
+
+
+class Dual(Tracer):
+    """A dual number ``primal + tangent·ε`` (ε² = 0), scalar or array.
+
+    ``tangent`` has the primal's shape, or extra leading axes for a batch of directions. NumPy functions
+    and operators on Duals give Duals: ``np.sin(Dual(x, t)) == Dual(sin x, cos(x)·t)``.
+    """
+
+    __slots__ = ("primal", "tangent", "_trace")
+
+    def __init__(self, primal: Any, tangent: Any) -> None:
+        primal = primal if isinstance(primal, Tracer) else np.asarray(primal)
+        if not np.issubdtype(primal.dtype, np.inexact):
+            if isinstance(lower(primal), np.ndarray) and lower(primal).ndim == 0:
+                primal = primal.astype(float)
+            else:
+                raise TypeError(f"Dual needs a floating primal, got dtype {primal.dtype}; use floats.")
+        tangent = tangent if isinstance(tangent, Tracer) else np.asarray(tangent, dtype=primal.dtype)
+        pshape, tshape = shape_of(primal), shape_of(tangent)
+        if len(tshape) < len(pshape) or tshape[len(tshape) - len(pshape):] != pshape:
+            raise ValueError(
+                f"Dual: the tangent has shape {tshape} but the primal has shape {pshape}; the tangent "
+                f"must have shape {pshape} (or (batch, ...) + {pshape} for a batch of directions)."
+            )
+        self.primal = primal
+        self.tangent = tangent
+        self._trace = _FREE
+
+    def __repr__(self) -> str:
+        return f"Dual(primal={self.primal!r}, tangent={self.tangent!r})"
+
+
+JVPTrace.tracer_type = Dual   # the class of this trace's values, defined after it

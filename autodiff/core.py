@@ -1076,7 +1076,7 @@ def bind(prim: Primitive, *args, **params):
 def apply_below(trace: Trace | Literal[False], prim: Primitive, args: list | tuple, params: dict) -> Any:
     """``bind(prim, *args, **params)`` for the primal call of a transformation, given what it found.
 
-    A transformation's ``process`` scans its arguments anyway; ``trace`` is the transformation of the
+    The trace skeleton (``Trace.process``) scans its arguments anyway; ``trace`` is the transformation of the
     traced values among ``args`` (the values one level down) when they all belong to one, and False
     when they belong to several. One active transformation is the innermost: it gets the call
     directly, without bind's second scan of the arguments (a visible share of nested derivatives).

@@ -17,7 +17,7 @@ that pass is the same for every Jacobian operator and lives here, once:
 
 A mode supplies only its pass ("push this batch of tangent directions", "pull this batch of
 cotangent directions") and its seeds: rows of the identity over the concatenated leaves
-(:func:`identity_seeds`, i.e. ``shapes.basis_rows``; the whole identity of a vector leaf comes as a
+(:func:`identity_seeds`, the seeds of ``shapes.basis_rows``; the whole identity of a vector leaf comes as a
 registered diagonal batch, which the first operations keep diagonal, ``autodiff/diagonal.py``), or
 ``batch_jacobian``'s per-example identity (:func:`per_example_seeds`).
 
@@ -39,11 +39,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autodiff import shapes
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import Tracer, shape_of
+from autodiff.diagonal import diagonal_matrix
 from autodiff.executor import _Progress, chunk_bounds, run_chunks
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
-from autodiff.shapes import basis_rows
 
 __all__ = ["Inputs", "Outputs", "prepare", "check_chunk_size", "check_plain", "run", "local_bounds",
            "identity_seeds", "forward_blocks", "reverse_blocks", "per_example_seeds",
@@ -94,24 +95,26 @@ def prepare(f: Callable, args: tuple, kwargs: dict, argnums: Any) -> Inputs:
 
 def float_dtype(dtype: Any) -> np.dtype:
     """The dtype of a (co)tangent for a value of ``dtype``: its own if inexact, else float64."""
-    return dtype if np.issubdtype(dtype, np.inexact) else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
+    return dtype if dtype.kind in "fc" else np.dtype(np.float64)
 
 
 class Outputs:
     """The layout of f's flat outputs: their structure, shapes and (co)tangent dtypes, and m."""
 
-    __slots__ = ("tree", "shapes", "dtypes", "sizes", "m")
+    __slots__ = ("tree", "values", "shapes", "sizes", "m")
 
     def __init__(self, values: list, tree: TreeDef) -> None:
-        self.tree = tree
+        self.tree, self.values = tree, values
         self.shapes = [shape_of(v) for v in values]
-        self.dtypes = [float_dtype(v.dtype) for v in values]
         self.sizes = [math.prod(s) for s in self.shapes]
         self.m = sum(self.sizes)
 
     def seeds(self, bounds: Bounds) -> list[np.ndarray]:
-        """Reverse mode's seeds: rows ``start..stop`` of the identity over the outputs."""
-        return identity_seeds(list(zip(self.shapes, self.dtypes)), bounds)
+        """Reverse mode's seeds: rows ``start..stop`` of the identity over the outputs (float64 for an
+        integer output)."""
+        leaves = [(s, float_dtype(v.dtype)) for s, v in zip(self.shapes, self.values)]
+        return identity_seeds(leaves, bounds)
 
     def nest(self, per_out: list) -> Any:
         return tree_unflatten(self.tree, per_out)
@@ -119,8 +122,26 @@ class Outputs:
 
 def identity_seeds(leaves: list[tuple[tuple, Any]], bounds: Bounds) -> list[np.ndarray]:
     """Rows ``start..stop`` of the identity on the concatenated leaves ``(shape, dtype)``, split by
-    leaf (``shapes.basis_rows``: a whole vector leaf's identity is a diagonal batch)."""
-    return basis_rows(leaves, bounds[0], bounds[1])
+    leaf: leaf j gets shape ``(stop - start,) + shape_j``. The same seeds as ``shapes.basis_rows``.
+
+    Where a chunk covers a whole vector leaf of at least ``shapes.MIN_SIZE`` (= ``diagonal.MIN_SIZE``)
+    entries, its block is the identity registered as a diagonal batch (``diagonal_matrix``), which the
+    first operations keep diagonal instead of multiplying by it. Every other block is a shifted
+    identity, ``np.eye(k, size, start - offset)``: one strided fill, a fraction of the cost of an
+    index-array assignment.
+    """
+    start, stop = bounds
+    k = stop - start
+    threshold = shapes.MIN_SIZE     # read where basis_rows reads it, at call time
+    out, offset = [], 0
+    for shape, dtype in leaves:
+        size = math.prod(shape)
+        if len(shape) == 1 and start == offset and k == size >= threshold:
+            out.append(diagonal_matrix(np.ones(size, dtype=dtype)))
+        else:
+            out.append(np.eye(k, size, start - offset, dtype=dtype).reshape((k,) + tuple(shape)))
+        offset += size
+    return out
 
 
 # ---- 2. chunks ------------------------------------------------------------------------------------
@@ -204,6 +225,8 @@ def forward_blocks(chunks: list[list], bounds: list[Bounds], outputs: Outputs, i
 
 def _forward_plain(pieces: list, bounds: list[Bounds], yshape: tuple, m: int, inputs: Inputs) -> list:
     """Each block written once, transposed, straight from the chunks (C order, writeable)."""
+    if len(pieces) == 1 and len(inputs.flat) == 1:           # one pass, one input: one transposed copy
+        return [pieces[0].reshape(inputs.n, m).T.copy().reshape(yshape + shape_of(inputs.flat[0]))]
     dtype = pieces[0].dtype if len(pieces) == 1 else np.result_type(*pieces)
     rows = [p.reshape(p.shape[0], m) for p in pieces]        # (k, m): k columns of the Jacobian
     blocks, offset = [], 0

@@ -225,8 +225,10 @@ def forward_blocks(chunks: list[list], bounds: list[Bounds], outputs: Outputs, i
 
 def _forward_plain(pieces: list, bounds: list[Bounds], yshape: tuple, m: int, inputs: Inputs) -> list:
     """Each block written once, transposed, straight from the chunks (C order, writeable)."""
-    if len(pieces) == 1 and len(inputs.flat) == 1:           # one pass, one input: one transposed copy
-        return [pieces[0].reshape(inputs.n, m).T.copy().reshape(yshape + shape_of(inputs.flat[0]))]
+    if len(pieces) == 1 and len(inputs.flat) == 1:
+        # one pass, one input: the transpose, copied unless the pass left it C-contiguous already (a
+        # product with a diagonal seed comes out column-major, so its transpose is row-major)
+        return [contiguous(pieces[0].reshape(inputs.n, m).T).reshape(yshape + shape_of(inputs.flat[0]))]
     dtype = pieces[0].dtype if len(pieces) == 1 else np.result_type(*pieces)
     rows = [p.reshape(p.shape[0], m) for p in pieces]        # (k, m): k columns of the Jacobian
     blocks, offset = [], 0

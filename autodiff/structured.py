@@ -205,7 +205,13 @@ def combine(a: Any, b: Any, owned: dict | None = None) -> Any:
         return a
     if owned is None:
         owned = {}
-    return _COMBINE.get((_sum_kind(a, owned), _sum_kind(b, _NOT_OWNED)), _dense_sum)(a, b, owned)
+    ka, kb = _sum_kind(a, owned), _sum_kind(b, _NOT_OWNED)
+    if ka is DENSE and kb is DENSE:     # the common case, without the table lookup
+        total = a + b
+        if type(total) is np.ndarray:
+            owned[id(total)] = total
+        return total
+    return _COMBINE.get((ka, kb), _dense_sum)(a, b, owned)
 
 
 # ---- indexed slices ------------------------------------------------------------------------------------

@@ -72,11 +72,13 @@ def handed_out(c: Any) -> Any:
 
 
 def accepts_structured(*kinds: str) -> Callable[[Callable], Callable]:
-    """Decorator: the rule (or staged pullback) it marks may be handed (co)tangents of these kinds.
+    """Decorator: the rule or staged pullback it marks may be handed (co)tangents of these kinds.
 
-    Without it the backward sweep densifies an indexed slice before calling the pullback (see
-    :func:`densify_for`). Diagonal batches and broadcast scalars are dense arrays, so every rule may
-    receive them; the declaration then names the rules that look at their structure.
+    The backward sweep hands an indexed slice only to pullbacks marked ``INDEXED`` (it reads the mark
+    of the pullback itself, see :func:`densify_for`) and densifies it for all others. Diagonal batches
+    and broadcast scalars are dense arrays, so every rule may receive them; the mark on a rule (a JVP
+    rule, or a VJP rule staging pullbacks) then names the rules that look at their structure.
+    Decorate functions defined once, not closures made per operation: a mark is an attribute.
     """
     def mark(rule: Callable) -> Callable:
         rule.accepts_structured = frozenset(kinds)   # type: ignore[attr-defined]
@@ -453,8 +455,9 @@ def splat_of(g: Any) -> np.ndarray | None:
 def scaling_keeps_splat(scale: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """The pullback ``g ↦ scale(g)`` of a scaling by a constant, where a broadcast scalar ``g`` stays a
     broadcast scalar (``scale`` applied to its one value; exact since every entry of g is that value).
-    The array test comes first: scalar loops pass Python floats and pay nothing more."""
-    @accepts_structured(SPLAT)
+    The array test comes first: scalar loops pass Python floats and pay nothing more. (The VJP rules
+    that stage it declare ``accepts_structured(SPLAT)``; marking each pullback made on the hot path
+    would cost an attribute dictionary per recorded operation.)"""
     def pullback(g):
         if type(g) is np.ndarray:
             one = splat_of(g)

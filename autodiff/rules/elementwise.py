@@ -51,21 +51,24 @@ def _is_const_scalar(c) -> bool:
     return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
 
 
-_negate = scaling_keeps_splat(operator.neg)
+_negate = accepts_structured(SPLAT)(scaling_keeps_splat(operator.neg))
 
 
+@accepts_structured(SPLAT)
 def _multiply_vjp_x(ans, x, y):
     """Pullback ``g ↦ g * y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
     times_y = lambda g: g * y  # noqa: E731
     return scaling_keeps_splat(times_y) if _is_const_scalar(y) else times_y
 
 
+@accepts_structured(SPLAT)
 def _multiply_vjp_y(ans, x, y):
     """Pullback ``g ↦ x * g`` (the constant on the left, as in the forward product)."""
     x_times = lambda g: x * g  # noqa: E731
     return scaling_keeps_splat(x_times) if _is_const_scalar(x) else x_times
 
 
+@accepts_structured(SPLAT)
 def _divide_vjp_x(ans, x, y):
     """Pullback ``g ↦ g / y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
     over_y = lambda g: g / y  # noqa: E731
@@ -179,12 +182,12 @@ def _safe_exponent(x, y):
     return np.where(both_zero, 1.0, y - 1)
 
 
+@accepts_structured(SPLAT)
 def _power_vjp_x(ans, x, y):
     """Pullback to the base: g y x^(y-1). It closes over x and y only, not over the output, so that
     ``x ** 2``'s result can be freed as soon as the forward pass is done with it."""
     square = (type(y) is int or type(y) is float) and y == 2
 
-    @accepts_structured(SPLAT)
     def pullback(g):
         if square:
             fast = splat_times(g, x, 2.0)    # g 2x as x (2s) for a broadcast scalar g = s

@@ -16,12 +16,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from autodiff import rules  # noqa: F401  (fills the registry)
+from autodiff import core, rules  # noqa: F401  (rules fills the registry)
 from autodiff.core import Primitive, defjvp, defvjp, primitive, registry
 from autodiff.pytree import tree_flatten, tree_map, tree_unflatten
 from autodiff.rules import index_add, index_update, stop_gradient
 
 __version__ = "0.1.0"
+
+
+def _load_derived_rules() -> None:
+    """Bring in reverse mode's derivations of missing rules (reverse/derived.py fills the core's table),
+    the first time forward mode needs one in a program that has not loaded reverse mode yet."""
+    importlib.import_module("reverse.derived")
+
+
+core._derived_rules_loader[:] = [_load_derived_rules]
 
 # name -> module that defines it; loaded on first access.
 _LAZY = {

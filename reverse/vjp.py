@@ -266,12 +266,3 @@ def _float_or_default(dtype: Any) -> Any:
 def _concat(parts: list) -> Any:
     # each part is writeable already: the backward sweep hands out no read-only arrays
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-
-
-def _transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:
-    """Cotangent of the input of ``fun`` (linear in its one argument) for ``cotangent`` on its output."""
-    rec = Recording(fun, tree_flatten((primal,))[1], [primal])
-    return rec.pull([cotangent])[0]
-
-
-core._linear_transpose[:] = [_transpose_linear]

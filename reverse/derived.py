@@ -35,7 +35,8 @@ def _zeros(batch_from: Any, nb_like: Any, shaped_like: Any) -> np.ndarray:
     """Zeros with the batch axes of ``batch_from`` (relative to ``nb_like``) and the shape and float
     dtype of ``shaped_like``: the point at which a linear map is recorded."""
     nb = np.ndim(batch_from) - np.ndim(nb_like)
-    return np.zeros(np.shape(batch_from)[:nb] + np.shape(shaped_like), dtype=core._dtype_of(lower(shaped_like)))
+    shape = np.shape(batch_from)[:nb] + np.shape(shaped_like)
+    return np.zeros(shape, dtype=core._dtype_of(lower(shaped_like)))
 
 
 def vjp_from_jvp(prim: Primitive, jvps: tuple, argnum: int) -> Callable | None:

@@ -87,4 +87,5 @@ if TYPE_CHECKING:  # names for type checkers and IDEs
     from autodiff.stats import counting  # noqa: F401
     from forward import Dual, ForwardAccumulator  # noqa: F401
     from forward.jvp import jacfwd, jvp  # noqa: F401  (in ``forward``, jvp is also the submodule's name)
-    from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad, vjp  # noqa: F401
+    from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad  # noqa: F401
+    from reverse.vjp import vjp  # noqa: F401  (in ``reverse``, vjp is also the submodule's name)

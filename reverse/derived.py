@@ -22,11 +22,11 @@ import numpy as np
 from autodiff import core
 from autodiff.core import Primitive, lower, missing_rule
 from autodiff.pytree import tree_flatten
-from reverse.vjp import Recording
 
 
 def transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:
     """Cotangent of the input of ``fun`` (linear in its one argument) for ``cotangent`` on its output."""
+    from reverse.vjp import Recording  # at call time: reverse/__init__ loads this module before vjp
     rec = Recording(fun, tree_flatten((primal,))[1], [primal])
     return rec.pull([cotangent])[0]
 

@@ -959,13 +959,17 @@ def defdomain(prim: Primitive, sampler: Callable[[np.random.Generator], Sample])
     prim.domain = sampler
 
 
-def nondifferentiable(fn: Callable, name: str | None = None) -> Primitive:
+def nondifferentiable(fn: Callable, name: str | None = None, *,
+                      domain: Callable[[np.random.Generator], Sample] | None = None) -> Primitive:
     """Register ``fn`` as a primitive whose derivative is zero everywhere it exists (floor, sign, ...).
 
-    Its result is a plain constant in every transformation: no tangent, no tape node.
+    Its result is a plain constant in every transformation: no tangent, no tape node. ``domain`` is its
+    test domain (as for :func:`defdomain`).
     """
     prim = primitive(fn, name)
     prim.nondiff = True
+    if domain is not None:
+        prim.domain = domain
     return prim
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive
+from autodiff.core import Sample, defdomain, implements, lower
+from autodiff.forms import deflinear
 from autodiff.rules._util import const_like
 
 # ---- complex parts ---------------------------------------------------------------------------------
@@ -38,17 +39,13 @@ def _as_complex(g, x):
     return g + const_like(0, x)
 
 
-real = primitive(_real_impl, name="real")
-defjvp(real, lambda t, ans, x: np.real(t))
-defvjp(real, lambda ans, x: lambda g: _as_complex(g, x))           # <g, Re dz> = Re(g dz)
-
-imag = primitive(_imag_impl, name="imag")
-defjvp(imag, lambda t, ans, x: np.imag(t))
-defvjp(imag, lambda ans, x: lambda g: g * const_like(-1j, x))      # <g, Im dz> = Re(-i g dz)
-
-conjugate = primitive(np.conjugate)
-defjvp(conjugate, lambda t, ans, x: np.conjugate(t))
-defvjp(conjugate, lambda ans, x: np.conjugate)                     # Re(g conj(dz)) = Re(conj(g) dz)
+# Linear over the reals: each JVP is the map applied to the tangent; the transposes are taken under the
+# real pairing Re Σ a b (JAX's convention).
+real = deflinear(_real_impl, transpose=lambda ans, x: lambda g: _as_complex(g, x),      # Re(g dz)
+                 name="real", elementwise=False)
+imag = deflinear(_imag_impl, transpose=lambda ans, x: lambda g: g * const_like(-1j, x),  # Re(-i g dz)
+                 name="imag", elementwise=False)
+conjugate = deflinear(np.conjugate, transpose=lambda ans, x: np.conjugate)  # Re(conj(g) dz)
 
 
 @implements(np.real)
@@ -111,14 +108,11 @@ def _ifft_impl(x, n, axis, norm):
     return np.fft.ifft(x, n=n, axis=axis, norm=norm)
 
 
-fft = primitive(_fft_impl, name="fft")
-defjvp(fft, lambda t, ans, x, n, axis, norm: fft(t, n=n, axis=axis, norm=norm))
-defvjp(fft, lambda ans, x, n, axis, norm: lambda g: _real_if(
+# The DFT matrix is symmetric, so the transpose of fft (of ifft) is fft (ifft) again, on the cotangent
+# resized back to the input's length.
+fft = deflinear(_fft_impl, name="fft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
     _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
-
-ifft = primitive(_ifft_impl, name="ifft")
-defjvp(ifft, lambda t, ans, x, n, axis, norm: ifft(t, n=n, axis=axis, norm=norm))
-defvjp(ifft, lambda ans, x, n, axis, norm: lambda g: _real_if(
+ifft = deflinear(_ifft_impl, name="ifft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
     _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
 
 
@@ -155,9 +149,7 @@ def _rfft_vjp(ans, x, n, axis, norm):
     return pullback
 
 
-rfft = primitive(_rfft_impl, name="rfft")
-defjvp(rfft, lambda t, ans, x, n, axis, norm: rfft(t, n=n, axis=axis, norm=norm))
-defvjp(rfft, _rfft_vjp)
+rfft = deflinear(_rfft_impl, transpose=_rfft_vjp, name="rfft")
 
 
 @implements(np.fft.rfft)
@@ -197,9 +189,7 @@ def _irfft_vjp(ans, x, n, axis, norm):
     return pullback
 
 
-irfft = primitive(_irfft_impl, name="irfft")
-defjvp(irfft, lambda t, ans, x, n, axis, norm: irfft(t, n=n, axis=axis, norm=norm))
-defvjp(irfft, _irfft_vjp)
+irfft = deflinear(_irfft_impl, transpose=_irfft_vjp, name="irfft")
 
 
 @implements(np.fft.irfft)

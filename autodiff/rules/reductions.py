@@ -21,6 +21,7 @@ from autodiff.core import (
     primitive,
     shape_of,
 )
+from autodiff.forms import deflinear
 from autodiff.rules._domains import array
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
 
@@ -95,9 +96,7 @@ def _broadcast_plain(g, x_shape, axes, keepdims):
     return view
 
 
-sum_ = primitive(_sum_impl, name="sum")
-defjvp(sum_, lambda t, ans, x, axis, keepdims: _sum_impl(t, axis, keepdims))
-defvjp(sum_, _sum_vjp)
+sum_ = deflinear(_sum_impl, transpose=_sum_vjp, name="sum")
 
 
 def _masked(a, where, fill):
@@ -385,9 +384,8 @@ def _reverse_cumsum(g, axis):
     return _flip(np.cumsum(_flip(g, axis), axis=axis), axis)
 
 
-cumsum = primitive(_cumsum_impl, name="cumsum")
-defjvp(cumsum, lambda t, ans, x, axis: np.cumsum(t, axis=axis))
-defvjp(cumsum, lambda ans, x, axis: lambda g: _reverse_cumsum(g, axis))
+cumsum = deflinear(_cumsum_impl, name="cumsum",
+                   transpose=lambda ans, x, axis: lambda g: _reverse_cumsum(g, axis))
 
 
 def _cumprod_impl(x, axis):
@@ -492,9 +490,7 @@ def _trace_vjp(ans, x, offset, axis1, axis2):
     return lambda g: _expand_reduced(g, shape, tuple(sorted((axis1, axis2))), False) * diag
 
 
-trace = primitive(_trace_impl, name="trace")
-defjvp(trace, lambda t, ans, x, offset, axis1, axis2: np.trace(t, offset=offset, axis1=axis1, axis2=axis2))
-defvjp(trace, _trace_vjp)
+trace = deflinear(_trace_impl, transpose=_trace_vjp, name="trace")
 
 
 @implements(np.trace)

@@ -21,6 +21,7 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
+from autodiff.forms import deflinear
 from autodiff.shapes import IndexedCotangent, unbroadcast
 
 # ---- reshape ---------------------------------------------------------------------------------------
@@ -35,9 +36,9 @@ def _batch_reshape(t, x, shape):
     return np.reshape(t, shape_of(t)[:nb] + tuple(shape))
 
 
-reshape = primitive(_reshape_impl, name="reshape")
-defjvp(reshape, lambda t, ans, x, shape: _batch_reshape(t, x, shape))
-defvjp(reshape, lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)))
+reshape = deflinear(_reshape_impl, name="reshape",
+                    transpose=lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)),
+                    batched=lambda t, nb, shape: reshape(t, shape=shape_of(t)[:nb] + tuple(shape)))
 
 
 def _fill_minus_one(size, shape):
@@ -116,9 +117,14 @@ def _batch_transpose(t, x, axes):
     return np.transpose(t, tuple(range(nb)) + tuple(nb + a for a in axes))
 
 
-transpose = primitive(_transpose_impl, name="transpose")
-defjvp(transpose, lambda t, ans, x, axes: _batch_transpose(t, x, axes))
-defvjp(transpose, lambda ans, x, axes: lambda g: _batch_transpose(g, ans, tuple(np.argsort(axes))))
+def _transpose_batched(t, nb, axes):
+    """The transpose of a tangent with ``nb`` batch axes in front: they stay in front."""
+    return transpose(t, axes=tuple(range(nb)) + tuple(nb + a for a in axes))
+
+
+transpose = deflinear(_transpose_impl, name="transpose", batched=_transpose_batched,  # inverse permutation
+                      transpose=lambda ans, x, axes: lambda g: _batch_transpose(
+                          g, ans, tuple(np.argsort(axes))))
 
 
 # np.permute_dims is np.transpose in NumPy >= 2 (one object).
@@ -159,16 +165,6 @@ def _concatenate_impl(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-def _concat_jvp_rule(i):
-    def rule(t, ans, *xs, axis):
-        # The tangent of piece i, zero-padded to the whole: one primitive call, however many pieces.
-        sizes = [shape_of(x)[axis] for x in xs]
-        widths = [(0, 0)] * ndim_of(t)
-        widths[ndim_of(t) + axis] = (sum(sizes[:i]), sum(sizes[i + 1:]))
-        return pad_zeros(t, pad_width=tuple(widths))
-    return rule
-
-
 def _concat_vjp_rule(i):
     def rule(ans, *xs, axis):
         sizes = [shape_of(x)[axis] for x in xs]
@@ -183,15 +179,9 @@ def _slice_axis(g, axis, start, stop):
     return g[tuple(index)]
 
 
-concatenate = primitive(_concatenate_impl, name="concatenate")
-
-
-def _concat_rules_for(n, maker):
-    return tuple(maker(i) for i in range(n))
-
-
-concatenate.jvps = _concat_rules_for(64, _concat_jvp_rule)
-concatenate.vjps = _concat_rules_for(64, _concat_vjp_rule)
+# Linear in its pieces jointly: rules for up to 64 of them.
+concatenate = deflinear(_concatenate_impl, transpose=tuple(_concat_vjp_rule(i) for i in range(64)),
+                        name="concatenate")
 
 
 def _no_out(out, name):
@@ -296,8 +286,8 @@ def _take(a, index):
     return getitem(a, index=index)
 
 
-def _getitem_jvp(t, ans, x, index):
-    nb = ndim_of(t) - ndim_of(x)
+def _getitem_batched(t, nb, index):
+    """``t[index]`` for a tangent with ``nb`` batch axes in front."""
     if _is_basic(index):
         # Basic indices never move axes, so full slices in front address the batch axes exactly.
         return getitem(t, index=(slice(None),) * nb + index)
@@ -324,9 +314,7 @@ def _getitem_vjp(ans, x, index):
     return pullback
 
 
-getitem = primitive(_getitem_impl, name="getitem")
-defjvp(getitem, _getitem_jvp)
-defvjp(getitem, _getitem_vjp)
+getitem = deflinear(_getitem_impl, transpose=_getitem_vjp, batched=_getitem_batched, name="getitem")
 
 
 def _scatter_impl(g, shape, index):

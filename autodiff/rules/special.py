@@ -33,9 +33,9 @@ import scipy.special as sc
 from scipy.integrate import IntegrationWarning, quad
 
 from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
+from autodiff.forms import defprim
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
-from autodiff.rules.elementwise import defderiv
 from autodiff.shapes import align_tangent, unbroadcast
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -43,20 +43,14 @@ _HALF_SQRT_PI = math.sqrt(math.pi) / 2.0
 
 # ---- error function, logistic ----------------------------------------------------------------------
 
-erf = primitive(sc.erf)
-defderiv(erf, lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(-x * x))
-
-erfc = primitive(sc.erfc)
-defderiv(erfc, lambda ans, x: -_TWO_OVER_SQRT_PI * np.exp(-x * x))
-
-erfinv = primitive(sc.erfinv)            # 1 / erf'(erfinv(x))
-defderiv(erfinv, lambda ans, x: _HALF_SQRT_PI * np.exp(ans * ans))
-
-expit = primitive(sc.expit)              # the logistic sigmoid 1 / (1 + e^-x)
-defderiv(expit, lambda ans, x: ans * (1.0 - ans))
-
-logit = primitive(sc.logit)              # log(x / (1 - x)), the inverse of expit
-defderiv(logit, lambda ans, x: 1.0 / (x * (1.0 - x)))
+erf = defprim(sc.erf, deriv=lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(-x * x), domain=unary())
+erfc = defprim(sc.erfc, deriv=lambda ans, x: -_TWO_OVER_SQRT_PI * np.exp(-x * x), domain=unary())
+erfinv = defprim(sc.erfinv,              # 1 / erf'(erfinv(x))
+                 deriv=lambda ans, x: _HALF_SQRT_PI * np.exp(ans * ans), domain=unary(-0.9, 0.9))
+expit = defprim(sc.expit,                # the logistic sigmoid 1 / (1 + e^-x)
+                deriv=lambda ans, x: ans * (1.0 - ans), domain=unary())
+logit = defprim(sc.logit,                # log(x / (1 - x)), the inverse of expit
+                deriv=lambda ans, x: 1.0 / (x * (1.0 - x)), domain=unary(0.05, 0.95))
 
 # ---- gamma family: gammaln' = digamma, digamma' = polygamma(1, ·), polygamma(n, ·)' = polygamma(n+1, ·)
 
@@ -68,14 +62,17 @@ def _polygamma_impl(n, x):
     return out.astype(dtype) if np.issubdtype(dtype, np.floating) and out.dtype != dtype else out
 
 
-polygamma = primitive(_polygamma_impl, name="polygamma", elementwise=True)
-defderiv(polygamma, None, lambda ans, n, x: polygamma(np.add(n, 1), x))
+def _polygamma_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return Sample((np.int64(rng.integers(0, 3)), uniform(rng, shape, 0.3, 3.0)))
 
-gammaln = primitive(sc.gammaln)          # log|Γ(x)|
-defderiv(gammaln, lambda ans, x: sc.digamma(x))
 
-digamma = primitive(sc.digamma, name="digamma")        # scipy.special.psi is the same ufunc
-defderiv(digamma, lambda ans, x: polygamma(1, x))
+polygamma = defprim(_polygamma_impl, deriv=(None, lambda ans, n, x: polygamma(np.add(n, 1), x)),
+                    name="polygamma", domain=_polygamma_sample)
+gammaln = defprim(sc.gammaln,            # log|Γ(x)|
+                  deriv=lambda ans, x: sc.digamma(x), domain=unary(0.2, 4.0))
+digamma = defprim(sc.digamma,            # scipy.special.psi is the same ufunc
+                  deriv=lambda ans, x: polygamma(1, x), name="digamma", domain=unary(0.2, 4.0))
 
 # ---- x log y and x log(1 + y): 0 where x = 0, even where log y is -inf -------------------------------
 
@@ -94,6 +91,7 @@ defjvp(xlogy,
 defvjp(xlogy,
        lambda ans, x, y: lambda g: sc.xlogy(g, y),
        lambda ans, x, y: lambda g: g * (x / _guarded(y, x, 0.0)))
+defdomain(xlogy, binary(-2.0, 2.0, 0.2, 3.0))
 
 xlog1py = primitive(sc.xlog1py)
 defjvp(xlog1py,
@@ -102,6 +100,7 @@ defjvp(xlog1py,
 defvjp(xlog1py,
        lambda ans, x, y: lambda g: sc.xlog1py(g, y),
        lambda ans, x, y: lambda g: g * (x / (1.0 + _guarded(y, x, -1.0))))
+defdomain(xlog1py, binary(-2.0, 2.0, -0.8, 3.0))
 
 # ---- exponentially scaled Bessel functions: i0e = e^-|x| I0(x), i1e = e^-|x| I1(x) ------------------
 # I0' = I1 and I1' = I0 - I1/x give i0e' = i1e - sign(x) i0e and i1e' = i0e - sign(x) i1e - i1e/x,
@@ -115,11 +114,10 @@ def _i1e_over_x(ans, x):
     return np.where(zero, 0.5, ans / np.where(zero, 1.0, x))
 
 
-i1e = primitive(sc.i1e)
-defderiv(i1e, lambda ans, x: sc.i0e(x) - np.sign(x) * ans - _i1e_over_x(ans, x))
-
-i0e = primitive(sc.i0e)
-defderiv(i0e, lambda ans, x: sc.i1e(x) - np.sign(x) * ans)
+i1e = defprim(sc.i1e, deriv=lambda ans, x: sc.i0e(x) - np.sign(x) * ans - _i1e_over_x(ans, x),
+              domain=unary(-3.0, 3.0, avoid=(0.0,)))
+i0e = defprim(sc.i0e, deriv=lambda ans, x: sc.i1e(x) - np.sign(x) * ans,
+              domain=unary(-3.0, 3.0, avoid=(0.0,)))
 
 # ---- the ufuncs of scipy.special that take a parameter (an order, a shape) and a variable -----------
 # Only the variable has a closed-form derivative for most of them (the derivative of jv in its order, or
@@ -599,23 +597,6 @@ __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "pol
 
 # ---- test domains ----------------------------------------------------------------------------------
 
-for _prim in (erf, erfc, expit):
-    defdomain(_prim, unary())
-defdomain(erfinv, unary(-0.9, 0.9))
-defdomain(logit, unary(0.05, 0.95))
-defdomain(gammaln, unary(0.2, 4.0))
-defdomain(digamma, unary(0.2, 4.0))
-defdomain(xlogy, binary(-2.0, 2.0, 0.2, 3.0))
-defdomain(xlog1py, binary(-2.0, 2.0, -0.8, 3.0))
-defdomain(i0e, unary(-3.0, 3.0, avoid=(0.0,)))
-defdomain(i1e, unary(-3.0, 3.0, avoid=(0.0,)))
-
-
-def _polygamma_sample(rng):
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    return Sample((np.int64(rng.integers(0, 3)), uniform(rng, shape, 0.3, 3.0)))
-
-
 def _axis_sample(with_b):
     def sample(rng):
         shape = [(3,), (2, 3), (2, 3, 2)][rng.integers(3)]
@@ -630,7 +611,6 @@ def _axis_sample(with_b):
     return sample
 
 
-defdomain(polygamma, _polygamma_sample)
 defdomain(logsumexp_p, _axis_sample(True))
 defdomain(softmax_p, _axis_sample(False))
 defdomain(log_softmax_p, _axis_sample(False))

@@ -39,13 +39,25 @@ def _as_complex(g, x):
     return g + const_like(0, x)
 
 
+def _complex_sample(rng, shape):
+    return rng.uniform(-2, 2, size=shape) + 1j * rng.uniform(-2, 2, size=shape)
+
+
+def _part_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return Sample((_complex_sample(rng, shape),))
+
+
 # Linear over the reals: each JVP is the map applied to the tangent; the transposes are taken under the
 # real pairing Re Σ a b (JAX's convention).
 real = deflinear(_real_impl, transpose=lambda ans, x: lambda g: _as_complex(g, x),      # Re(g dz)
                  name="real", elementwise=False)
+defdomain(real, _part_sample)
 imag = deflinear(_imag_impl, transpose=lambda ans, x: lambda g: g * const_like(-1j, x),  # Re(-i g dz)
                  name="imag", elementwise=False)
+defdomain(imag, _part_sample)
 conjugate = deflinear(np.conjugate, transpose=lambda ans, x: np.conjugate)  # Re(conj(g) dz)
+defdomain(conjugate, _part_sample)
 
 
 @implements(np.real)
@@ -108,12 +120,29 @@ def _ifft_impl(x, n, axis, norm):
     return np.fft.ifft(x, n=n, axis=axis, norm=norm)
 
 
+_NORMS = [None, "ortho", "forward"]
+
+
+def _fft_sampler(real_input):
+    def sample(rng):
+        shape = [(4,), (5,), (2, 4), (3, 2)][rng.integers(4)]
+        axis = int(rng.integers(-len(shape), 0))
+        length = shape[axis]
+        n = [length, length + 2, max(1, length - 1)][rng.integers(3)]
+        is_real = real_input or rng.integers(2)
+        x = rng.uniform(-2, 2, size=shape) if is_real else _complex_sample(rng, shape)
+        return Sample((x,), {"n": n, "axis": axis, "norm": _NORMS[rng.integers(3)]})
+    return sample
+
+
 # The DFT matrix is symmetric, so the transpose of fft (of ifft) is fft (ifft) again, on the cotangent
 # resized back to the input's length.
 fft = deflinear(_fft_impl, name="fft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
     _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+defdomain(fft, _fft_sampler(False))
 ifft = deflinear(_ifft_impl, name="ifft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
     _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+defdomain(ifft, _fft_sampler(False))
 
 
 @implements(np.fft.fft)
@@ -150,6 +179,7 @@ def _rfft_vjp(ans, x, n, axis, norm):
 
 
 rfft = deflinear(_rfft_impl, transpose=_rfft_vjp, name="rfft")
+defdomain(rfft, _fft_sampler(True))
 
 
 @implements(np.fft.rfft)
@@ -189,7 +219,17 @@ def _irfft_vjp(ans, x, n, axis, norm):
     return pullback
 
 
+def _irfft_sample(rng):
+    shape = [(3,), (4,), (2, 3)][rng.integers(3)]
+    m = shape[-1]
+    n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
+    # A real input too: its cotangent must be real (it used to be the complex one).
+    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
+    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
+
+
 irfft = deflinear(_irfft_impl, transpose=_irfft_vjp, name="irfft")
+defdomain(irfft, _irfft_sample)
 
 
 @implements(np.fft.irfft)
@@ -234,47 +274,3 @@ def _np_ihfft(a, n=None, axis=-1, norm=None, out=None):
 
 
 __all__ = ["real", "imag", "conjugate", "fft", "ifft", "rfft", "irfft"]
-
-
-# ---- test domains ----------------------------------------------------------------------------------
-
-_NORMS = [None, "ortho", "forward"]
-
-
-def _complex_sample(rng, shape):
-    return rng.uniform(-2, 2, size=shape) + 1j * rng.uniform(-2, 2, size=shape)
-
-
-def _fft_sampler(real_input):
-    def sample(rng):
-        shape = [(4,), (5,), (2, 4), (3, 2)][rng.integers(4)]
-        axis = int(rng.integers(-len(shape), 0))
-        length = shape[axis]
-        n = [length, length + 2, max(1, length - 1)][rng.integers(3)]
-        is_real = real_input or rng.integers(2)
-        x = rng.uniform(-2, 2, size=shape) if is_real else _complex_sample(rng, shape)
-        return Sample((x,), {"n": n, "axis": axis, "norm": _NORMS[rng.integers(3)]})
-    return sample
-
-
-def _irfft_sample(rng):
-    shape = [(3,), (4,), (2, 3)][rng.integers(3)]
-    m = shape[-1]
-    n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
-    # A real input too: its cotangent must be real (it used to be the complex one).
-    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
-    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
-
-
-def _part_sample(rng):
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    return Sample((_complex_sample(rng, shape),))
-
-
-defdomain(fft, _fft_sampler(False))
-defdomain(ifft, _fft_sampler(False))
-defdomain(rfft, _fft_sampler(True))
-defdomain(irfft, _irfft_sample)
-defdomain(real, _part_sample)
-defdomain(imag, _part_sample)
-defdomain(conjugate, _part_sample)

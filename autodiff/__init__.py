@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from autodiff import core, rules  # noqa: F401  (rules fills the registry)
 from autodiff.core import Primitive, defjvp, defvjp, primitive, registry
+from autodiff.forms import deflinear, defprim
 from autodiff.pytree import tree_flatten, tree_map, tree_unflatten
 from autodiff.rules import index_add, index_update, stop_gradient
 
@@ -47,10 +48,11 @@ _LAZY = {
     "sparse_hessian": "autodiff.sparsity", "ColoredPattern": "autodiff.sparsity",
 }
 _SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
-               "scipy", "sparsity", "heap", "planner", "mixed"}
+               "scipy", "sparsity", "heap", "planner", "mixed", "forms"}
 
 __all__ = [
-    "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",
+    "Primitive", "primitive", "defjvp", "defvjp", "defprim", "deflinear", "registry", "stop_gradient",
+    "index_add", "index_update",
     "tree_flatten", "tree_unflatten", "tree_map",
     "Dual", "jvp", "jacfwd", "ForwardAccumulator", "vjp", "grad", "value_and_grad", "jacrev", "checkpoint",
     "GradientTape", "jacobian", "plan_jacobian", "hessian", "hvp", "JacobianPlan", "counting",

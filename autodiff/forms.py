@@ -78,6 +78,7 @@ def _jvp_of(deriv: Callable | over) -> Callable:
 
 def _vjp_of(deriv: Callable | over) -> Callable:
     # The operator, not the ufunc, when nothing is done in place: Python scalars stay Python scalars.
+    in_place: Any
     if isinstance(deriv, over):
         partial, combine, in_place = deriv.denominator, operator.truediv, np.divide
     else:
@@ -148,7 +149,7 @@ def _apply_to_tangent(prim: Primitive, batched: Callable | None) -> Callable:
 def _apply_in_slot(prim: Primitive, argnum: int, linear: tuple[int, ...]) -> Callable:
     """The JVP of argument ``argnum`` of a map linear in the arguments ``linear`` jointly: the map applied
     to the tangent in that slot and zeros (with the tangent's batch axes) in the other linear slots."""
-    def jvp(t, ans, *args, **params):
+    def jvp(t: Any, ans: Any, *args: Any, **params: Any) -> Any:
         nb = ndim_of(t) - ndim_of(args[argnum])
         batch, dtype = shape_of(t)[:nb], _dtype(t)
         slots: list[Any] = list(args)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autodiff.core import Sample, defdomain, implements, lower
+from autodiff.core import Primitive, Sample, defdomain, implements, lower
 from autodiff.forms import deflinear
 from autodiff.rules._util import const_like
 
@@ -137,11 +137,13 @@ def _fft_sampler(real_input):
 
 # The DFT matrix is symmetric, so the transpose of fft (of ifft) is fft (ifft) again, on the cotangent
 # resized back to the input's length.
-fft = deflinear(_fft_impl, name="fft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
-    _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+fft: Primitive = deflinear(
+    _fft_impl, name="fft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
+        _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
 defdomain(fft, _fft_sampler(False))
-ifft = deflinear(_ifft_impl, name="ifft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
-    _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+ifft: Primitive = deflinear(
+    _ifft_impl, name="ifft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
+        _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
 defdomain(ifft, _fft_sampler(False))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autodiff.core import (
+    Primitive,
     Sample,
     Tracer,
     defdomain,
@@ -41,7 +42,7 @@ def _reshape_sample(rng):
     return Sample((x,), {"shape": [(6,), (3, 2), (1, 6, 1)][rng.integers(3)]})
 
 
-reshape = deflinear(_reshape_impl, name="reshape",
+reshape: Primitive = deflinear(_reshape_impl, name="reshape",
                     transpose=lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)),
                     batched=lambda t, nb, shape: reshape(t, shape=shape_of(t)[:nb] + tuple(shape)))
 defdomain(reshape, _reshape_sample)

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.special as sc
 from scipy.integrate import IntegrationWarning, quad
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
+from autodiff.core import Primitive, Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
 from autodiff.forms import defprim
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
@@ -67,7 +67,7 @@ def _polygamma_sample(rng):
     return Sample((np.int64(rng.integers(0, 3)), uniform(rng, shape, 0.3, 3.0)))
 
 
-polygamma = defprim(_polygamma_impl, deriv=(None, lambda ans, n, x: polygamma(np.add(n, 1), x)),
+polygamma: Primitive = defprim(_polygamma_impl, deriv=(None, lambda ans, n, x: polygamma(np.add(n, 1), x)),
                     name="polygamma", domain=_polygamma_sample)
 gammaln = defprim(sc.gammaln,            # log|Γ(x)|
                   deriv=lambda ans, x: sc.digamma(x), domain=unary(0.2, 4.0))

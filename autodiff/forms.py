@@ -11,7 +11,6 @@ remain the general form for everything else. Layer 0: this module imports only N
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -77,19 +76,27 @@ def _jvp_of(deriv: Callable | over) -> Callable:
 
 
 def _vjp_of(deriv: Callable | over) -> Callable:
-    # The operator, not the ufunc, when nothing is done in place: Python scalars stay Python scalars.
-    in_place: Any
     if isinstance(deriv, over):
-        partial, combine, in_place = deriv.denominator, operator.truediv, np.divide
-    else:
-        partial, combine, in_place = deriv, operator.mul, np.multiply
+        return _vjp_over(deriv.denominator)
 
     def vjp(ans, *args, **params):
         def pullback(g):
-            d = partial(ans, *args, **params)
-            if _is_scratch(d, g) and d is not ans and all(d is not a for a in args):
-                return in_place(g, d, out=d)
-            return combine(g, d)
+            d = deriv(ans, *args, **params)
+            # in place only into an array the partial just made (not ans, not an argument)
+            if type(d) is np.ndarray and _is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+                return np.multiply(g, d, out=d)
+            return g * d
+        return pullback
+    return vjp
+
+
+def _vjp_over(denominator: Callable) -> Callable:
+    def vjp(ans, *args, **params):
+        def pullback(g):
+            d = denominator(ans, *args, **params)
+            if type(d) is np.ndarray and _is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+                return np.divide(g, d, out=d)
+            return g / d
         return pullback
     return vjp
 
@@ -138,6 +145,8 @@ def _apply_to_tangent(prim: Primitive, batched: Callable | None) -> Callable:
     """The JVP of a map linear in its first argument: the map applied to the tangent."""
     if batched is None:
         def jvp(t, ans, x, *rest, **params):
+            if type(t) is np.ndarray:          # a plain tangent: the implementation, without bind's scan
+                return prim.impl(t, *rest, **params)
             return prim(t, *rest, **params)
         return jvp
 

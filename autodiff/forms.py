@@ -58,8 +58,29 @@ def defprim(fn: Callable, deriv: Callable | over | tuple | None, *, domain: Call
 def defderiv(prim: Primitive, *derivs: Callable | over | None) -> None:
     """The JVP and VJP rules of an elementwise ``prim`` from its partials, one per argument (see
     :func:`defprim`)."""
+    if len(derivs) == 1 and callable(derivs[0]) and not isinstance(derivs[0], over):
+        defjvp(prim, _unary_jvp_of(derivs[0]))        # the common case, without packing arguments
+        defvjp(prim, _unary_vjp_of(derivs[0]))
+        return
     defjvp(prim, *(None if d is None else _jvp_of(d) for d in derivs))
     defvjp(prim, *(None if d is None else _vjp_of(d) for d in derivs))
+
+
+def _unary_jvp_of(deriv: Callable) -> Callable:
+    def jvp(t, ans, x, **params):
+        return t * deriv(ans, x, **params)
+    return jvp
+
+
+def _unary_vjp_of(deriv: Callable) -> Callable:
+    def vjp(ans, x, **params):
+        def pullback(g):
+            d = deriv(ans, x, **params)
+            if type(d) is np.ndarray and d is not ans and d is not x and _is_scratch(d, g):
+                return np.multiply(g, d, out=d)
+            return g * d
+        return pullback
+    return vjp
 
 
 def _jvp_of(deriv: Callable | over) -> Callable:

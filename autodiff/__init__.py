@@ -16,12 +16,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from autodiff import rules  # noqa: F401  (fills the registry)
+from autodiff import core, rules  # noqa: F401  (rules fills the registry)
 from autodiff.core import Primitive, defjvp, defvjp, primitive, registry
+from autodiff.forms import deflinear, defprim
 from autodiff.pytree import tree_flatten, tree_map, tree_unflatten
 from autodiff.rules import index_add, index_update, stop_gradient
 
 __version__ = "0.1.0"
+
+
+def _load_derived_rules() -> None:
+    """Bring in reverse mode's derivations of missing rules (reverse/derived.py fills the core's table),
+    the first time forward mode needs one in a program that has not loaded reverse mode yet."""
+    importlib.import_module("reverse.derived")
+
+
+core._derived_rules_loader[:] = [_load_derived_rules]
 
 # name -> module that defines it; loaded on first access.
 _LAZY = {
@@ -38,10 +48,11 @@ _LAZY = {
     "sparse_hessian": "autodiff.sparsity", "ColoredPattern": "autodiff.sparsity",
 }
 _SUBMODULES = {"testing", "layers", "nn", "core", "pytree", "stats", "jacobians", "tensor", "module",
-               "scipy", "sparsity", "heap", "planner", "mixed"}
+               "scipy", "sparsity", "heap", "planner", "mixed", "forms"}
 
 __all__ = [
-    "Primitive", "primitive", "defjvp", "defvjp", "registry", "stop_gradient", "index_add", "index_update",
+    "Primitive", "primitive", "defjvp", "defvjp", "defprim", "deflinear", "registry", "stop_gradient",
+    "index_add", "index_update",
     "tree_flatten", "tree_unflatten", "tree_map",
     "Dual", "jvp", "jacfwd", "ForwardAccumulator", "vjp", "grad", "value_and_grad", "jacrev", "checkpoint",
     "GradientTape", "jacobian", "plan_jacobian", "hessian", "hvp", "JacobianPlan", "counting",
@@ -78,4 +89,5 @@ if TYPE_CHECKING:  # names for type checkers and IDEs
     from autodiff.stats import counting  # noqa: F401
     from forward import Dual, ForwardAccumulator  # noqa: F401
     from forward.jvp import jacfwd, jvp  # noqa: F401  (in ``forward``, jvp is also the submodule's name)
-    from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad, vjp  # noqa: F401
+    from reverse import GradientTape, checkpoint, grad, jacrev, value_and_grad  # noqa: F401
+    from reverse.vjp import vjp  # noqa: F401  (in ``reverse``, vjp is also the submodule's name)

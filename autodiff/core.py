@@ -876,7 +876,7 @@ class Primitive:
         if self.jvps is not None:
             return self.jvps[argnum] if argnum < len(self.jvps) else missing_rule(self, argnum, "JVP")
         if self.vjps is not None:
-            return _jvp_from_vjp(self, self.vjps, argnum)
+            return derived_rule("jvp")(self, self.vjps, argnum)
         raise NotImplementedError(
             f"primitive {self.name!r} has no JVP rule and no VJP rule; register one with "
             f"autodiff.defjvp or autodiff.defvjp."
@@ -887,7 +887,7 @@ class Primitive:
         if self.vjps is not None:
             return self.vjps[argnum] if argnum < len(self.vjps) else missing_rule(self, argnum, "VJP")
         if self.jvps is not None:
-            return _vjp_from_jvp(self, self.jvps, argnum)
+            return derived_rule("vjp")(self, self.jvps, argnum)
         raise NotImplementedError(
             f"primitive {self.name!r} has no VJP rule and no JVP rule; register one with "
             f"autodiff.defvjp or autodiff.defjvp."
@@ -1005,13 +1005,17 @@ def defdomain(prim: Primitive, sampler: Callable[[np.random.Generator], Sample])
     prim.domain = sampler
 
 
-def nondifferentiable(fn: Callable, name: str | None = None) -> Primitive:
+def nondifferentiable(fn: Callable, name: str | None = None, *,
+                      domain: Callable[[np.random.Generator], Sample] | None = None) -> Primitive:
     """Register ``fn`` as a primitive whose derivative is zero everywhere it exists (floor, sign, ...).
 
-    Its result is a plain constant in every transformation: no tangent, no tape node.
+    Its result is a plain constant in every transformation: no tangent, no tape node. ``domain`` is its
+    test domain (as for :func:`defdomain`).
     """
     prim = primitive(fn, name)
     prim.nondiff = True
+    if domain is not None:
+        prim.domain = domain
     return prim
 
 
@@ -1144,50 +1148,22 @@ def differentiable_dtype(x: Any) -> np.dtype:
 # Rules derived from the other mode (linearization and transposition).
 # --------------------------------------------------------------------------------------------------
 
-# Installed by reverse mode when it is imported: (f, primal, cotangent) -> cotangent of f's input, for
-# a function linear in its argument. Kept as a hook so that core never imports reverse.
-_linear_transpose: list[Callable] = []
+# Both derivations transpose a linear map with reverse mode, so they live in reverse/derived.py, which
+# fills this table when it loads: "jvp" -> (prim, vjps, argnum) -> JVP rule, "vjp" -> (prim, jvps,
+# argnum) -> VJP rule. The core never imports a mode; `autodiff/__init__` (which runs before anything
+# can reach this module, the core being a submodule of autodiff) installs the loader that brings
+# reverse.derived in the first time forward mode needs a derived rule.
+_derived_rules: dict[str, Callable] = {}
+_derived_rules_loader: list[Callable[[], Any]] = []
 
 
-def _linear_vjp():
-    if not _linear_transpose:
-        import reverse  # noqa: F401  (installs the hook; reverse imports core, not the other way round)
-    return _linear_transpose[0]
-
-
-def _vjp_from_jvp(prim: Primitive, jvps: tuple, argnum: int) -> Callable | None:
-    """VJP of a primitive that only has JVP rules (``jvps``): transpose the (linear) JVP with reverse mode."""
-    rule = jvps[argnum] if argnum < len(jvps) else missing_rule(prim, argnum, "JVP")
-    if rule is None:
-        return None
-
-    def staged(ans, *args, **params):
-        x = args[argnum]
-
-        def linear(t):
-            return rule(t, ans, *args, **params)
-
-        def pullback(g):
-            # Fold the batch axes of g into the point of linearization, so the transpose is one plain VJP.
-            nb = np.ndim(g) - np.ndim(ans)
-            t0 = np.zeros(np.shape(g)[:nb] + np.shape(x), dtype=_dtype_of(lower(x)))
-            return _linear_vjp()(linear, t0, g)
-
-        return pullback
-
-    return staged
-
-
-def _jvp_from_vjp(prim: Primitive, vjps: tuple, argnum: int) -> Callable | None:
-    """JVP of a primitive that only has VJP rules (``vjps``): J t = d/dg <Jᵀ g, t>, linear in g."""
-    rule = vjps[argnum] if argnum < len(vjps) else missing_rule(prim, argnum, "VJP")
-    if rule is None:
-        return None
-
-    def jvp(t, ans, *args, **params):
-        pullback = rule(ans, *args, **params)
-        nb = np.ndim(t) - np.ndim(args[argnum])
-        g0 = np.zeros(np.shape(t)[:nb] + np.shape(ans), dtype=_dtype_of(lower(ans)))
-        return _linear_vjp()(pullback, g0, t)
-
-    return jvp
+def derived_rule(kind: str) -> Callable:
+    """The derivation of a missing ``kind`` ("jvp" or "vjp") rule from the other mode's rules."""
+    if kind not in _derived_rules and _derived_rules_loader:
+        _derived_rules_loader[0]()
+    try:
+        return _derived_rules[kind]
+    except KeyError:
+        raise RuntimeError(
+            f"no derivation of {kind.upper()} rules is installed: import autodiff (or reverse) before "
+            "using a primitive that has rules for one mode only.") from None

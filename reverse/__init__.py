@@ -6,6 +6,7 @@ pulls all m directions through one batched backward pass.
 """
 
 from autodiff.rules import stop_gradient
+from reverse import derived  # noqa: F401  (fills the core's table of derived rules)
 from reverse.vjp import checkpoint, grad, jacrev, value_and_grad, vjp
 
 __all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "stop_gradient", "GradientTape"]

@@ -251,12 +251,3 @@ def _output_layout(inputs: Inputs) -> Outputs:
 
 def _float_or_default(dtype: Any) -> Any:
     return dtype if np.issubdtype(dtype, np.inexact) else np.float64
-
-
-def _transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:
-    """Cotangent of the input of ``fun`` (linear in its one argument) for ``cotangent`` on its output."""
-    rec = Recording(fun, tree_flatten((primal,))[1], [primal])
-    return rec.pull([cotangent])[0]
-
-
-core._linear_transpose[:] = [_transpose_linear]

@@ -1,6 +1,6 @@
 """All differentiation rules, loaded eagerly in one place so the registry is complete after import.
 
-One module per family; in each, every primitive is followed by its JVP and VJP rules.
+One module per family; in each, every primitive is followed by its rules and its test domain.
 """
 
 # NumPy's everyday functions: composites and a few primitives (numeric, statistics, arrays, fft_nd) and

@@ -154,9 +154,17 @@ def _solve_vjp_b(ans, a, b):
     return pullback
 
 
+def _solve_sample(rng):
+    shapes = [((3, 3), (3, 2)), ((3, 3), (3, 1)), ((2, 3, 3), (3, 2)), ((3, 3), (2, 3, 1)),
+              ((2, 2, 2), (2, 2, 2))]
+    sa, sb = shapes[rng.integers(len(shapes))]
+    return Sample((_well_conditioned(rng, sa), rng.uniform(-2, 2, size=sb)))
+
+
 solve = primitive(_solve_impl, name="solve")
 defjvp(solve, _solve_jvp_a, _solve_jvp_b)
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
+defdomain(solve, _solve_sample)
 
 
 @implements(np.linalg.solve)
@@ -174,9 +182,14 @@ def _inv_impl(a):
     return np.linalg.inv(a)
 
 
+def _square_sample(rng):
+    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3), (1, 1)], _well_conditioned),))
+
+
 inv = primitive(_inv_impl, name="inv")
 defjvp(inv, lambda t, ans, a: -(ans @ t @ ans))
 defvjp(inv, lambda ans, a: lambda g: -(_T(ans) @ g @ _T(ans)))
+defdomain(inv, _square_sample)
 implements(np.linalg.inv)(lambda a: inv(a))
 
 
@@ -225,9 +238,19 @@ def _trisolve_vjp_b(ans, a, b, lower, trans, unit_diagonal):
     return pullback
 
 
+def _trisolve_sample(rng):
+    shapes = [((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((3, 3), (2, 3, 2))]
+    sa, sb = shapes[rng.integers(len(shapes))]
+    a = rng.uniform(-1, 1, size=sa) + 2.5 * np.eye(sa[-1])
+    params = {"lower": bool(rng.integers(2)), "trans": int(rng.integers(2)),
+              "unit_diagonal": bool(rng.integers(2))}
+    return Sample((a, rng.uniform(-2, 2, size=sb)), params)
+
+
 trisolve = primitive(_trisolve_impl, name="solve_triangular")
 defjvp(trisolve, _trisolve_jvp_a, _trisolve_jvp_b)
 defvjp(trisolve, _trisolve_vjp_a, _trisolve_vjp_b)
+defdomain(trisolve, _trisolve_sample)
 
 
 def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_a=False,
@@ -246,31 +269,3 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     if np.ndim(lower_(b)) == 1:
         return trisolve(a, np.reshape(b, np.shape(lower_(b)) + (1,)), **params)[..., 0]
     return trisolve(a, b, **params)
-
-
-# ---- test domains --------------------------------------------------------------------------------------
-
-
-def _solve_sample(rng):
-    shapes = [((3, 3), (3, 2)), ((3, 3), (3, 1)), ((2, 3, 3), (3, 2)), ((3, 3), (2, 3, 1)),
-              ((2, 2, 2), (2, 2, 2))]
-    sa, sb = shapes[rng.integers(len(shapes))]
-    return Sample((_well_conditioned(rng, sa), rng.uniform(-2, 2, size=sb)))
-
-
-def _square_sample(rng):
-    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3), (1, 1)], _well_conditioned),))
-
-
-def _trisolve_sample(rng):
-    shapes = [((3, 3), (3, 2)), ((2, 3, 3), (3, 1)), ((3, 3), (2, 3, 2))]
-    sa, sb = shapes[rng.integers(len(shapes))]
-    a = rng.uniform(-1, 1, size=sa) + 2.5 * np.eye(sa[-1])
-    params = {"lower": bool(rng.integers(2)), "trans": int(rng.integers(2)),
-              "unit_diagonal": bool(rng.integers(2))}
-    return Sample((a, rng.uniform(-2, 2, size=sb)), params)
-
-
-defdomain(solve, _solve_sample)
-defdomain(inv, _square_sample)
-defdomain(trisolve, _trisolve_sample)

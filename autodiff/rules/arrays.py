@@ -65,9 +65,20 @@ def _partition_vjp(ans, x, kth, axis):
     return lambda g: _gather(g, inverse, axis)
 
 
+def _partition_sample(rng):
+    shape = [(5,), (2, 4), (3, 2, 3)][rng.integers(3)]
+    size = int(np.prod(shape))
+    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
+    axis = int(rng.integers(-len(shape), 0))
+    n = shape[axis]
+    kth = tuple(int(k) for k in rng.integers(0, n, size=int(rng.integers(1, 3))))
+    return Sample((x,), {"kth": kth, "axis": axis})
+
+
 partition = primitive(_partition_impl, name="partition")
 defjvp(partition, _partition_jvp)
 defvjp(partition, _partition_vjp)
+defdomain(partition, _partition_sample)
 
 
 @implements(np.partition)
@@ -210,19 +221,3 @@ def _np_select(condlist, choicelist, default=0):
 
 
 __all__ = ["partition"]
-
-
-# ---- test domain ----------------------------------------------------------------------------------------
-
-
-def _partition_sample(rng):
-    shape = [(5,), (2, 4), (3, 2, 3)][rng.integers(3)]
-    size = int(np.prod(shape))
-    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
-    axis = int(rng.integers(-len(shape), 0))
-    n = shape[axis]
-    kth = tuple(int(k) for k in rng.integers(0, n, size=int(rng.integers(1, 3))))
-    return Sample((x,), {"kth": kth, "axis": axis})
-
-
-defdomain(partition, _partition_sample)

@@ -1,9 +1,10 @@
-"""Elementwise primitives (broadcasting like ufuncs), each followed by its JVP and VJP rules.
+"""Elementwise primitives (broadcasting like ufuncs), each with its rules and its test domain.
 
 Tangents reaching these JVP rules are already lined up with the output, and the cotangents these VJP
 rules return are summed back to each argument's shape by the transformations (``elementwise=True``),
 so every rule is the textbook derivative times the incoming (co)tangent. Most primitives therefore
-declare just that derivative, one per argument, with :func:`defderiv` — a table of derivatives.
+declare just that derivative, one per argument, with :func:`autodiff.forms.defprim` — one statement
+with the primitive, its partials and its test domain.
 
 Conventions at the points where a derivative does not exist: ``abs``, ``fabs``, ``copysign`` and
 ``sign``-like functions give 0 at 0; ``maximum``/``minimum``/``fmax``/``fmin`` split the derivative
@@ -32,6 +33,7 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
+from autodiff.forms import defprim, over
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like
 from autodiff.structured import SPLAT, accepts_structured, is_scratch, scaling_keeps_splat, splat_times
@@ -75,59 +77,40 @@ def _divide_vjp_x(ans, x, y):
     return scaling_keeps_splat(over_y) if _is_const_scalar(y) else over_y
 
 
-def defderiv(prim, *derivs) -> None:
-    """Rules of an elementwise primitive from its partial derivatives, one per argument.
-
-    ``derivs[i](ans, *args, **params)`` is ∂ans/∂args[i] (elementwise, written with NumPy functions so
-    that it can be differentiated again), or None for an argument without derivative. The JVP is
-    ``t * d``; the VJP is ``g * d``, with ``d`` computed only when the backward pass asks for it.
-    """
-    defjvp(prim, *(None if d is None else _jvp_of(d) for d in derivs))
-    defvjp(prim, *(None if d is None else _vjp_of(d) for d in derivs))
-
-
-def _jvp_of(deriv):
-    def jvp(t, ans, *args, **params):
-        return t * deriv(ans, *args, **params)
-    return jvp
-
-
-def _vjp_of(deriv):
-    def vjp(ans, *args, **params):
-        def pullback(g):
-            d = deriv(ans, *args, **params)
-            if is_scratch(d, g) and d is not ans and all(d is not a for a in args):
-                return np.multiply(g, d, out=d)
-            return g * d
-        return pullback
-    return vjp
-
-
 # ---- arithmetic ------------------------------------------------------------------------------------
+
+# The four arithmetic operations keep hand-written rules: their pullbacks pass cotangents through
+# untouched (add) or keep broadcast scalars broadcast (the constant scalings), which t * d cannot.
 
 add = primitive(np.add)
 defjvp(add, lambda t, ans, x, y: t, lambda t, ans, x, y: t)
 defvjp(add, lambda ans, x, y: _identity, lambda ans, x, y: _identity)
+defdomain(add, binary())
 
 subtract = primitive(np.subtract)
 defjvp(subtract, lambda t, ans, x, y: t, lambda t, ans, x, y: -t)
 defvjp(subtract, lambda ans, x, y: _identity, lambda ans, x, y: _negate)
+defdomain(subtract, binary())
 
 multiply = primitive(np.multiply)
 defjvp(multiply, lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
 defvjp(multiply, _multiply_vjp_x, _multiply_vjp_y)
+defdomain(multiply, binary())
 
 divide = primitive(np.divide)          # np.true_divide is the same ufunc
 defjvp(divide, lambda t, ans, x, y: t / y, lambda t, ans, x, y: -t * ans / y)
 defvjp(divide, _divide_vjp_x, lambda ans, x, y: lambda g: -g * ans / y)
+defdomain(divide, binary(avoid2=(0.0,), low2=-2.0, high2=2.0))
 
 negative = primitive(np.negative)
 defjvp(negative, lambda t, ans, x: -t)
 defvjp(negative, lambda ans, x: _negate)
+defdomain(negative, unary())
 
 positive = primitive(np.positive)
 defjvp(positive, lambda t, ans, x: t)
 defvjp(positive, lambda ans, x: _identity)
+defdomain(positive, unary())
 
 
 # Python's operators reach NumPy's scalar fast paths (np.float64 * float is ~10x cheaper than the
@@ -200,9 +183,8 @@ def _power_vjp_x(ans, x, y):
     return pullback
 
 
-power = primitive(np.power)
-defderiv(power, _power_dx, lambda ans, x, y: ans * _log_base(x))
-defvjp(power, _power_vjp_x, _vjp_of(lambda ans, x, y: ans * _log_base(x)))
+power = defprim(np.power, deriv=(_power_dx, lambda ans, x, y: ans * _log_base(x)),
+                vjp={0: _power_vjp_x}, domain=binary(0.5, 2.0, -2.0, 2.0))
 
 
 def _power_impl(x, y):
@@ -238,9 +220,11 @@ def _cast(x, dtype):
     return x if dtype is None or x.dtype == dtype else x.astype(dtype)
 
 
-float_power = primitive(np.float_power)   # x**y computed in float64 (or complex128)
-defderiv(float_power, _float_power_dx, _float_power_dy)
-defvjp(float_power, _vjp_in_own_dtype(_float_power_dx, 0), _vjp_in_own_dtype(_float_power_dy, 1))
+float_power = defprim(np.float_power,     # x**y computed in float64 (or complex128)
+                      deriv=(_float_power_dx, _float_power_dy),
+                      vjp={0: _vjp_in_own_dtype(_float_power_dx, 0),
+                           1: _vjp_in_own_dtype(_float_power_dy, 1)},
+                      domain=binary(0.5, 2.0, -2.0, 2.0))
 
 
 def _mod_quotient(ans, x, y):
@@ -253,35 +237,60 @@ def _fmod_quotient(ans, x, y):
     return const_like(-np.trunc(lower(x) / lower(y)), ans)
 
 
-remainder = primitive(np.remainder)       # np.mod is the same ufunc
-defderiv(remainder, lambda ans, x, y: 1.0, _mod_quotient)
-fmod = primitive(np.fmod)
-defderiv(fmod, lambda ans, x, y: 1.0, _fmod_quotient)
+# mod jumps where x/y is an integer: the domains keep x/y inside (0, 1) + k with y away from 0.
+remainder = defprim(np.remainder, deriv=(lambda ans, x, y: 1.0, _mod_quotient),   # np.mod is the same ufunc
+                    domain=binary(0.1, 0.9, 1.0, 2.0))
+fmod = defprim(np.fmod, deriv=(lambda ans, x, y: 1.0, _fmod_quotient), domain=binary(2.2, 2.8, 1.0, 1.05))
 
 # ---- non-differentiable elementwise functions (declared: derivative zero where it exists) ---------
 # Their results are constants in every transformation (no tangent, no tape node).
 
-sign = nondifferentiable(np.sign)
-floor = nondifferentiable(np.floor)
-ceil = nondifferentiable(np.ceil)
-trunc = nondifferentiable(np.trunc)
-rint = nondifferentiable(np.rint)
-fix = nondifferentiable(np.fix)
-round_ = nondifferentiable(np.round, name="round")
-around = nondifferentiable(np.around, name="around")
-floor_divide = nondifferentiable(np.floor_divide)
-heaviside = nondifferentiable(np.heaviside)
-signbit = nondifferentiable(np.signbit)
+
+def _off_grid(rng):
+    """Values whose fractional part is in [0.1, 0.4]: away from the jumps of floor, round, sign, ..."""
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return rng.integers(-3, 3, size=shape) + rng.uniform(0.1, 0.4, size=shape)
+
+
+def _nondiff_unary_sample(rng):
+    return Sample((_off_grid(rng),))
+
+
+def _nondiff_binary_sample(rng):
+    x = _off_grid(rng)
+    return Sample((x, x + rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 1.0, size=shape_of(x))))
+
+
+def _floor_divide_sample(rng):
+    return Sample((_off_grid(rng), np.float64(1.0)))
+
+
+def _nondiff_array_sample(rng):
+    """Non-scalar values (np.nonzero refuses 0-d arrays)."""
+    return Sample((_off_grid(rng).reshape(-1) if rng.integers(2) else _off_grid(rng) * np.ones((2, 3)),))
+
+
+sign = nondifferentiable(np.sign, domain=_nondiff_unary_sample)
+floor = nondifferentiable(np.floor, domain=_nondiff_unary_sample)
+ceil = nondifferentiable(np.ceil, domain=_nondiff_unary_sample)
+trunc = nondifferentiable(np.trunc, domain=_nondiff_unary_sample)
+rint = nondifferentiable(np.rint, domain=_nondiff_unary_sample)
+fix = nondifferentiable(np.fix, domain=_nondiff_unary_sample)
+round_ = nondifferentiable(np.round, name="round", domain=_nondiff_unary_sample)
+around = nondifferentiable(np.around, name="around", domain=_nondiff_unary_sample)
+floor_divide = nondifferentiable(np.floor_divide, domain=_floor_divide_sample)
+heaviside = nondifferentiable(np.heaviside, domain=_nondiff_binary_sample)
+signbit = nondifferentiable(np.signbit, domain=_nondiff_unary_sample)
 _COMPARISONS = (np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
                 np.logical_and, np.logical_or, np.logical_xor, np.logical_not,
                 np.isfinite, np.isnan, np.isinf)
 for _cmp in _COMPARISONS:
-    nondifferentiable(_cmp)
+    nondifferentiable(_cmp, domain=_nondiff_binary_sample if _cmp.nin == 2 else _nondiff_unary_sample)
 # Index-valued functions (core dispatches them to the plain values already; registered so that the
 # registry declares them).
 _INDEX_VALUED = (np.argmax, np.argmin, np.argsort, np.nonzero, np.isposinf, np.isneginf)
 for _f in _INDEX_VALUED:
-    nondifferentiable(_f)
+    nondifferentiable(_f, domain=_nondiff_array_sample)
 
 # ---- absolute value: derivative sign(x), 0 at the kink ---------------------------------------------
 
@@ -316,11 +325,20 @@ def _abs_vjp(ans, x):
     return lambda g: g * np.sign(x)
 
 
+def _abs_sample(rng):
+    """Real values away from the kink at 0, or complex values away from 0 (|z| is smooth there)."""
+    s = unary(avoid=(0.0,))(rng)
+    x = s.args[0]
+    if rng.integers(2):
+        x = x + 1j * away_from(rng, shape_of(x), -2.0, 2.0, (0.0,))
+    return Sample((x,))
+
+
 absolute = primitive(np.absolute)
 defjvp(absolute, _abs_jvp)
 defvjp(absolute, _abs_vjp)
-fabs = primitive(np.fabs)
-defderiv(fabs, _sign_of)
+defdomain(absolute, _abs_sample)
+fabs = defprim(np.fabs, deriv=_sign_of, domain=unary(avoid=(0.0,)))
 
 
 def _copysign_dx(ans, x, y):
@@ -328,58 +346,28 @@ def _copysign_dx(ans, x, y):
     return const_like(np.sign(lower(x)) * np.copysign(1.0, lower(y)), ans)
 
 
-copysign = primitive(np.copysign)
-defderiv(copysign, _copysign_dx, None)
+copysign = defprim(np.copysign, deriv=(_copysign_dx, None), domain=binary(avoid=(0.0,), avoid2=(0.0,)))
 
 # ---- exponentials, logarithms, powers --------------------------------------------------------------
 
-exp = primitive(np.exp)
-defjvp(exp, lambda t, ans, x: t * ans)
-defvjp(exp, lambda ans, x: lambda g: g * ans)
+exp = defprim(np.exp, deriv=lambda ans, x: ans, domain=unary())
+exp2 = defprim(np.exp2, deriv=lambda ans, x: ans * _LN2, domain=unary())
+expm1 = defprim(np.expm1, deriv=lambda ans, x: ans + 1.0, domain=unary())
+log = defprim(np.log, deriv=over(lambda ans, x: x), domain=unary(0.1, 3.0))
+log2 = defprim(np.log2, deriv=lambda ans, x: 1.0 / (x * _LN2), domain=unary(0.1, 3.0))
+log10 = defprim(np.log10, deriv=lambda ans, x: 1.0 / (x * _LN10), domain=unary(0.1, 3.0))
+log1p = defprim(np.log1p, deriv=lambda ans, x: 1.0 / (1.0 + x), domain=unary(-0.9, 3.0))
+logaddexp = defprim(np.logaddexp,         # log(e^x + e^y): the weights are a softmax, never overflow
+                    deriv=(lambda ans, x, y: np.exp(x - ans), lambda ans, x, y: np.exp(y - ans)),
+                    domain=binary())
+logaddexp2 = defprim(np.logaddexp2,       # log2(2^x + 2^y)
+                     deriv=(lambda ans, x, y: np.exp2(x - ans), lambda ans, x, y: np.exp2(y - ans)),
+                     domain=binary())
+sqrt = defprim(np.sqrt, deriv=over(lambda ans, x: 2.0 * ans), domain=unary(0.1, 3.0))
+cbrt = defprim(np.cbrt, deriv=lambda ans, x: 1.0 / (3.0 * ans * ans), domain=unary(avoid=(0.0,)))
+square = defprim(np.square, deriv=lambda ans, x: 2.0 * x, domain=unary())
+reciprocal = defprim(np.reciprocal, deriv=lambda ans, x: -ans * ans, domain=unary(avoid=(0.0,)))
 
-exp2 = primitive(np.exp2)
-defderiv(exp2, lambda ans, x: ans * _LN2)
-
-expm1 = primitive(np.expm1)
-defderiv(expm1, lambda ans, x: ans + 1.0)
-
-log = primitive(np.log)
-defjvp(log, lambda t, ans, x: t / x)
-defvjp(log, lambda ans, x: lambda g: g / x)
-
-log2 = primitive(np.log2)
-defderiv(log2, lambda ans, x: 1.0 / (x * _LN2))
-
-log10 = primitive(np.log10)
-defderiv(log10, lambda ans, x: 1.0 / (x * _LN10))
-
-log1p = primitive(np.log1p)
-defderiv(log1p, lambda ans, x: 1.0 / (1.0 + x))
-
-logaddexp = primitive(np.logaddexp)       # log(e^x + e^y): the weights are a softmax, never overflow
-defderiv(logaddexp,
-         lambda ans, x, y: np.exp(x - ans),
-         lambda ans, x, y: np.exp(y - ans))
-
-logaddexp2 = primitive(np.logaddexp2)     # log2(2^x + 2^y)
-defderiv(logaddexp2,
-         lambda ans, x, y: np.exp2(x - ans),
-         lambda ans, x, y: np.exp2(y - ans))
-
-sqrt = primitive(np.sqrt)
-defjvp(sqrt, lambda t, ans, x: t / (2.0 * ans))
-defvjp(sqrt, lambda ans, x: lambda g: g / (2.0 * ans))
-
-cbrt = primitive(np.cbrt)
-defderiv(cbrt, lambda ans, x: 1.0 / (3.0 * ans * ans))
-
-square = primitive(np.square)
-defjvp(square, lambda t, ans, x: 2.0 * x * t)
-defvjp(square, lambda ans, x: lambda g: 2.0 * x * g)
-
-reciprocal = primitive(np.reciprocal)
-defjvp(reciprocal, lambda t, ans, x: -t * ans * ans)
-defvjp(reciprocal, lambda ans, x: lambda g: -g * ans * ans)
 
 def _over_hypot(u, ans):
     """u / hypot(x, y), and 0 where hypot is 0: the origin is a kink of the norm of (x, y), and its
@@ -393,46 +381,27 @@ def _over_hypot(u, ans):
     return np.where(zero, 0.0, u / np.where(zero, 1.0, ans))
 
 
-hypot = primitive(np.hypot)               # sqrt(x² + y²); derivative (x, y)/hypot, 0 at the origin
-defderiv(hypot, lambda ans, x, y: _over_hypot(x, ans), lambda ans, x, y: _over_hypot(y, ans))
+hypot = defprim(np.hypot,                 # sqrt(x² + y²); derivative (x, y)/hypot, 0 at the origin
+                deriv=(lambda ans, x, y: _over_hypot(x, ans), lambda ans, x, y: _over_hypot(y, ans)),
+                domain=binary(avoid=(0.0,), avoid2=(0.0,)))
 
 # ---- trigonometric and hyperbolic ------------------------------------------------------------------
 
-sin = primitive(np.sin)
-defjvp(sin, lambda t, ans, x: t * np.cos(x))
-defvjp(sin, lambda ans, x: lambda g: g * np.cos(x))
+sin = defprim(np.sin, deriv=lambda ans, x: np.cos(x), domain=unary())
+cos = defprim(np.cos, deriv=lambda ans, x: -np.sin(x), domain=unary())
+tan = defprim(np.tan, deriv=lambda ans, x: 1.0 + ans * ans, domain=unary(-1.2, 1.2))
+arcsin = defprim(np.arcsin, deriv=lambda ans, x: 1.0 / np.sqrt(1.0 - x * x), domain=unary(-0.9, 0.9))
+arccos = defprim(np.arccos, deriv=lambda ans, x: -1.0 / np.sqrt(1.0 - x * x), domain=unary(-0.9, 0.9))
+arctan = defprim(np.arctan, deriv=lambda ans, x: 1.0 / (1.0 + x * x), domain=unary())
+arctan2 = defprim(np.arctan2,             # arctan2(y, x): the angle of the point (x, y)
+                  deriv=(lambda ans, y, x: x / (x * x + y * y), lambda ans, y, x: -y / (x * x + y * y)),
+                  domain=binary(avoid=(0.0,), avoid2=(0.0,)))
+sinh = defprim(np.sinh, deriv=lambda ans, x: np.cosh(x), domain=unary())
+cosh = defprim(np.cosh, deriv=lambda ans, x: np.sinh(x), domain=unary())
 
-cos = primitive(np.cos)
-defjvp(cos, lambda t, ans, x: -t * np.sin(x))
-defvjp(cos, lambda ans, x: lambda g: -g * np.sin(x))
 
-tan = primitive(np.tan)
-defjvp(tan, lambda t, ans, x: t * (1.0 + ans * ans))
-defvjp(tan, lambda ans, x: lambda g: g * (1.0 + ans * ans))
-
-arcsin = primitive(np.arcsin)
-defderiv(arcsin, lambda ans, x: 1.0 / np.sqrt(1.0 - x * x))
-
-arccos = primitive(np.arccos)
-defderiv(arccos, lambda ans, x: -1.0 / np.sqrt(1.0 - x * x))
-
-arctan = primitive(np.arctan)
-defderiv(arctan, lambda ans, x: 1.0 / (1.0 + x * x))
-
-arctan2 = primitive(np.arctan2)           # arctan2(y, x): the angle of the point (x, y)
-defderiv(arctan2,
-         lambda ans, y, x: x / (x * x + y * y),
-         lambda ans, y, x: -y / (x * x + y * y))
-
-sinh = primitive(np.sinh)
-defderiv(sinh, lambda ans, x: np.cosh(x))
-
-cosh = primitive(np.cosh)
-defderiv(cosh, lambda ans, x: np.sinh(x))
-
-tanh = primitive(np.tanh)
-defjvp(tanh, lambda t, ans, x: t * (1.0 - ans * ans))
 def _tanh_vjp(ans, x):
+    """g (1 - ans²) in one scratch array: ans², then 1 - ans², then the product, in place."""
     def pullback(g):
         d = ans * ans
         if is_scratch(d, g):   # 1 - ans², then g (1 - ans²), in one scratch array
@@ -442,22 +411,12 @@ def _tanh_vjp(ans, x):
     return pullback
 
 
-defvjp(tanh, _tanh_vjp)
-
-arcsinh = primitive(np.arcsinh)
-defderiv(arcsinh, lambda ans, x: 1.0 / np.sqrt(x * x + 1.0))
-
-arccosh = primitive(np.arccosh)
-defderiv(arccosh, lambda ans, x: 1.0 / np.sqrt(x * x - 1.0))
-
-arctanh = primitive(np.arctanh)
-defderiv(arctanh, lambda ans, x: 1.0 / (1.0 - x * x))
-
-deg2rad = primitive(np.deg2rad)           # np.radians is the same ufunc
-defderiv(deg2rad, lambda ans, x: math.pi / 180.0)
-
-rad2deg = primitive(np.rad2deg)           # np.degrees is the same ufunc
-defderiv(rad2deg, lambda ans, x: 180.0 / math.pi)
+tanh = defprim(np.tanh, deriv=lambda ans, x: 1.0 - ans * ans, vjp={0: _tanh_vjp}, domain=unary())
+arcsinh = defprim(np.arcsinh, deriv=lambda ans, x: 1.0 / np.sqrt(x * x + 1.0), domain=unary())
+arccosh = defprim(np.arccosh, deriv=lambda ans, x: 1.0 / np.sqrt(x * x - 1.0), domain=unary(1.1, 3.0))
+arctanh = defprim(np.arctanh, deriv=lambda ans, x: 1.0 / (1.0 - x * x), domain=unary(-0.9, 0.9))
+deg2rad = defprim(np.deg2rad, deriv=lambda ans, x: math.pi / 180.0, domain=unary())   # = np.radians
+rad2deg = defprim(np.rad2deg, deriv=lambda ans, x: 180.0 / math.pi, domain=unary())   # = np.degrees
 
 # sinc(x) = sin(πx)/(πx). Its derivative (cos(πx) - sinc(x))/x cancels catastrophically near 0, so
 # there it is the Taylor series Σ_{k≥1} (-1)^k 2k π^{2k} x^{2k-1}/(2k+1)!, whose own derivatives are
@@ -486,8 +445,7 @@ def _sinc_deriv(ans, x):
     return np.where(small, _sinc_series(x), (np.cos(math.pi * xs) - np.sinc(xs)) / xs)
 
 
-sinc = primitive(np.sinc, elementwise=True)
-defderiv(sinc, _sinc_deriv)
+sinc = defprim(np.sinc, deriv=_sinc_deriv, domain=unary())
 
 # ---- selection: maximum/minimum split the derivative evenly at ties --------------------------------
 
@@ -527,8 +485,16 @@ for _prim in (maximum, minimum, fmax, fmin):
     _jy, _vy = _selective(_share_of_second)
     defjvp(_prim, _jx, _jy)
     defvjp(_prim, _vx, _vy)
+    defdomain(_prim, binary(distinct=True))
 
 # ---- where, clip, nan_to_num -----------------------------------------------------------------------
+
+def _where_sample(rng):
+    s = binary()(rng)
+    x, y = s.args
+    cond = rng.uniform(size=np.broadcast_shapes(shape_of(x), shape_of(y))) > 0.5
+    return Sample((cond, x, y))
+
 
 where = primitive(np.where, elementwise=True)
 defjvp(where, None,
@@ -537,6 +503,7 @@ defjvp(where, None,
 defvjp(where, None,
        lambda ans, c, x, y: lambda g: np.where(c, g, 0.0),
        lambda ans, c, x, y: lambda g: np.where(c, 0.0, g))
+defdomain(where, _where_sample)
 
 
 @implements(np.where)
@@ -580,8 +547,12 @@ def _above(ans, x, lo, hi):
     return const_like(lower(x) > lower(hi), ans)
 
 
-clip = primitive(_clip_impl, name="clip", elementwise=True)
-defderiv(clip, _inside, _below, _above)
+def _clip_sample(rng):
+    x = away_from(rng, (2, 3), -2.0, 2.0, points=(-1.0, 1.0))
+    return Sample((x, -1.0 + 0.0 * x[0], np.float64(1.0)))
+
+
+clip = defprim(_clip_impl, deriv=(_inside, _below, _above), name="clip", domain=_clip_sample)
 
 
 @implements(np.clip)
@@ -602,8 +573,13 @@ def _nan_to_num_impl(x, nan=0.0, posinf=None, neginf=None):
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
-nan_to_num = primitive(_nan_to_num_impl, name="nan_to_num", elementwise=True)
-defderiv(nan_to_num, lambda ans, x, **params: const_like(np.isfinite(lower(x)), ans))
+def _nan_to_num_sample(rng):
+    x = uniform(rng, (2, 3), -2.0, 2.0)
+    return Sample((x,), {"nan": 0.0, "posinf": None, "neginf": None})
+
+
+nan_to_num = defprim(_nan_to_num_impl, deriv=lambda ans, x, **params: const_like(np.isfinite(lower(x)), ans),
+                     name="nan_to_num", domain=_nan_to_num_sample)
 
 
 @implements(np.nan_to_num)
@@ -629,13 +605,20 @@ astype = primitive(_astype_impl, name="astype")
 cotangents back to x's dtype). Casts to integer or boolean dtypes go to :data:`astype_discrete`."""
 defjvp(astype, lambda t, ans, x, dtype: t.astype(dtype))
 defvjp(astype, _cast_back)
+defdomain(astype, lambda rng: Sample((uniform(rng, (2, 3), -1.0, 1.0),), {"dtype": np.dtype(np.float64)}))
 
 
 def _astype_discrete_impl(x, dtype):
     return np.asarray(x).astype(dtype)
 
 
-astype_discrete = nondifferentiable(_astype_discrete_impl, name="astype_discrete")
+def _astype_discrete_sample(rng):
+    dtype = [np.dtype(np.int64), np.dtype(bool), np.dtype(np.int32)][rng.integers(3)]
+    return Sample((_off_grid(rng),), {"dtype": dtype})
+
+
+astype_discrete = nondifferentiable(_astype_discrete_impl, name="astype_discrete",
+                                    domain=_astype_discrete_sample)
 """``x.astype(int)``, ``x.astype(bool)``: a cast to a non-float dtype is a constant (derivative zero),
 SPEC section 2 — a plain array in every transformation, not a node whose rule would have no pullback."""
 
@@ -652,7 +635,7 @@ for _name, _prim in (("add", add), ("subtract", subtract), ("multiply", multiply
     register_op(_name, _prim)
 register_op("astype", _tracer_astype)
 
-__all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "positive", "power",
+__all__ = ["add", "subtract", "multiply", "divide", "negative", "positive", "power",
            "float_power", "remainder", "fmod", "absolute", "fabs", "copysign", "sign", "floor", "ceil",
            "trunc", "rint", "fix", "round_", "around", "floor_divide", "heaviside", "signbit",
            "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
@@ -660,115 +643,3 @@ __all__ = ["defderiv", "add", "subtract", "multiply", "divide", "negative", "pos
            "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh", "deg2rad",
            "rad2deg", "sinc", "maximum", "minimum", "fmax", "fmin", "where", "clip", "nan_to_num",
            "astype", "astype_discrete"]
-
-# ---- test domains (where the property tests sample each primitive) ---------------------------------
-
-for _prim in (add, subtract, multiply, logaddexp, logaddexp2):
-    defdomain(_prim, binary())
-defdomain(divide, binary(avoid2=(0.0,), low2=-2.0, high2=2.0))
-defdomain(power, binary(0.5, 2.0, -2.0, 2.0))
-defdomain(float_power, binary(0.5, 2.0, -2.0, 2.0))
-# mod jumps where x/y is an integer: keep x/y inside (0, 1) + k with y away from 0.
-defdomain(remainder, binary(0.1, 0.9, 1.0, 2.0))
-defdomain(fmod, binary(2.2, 2.8, 1.0, 1.05))
-for _prim in (negative, positive, exp, exp2, expm1, square, sin, cos, tanh, sinh, cosh, arctan, arcsinh,
-              deg2rad, rad2deg, sinc):
-    defdomain(_prim, unary())
-for _prim in (fabs, reciprocal, cbrt):
-    defdomain(_prim, unary(avoid=(0.0,)))
-
-
-def _abs_sample(rng):
-    """Real values away from the kink at 0, or complex values away from 0 (|z| is smooth there)."""
-    s = unary(avoid=(0.0,))(rng)
-    x = s.args[0]
-    if rng.integers(2):
-        x = x + 1j * away_from(rng, shape_of(x), -2.0, 2.0, (0.0,))
-    return Sample((x,))
-
-
-defdomain(absolute, _abs_sample)
-for _prim in (log, log2, log10, sqrt):
-    defdomain(_prim, unary(0.1, 3.0))
-defdomain(log1p, unary(-0.9, 3.0))
-defdomain(tan, unary(-1.2, 1.2))
-defdomain(arcsin, unary(-0.9, 0.9))
-defdomain(arccos, unary(-0.9, 0.9))
-defdomain(arctanh, unary(-0.9, 0.9))
-defdomain(arccosh, unary(1.1, 3.0))
-defdomain(arctan2, binary(avoid=(0.0,), avoid2=(0.0,)))
-defdomain(hypot, binary(avoid=(0.0,), avoid2=(0.0,)))
-defdomain(copysign, binary(avoid=(0.0,), avoid2=(0.0,)))
-for _prim in (maximum, minimum, fmax, fmin):
-    defdomain(_prim, binary(distinct=True))
-
-
-def _off_grid(rng):
-    """Values whose fractional part is in [0.1, 0.4]: away from the jumps of floor, round, sign, ..."""
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    return rng.integers(-3, 3, size=shape) + rng.uniform(0.1, 0.4, size=shape)
-
-
-def _nondiff_unary_sample(rng):
-    return Sample((_off_grid(rng),))
-
-
-def _nondiff_binary_sample(rng):
-    x = _off_grid(rng)
-    return Sample((x, x + rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 1.0, size=shape_of(x))))
-
-
-def _floor_divide_sample(rng):
-    return Sample((_off_grid(rng), np.float64(1.0)))
-
-
-for _prim in (sign, floor, ceil, trunc, rint, fix, round_, around, signbit):
-    defdomain(_prim, _nondiff_unary_sample)
-
-
-def _nondiff_array_sample(rng):
-    """Non-scalar values (np.nonzero refuses 0-d arrays)."""
-    return Sample((_off_grid(rng).reshape(-1) if rng.integers(2) else _off_grid(rng) * np.ones((2, 3)),))
-
-
-for _ufunc in _COMPARISONS:
-    defdomain(primitive(_ufunc), _nondiff_binary_sample if _ufunc.nin == 2 else _nondiff_unary_sample)
-for _fn in _INDEX_VALUED:
-    defdomain(primitive(_fn), _nondiff_array_sample)
-defdomain(heaviside, _nondiff_binary_sample)
-defdomain(floor_divide, _floor_divide_sample)
-
-
-def _where_sample(rng):
-    s = binary()(rng)
-    x, y = s.args
-    cond = rng.uniform(size=np.broadcast_shapes(shape_of(x), shape_of(y))) > 0.5
-    return Sample((cond, x, y))
-
-
-def _clip_sample(rng):
-    x = away_from(rng, (2, 3), -2.0, 2.0, points=(-1.0, 1.0))
-    return Sample((x, -1.0 + 0.0 * x[0], np.float64(1.0)))
-
-
-def _nan_to_num_sample(rng):
-    x = uniform(rng, (2, 3), -2.0, 2.0)
-    return Sample((x,), {"nan": 0.0, "posinf": None, "neginf": None})
-
-
-def _astype_sample(rng):
-    return Sample((uniform(rng, (2, 3), -1.0, 1.0),), {"dtype": np.dtype(np.float64)})
-
-
-defdomain(where, _where_sample)
-defdomain(clip, _clip_sample)
-defdomain(nan_to_num, _nan_to_num_sample)
-defdomain(astype, _astype_sample)
-
-
-def _astype_discrete_sample(rng):
-    dtype = [np.dtype(np.int64), np.dtype(bool), np.dtype(np.int32)][rng.integers(3)]
-    return Sample((_off_grid(rng),), {"dtype": dtype})
-
-
-defdomain(astype_discrete, _astype_discrete_sample)

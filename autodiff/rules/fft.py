@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, implements, lower, primitive
+from autodiff.core import Primitive, Sample, defdomain, implements, lower
+from autodiff.forms import deflinear
 from autodiff.rules._util import const_like
 
 # ---- complex parts ---------------------------------------------------------------------------------
@@ -38,17 +39,25 @@ def _as_complex(g, x):
     return g + const_like(0, x)
 
 
-real = primitive(_real_impl, name="real")
-defjvp(real, lambda t, ans, x: np.real(t))
-defvjp(real, lambda ans, x: lambda g: _as_complex(g, x))           # <g, Re dz> = Re(g dz)
+def _complex_sample(rng, shape):
+    return rng.uniform(-2, 2, size=shape) + 1j * rng.uniform(-2, 2, size=shape)
 
-imag = primitive(_imag_impl, name="imag")
-defjvp(imag, lambda t, ans, x: np.imag(t))
-defvjp(imag, lambda ans, x: lambda g: g * const_like(-1j, x))      # <g, Im dz> = Re(-i g dz)
 
-conjugate = primitive(np.conjugate)
-defjvp(conjugate, lambda t, ans, x: np.conjugate(t))
-defvjp(conjugate, lambda ans, x: np.conjugate)                     # Re(g conj(dz)) = Re(conj(g) dz)
+def _part_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return Sample((_complex_sample(rng, shape),))
+
+
+# Linear over the reals: each JVP is the map applied to the tangent; the transposes are taken under the
+# real pairing Re Σ a b (JAX's convention).
+real = deflinear(_real_impl, transpose=lambda ans, x: lambda g: _as_complex(g, x),      # Re(g dz)
+                 name="real", elementwise=False)
+defdomain(real, _part_sample)
+imag = deflinear(_imag_impl, transpose=lambda ans, x: lambda g: g * const_like(-1j, x),  # Re(-i g dz)
+                 name="imag", elementwise=False)
+defdomain(imag, _part_sample)
+conjugate = deflinear(np.conjugate, transpose=lambda ans, x: np.conjugate)  # Re(conj(g) dz)
+defdomain(conjugate, _part_sample)
 
 
 @implements(np.real)
@@ -111,15 +120,31 @@ def _ifft_impl(x, n, axis, norm):
     return np.fft.ifft(x, n=n, axis=axis, norm=norm)
 
 
-fft = primitive(_fft_impl, name="fft")
-defjvp(fft, lambda t, ans, x, n, axis, norm: fft(t, n=n, axis=axis, norm=norm))
-defvjp(fft, lambda ans, x, n, axis, norm: lambda g: _real_if(
-    _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+_NORMS = [None, "ortho", "forward"]
 
-ifft = primitive(_ifft_impl, name="ifft")
-defjvp(ifft, lambda t, ans, x, n, axis, norm: ifft(t, n=n, axis=axis, norm=norm))
-defvjp(ifft, lambda ans, x, n, axis, norm: lambda g: _real_if(
-    _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+
+def _fft_sampler(real_input):
+    def sample(rng):
+        shape = [(4,), (5,), (2, 4), (3, 2)][rng.integers(4)]
+        axis = int(rng.integers(-len(shape), 0))
+        length = shape[axis]
+        n = [length, length + 2, max(1, length - 1)][rng.integers(3)]
+        is_real = real_input or rng.integers(2)
+        x = rng.uniform(-2, 2, size=shape) if is_real else _complex_sample(rng, shape)
+        return Sample((x,), {"n": n, "axis": axis, "norm": _NORMS[rng.integers(3)]})
+    return sample
+
+
+# The DFT matrix is symmetric, so the transpose of fft (of ifft) is fft (ifft) again, on the cotangent
+# resized back to the input's length.
+fft: Primitive = deflinear(
+    _fft_impl, name="fft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
+        _resize(fft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+defdomain(fft, _fft_sampler(False))
+ifft: Primitive = deflinear(
+    _ifft_impl, name="ifft", transpose=lambda ans, x, n, axis, norm: lambda g: _real_if(
+        _resize(ifft(g, n=n, axis=axis, norm=norm), np.shape(x)[axis], axis), x))
+defdomain(ifft, _fft_sampler(False))
 
 
 @implements(np.fft.fft)
@@ -155,9 +180,8 @@ def _rfft_vjp(ans, x, n, axis, norm):
     return pullback
 
 
-rfft = primitive(_rfft_impl, name="rfft")
-defjvp(rfft, lambda t, ans, x, n, axis, norm: rfft(t, n=n, axis=axis, norm=norm))
-defvjp(rfft, _rfft_vjp)
+rfft = deflinear(_rfft_impl, transpose=_rfft_vjp, name="rfft")
+defdomain(rfft, _fft_sampler(True))
 
 
 @implements(np.fft.rfft)
@@ -197,9 +221,17 @@ def _irfft_vjp(ans, x, n, axis, norm):
     return pullback
 
 
-irfft = primitive(_irfft_impl, name="irfft")
-defjvp(irfft, lambda t, ans, x, n, axis, norm: irfft(t, n=n, axis=axis, norm=norm))
-defvjp(irfft, _irfft_vjp)
+def _irfft_sample(rng):
+    shape = [(3,), (4,), (2, 3)][rng.integers(3)]
+    m = shape[-1]
+    n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
+    # A real input too: its cotangent must be real (it used to be the complex one).
+    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
+    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
+
+
+irfft = deflinear(_irfft_impl, transpose=_irfft_vjp, name="irfft")
+defdomain(irfft, _irfft_sample)
 
 
 @implements(np.fft.irfft)
@@ -244,47 +276,3 @@ def _np_ihfft(a, n=None, axis=-1, norm=None, out=None):
 
 
 __all__ = ["real", "imag", "conjugate", "fft", "ifft", "rfft", "irfft"]
-
-
-# ---- test domains ----------------------------------------------------------------------------------
-
-_NORMS = [None, "ortho", "forward"]
-
-
-def _complex_sample(rng, shape):
-    return rng.uniform(-2, 2, size=shape) + 1j * rng.uniform(-2, 2, size=shape)
-
-
-def _fft_sampler(real_input):
-    def sample(rng):
-        shape = [(4,), (5,), (2, 4), (3, 2)][rng.integers(4)]
-        axis = int(rng.integers(-len(shape), 0))
-        length = shape[axis]
-        n = [length, length + 2, max(1, length - 1)][rng.integers(3)]
-        is_real = real_input or rng.integers(2)
-        x = rng.uniform(-2, 2, size=shape) if is_real else _complex_sample(rng, shape)
-        return Sample((x,), {"n": n, "axis": axis, "norm": _NORMS[rng.integers(3)]})
-    return sample
-
-
-def _irfft_sample(rng):
-    shape = [(3,), (4,), (2, 3)][rng.integers(3)]
-    m = shape[-1]
-    n = [2 * (m - 1), 2 * m - 1, 2 * m + 2, 2][rng.integers(4)]
-    # A real input too: its cotangent must be real (it used to be the complex one).
-    x = rng.uniform(-2, 2, size=shape) if rng.integers(3) == 0 else _complex_sample(rng, shape)
-    return Sample((x,), {"n": n, "axis": -1, "norm": _NORMS[rng.integers(3)]})
-
-
-def _part_sample(rng):
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    return Sample((_complex_sample(rng, shape),))
-
-
-defdomain(fft, _fft_sampler(False))
-defdomain(ifft, _fft_sampler(False))
-defdomain(rfft, _fft_sampler(True))
-defdomain(irfft, _irfft_sample)
-defdomain(real, _part_sample)
-defdomain(imag, _part_sample)
-defdomain(conjugate, _part_sample)

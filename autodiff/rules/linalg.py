@@ -178,6 +178,7 @@ def _cofactor_vjp(ans, a):
 cofactor = primitive(_cofactor_impl, name="cofactor")
 defjvp(cofactor, _cofactor_jvp)
 defvjp(cofactor, _cofactor_vjp)
+defdomain(cofactor, _square_sample)
 
 
 def _det_gradient(ans, a):
@@ -201,6 +202,7 @@ det = primitive(_det_impl, name="det")
 # d det(A) = <C, dA>.
 defjvp(det, lambda t, ans, a: np.sum(_det_gradient(ans, a) * t, axis=(-2, -1)))
 defvjp(det, lambda ans, a: lambda g: g[..., None, None] * _det_gradient(ans, a))
+defdomain(det, _square_sample)
 implements(np.linalg.det)(lambda a: det(a))
 
 
@@ -237,6 +239,7 @@ def _logabsdet_vjp(ans, a):
 
 defjvp(logabsdet, _logabsdet_jvp)
 defvjp(logabsdet, _logabsdet_vjp)
+defdomain(logabsdet, _square_sample)
 
 _SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
 
@@ -277,9 +280,14 @@ def _cholesky_vjp(ans, a):
     return pullback
 
 
+def _spd_sample(rng):
+    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3)], _spd),))
+
+
 cholesky = primitive(_cholesky_impl, name="cholesky")
 defjvp(cholesky, _cholesky_jvp)
 defvjp(cholesky, _cholesky_vjp)
+defdomain(cholesky, _spd_sample)
 
 
 @implements(np.linalg.cholesky)
@@ -326,9 +334,15 @@ def _pinv_vjp(ans, a, rtol, hermitian):
     return pullback
 
 
+def _pinv_sample(rng):
+    a = _matrix_sample(rng, [(3, 2), (2, 3), (3, 3), (2, 3, 2)], _distinct_singular)
+    return Sample((a,), {"rtol": None, "hermitian": False})
+
+
 pinv = primitive(_pinv_impl, name="pinv")
 defjvp(pinv, _pinv_jvp)
 defvjp(pinv, _pinv_vjp)
+defdomain(pinv, _pinv_sample)
 
 
 _NO_VALUE = object()
@@ -371,10 +385,19 @@ def _lstsq_x_vjp_a(ans, a, b, rcond):
     return lambda g: pull(g @ _T(b))
 
 
+def _lstsq_sample(rng, tall=False):
+    shapes = [((4, 2), (4, 1)), ((3, 3), (3, 2)), ((5, 3), (5, 2))] + ([] if tall else [((2, 3), (2, 2))])
+    sa, sb = shapes[rng.integers(len(shapes))]
+    if tall and sa[0] == sa[1]:
+        sa, sb = (4, 2), (4, 1)
+    return Sample((_distinct_singular(rng, sa), rng.uniform(-2, 2, size=sb)), {"rcond": None})
+
+
 lstsq_x = primitive(_lstsq_x_impl, name="lstsq_x")
 defjvp(lstsq_x, _lstsq_x_jvp_a, lambda t, ans, a, b, rcond: pinv(a, rtol=None, hermitian=False) @ t)
 defvjp(lstsq_x, _lstsq_x_vjp_a,
        lambda ans, a, b, rcond: lambda g: _T(pinv(a, rtol=None, hermitian=False)) @ g)
+defdomain(lstsq_x, _lstsq_sample)
 
 
 def _lstsq_residuals_impl(a, b, rcond):
@@ -400,6 +423,7 @@ defjvp(lstsq_residuals, _lstsq_residuals_jvp_a,
        lambda t, ans, a, b, rcond: 2 * np.sum(_lstsq_residual(a, b, rcond) * t, axis=-2))
 defvjp(lstsq_residuals, _lstsq_residuals_vjp_a,
        lambda ans, a, b, rcond: lambda g: 2 * _lstsq_residual(a, b, rcond) * g[..., None, :])
+defdomain(lstsq_residuals, lambda rng: _lstsq_sample(rng, tall=True))
 
 
 def _lstsq_s_impl(a, rcond):
@@ -409,6 +433,7 @@ def _lstsq_s_impl(a, rcond):
 lstsq_s = primitive(_lstsq_s_impl, name="lstsq_s")
 defjvp(lstsq_s, lambda t, ans, a, rcond: _svd_s_jvp(t, ans, a))
 defvjp(lstsq_s, lambda ans, a, rcond: _svd_s_vjp(ans, a))
+defdomain(lstsq_s, lambda rng: Sample(_lstsq_sample(rng).args[:1], {"rcond": None}))
 
 
 @implements(np.linalg.lstsq)
@@ -532,9 +557,21 @@ def _norm2_vjp(ans, x, axis, keepdims, flat=False):
     return pullback
 
 
+def _norm2_sample(rng):
+    choices = [((3,), (-1,), False), ((2, 3), (-1,), True), ((2, 3), (-2, -1), False),
+               ((2, 3, 2), (-3,), False), ((2, 3), (-2, -1), True)]
+    shape, axis, keepdims = choices[rng.integers(len(choices))]
+    x = rng.uniform(-2, 2, size=shape)
+    if rng.integers(3) == 0:
+        x = x + 1j * rng.uniform(-2, 2, size=shape)
+    flat = len(axis) == len(shape) and bool(rng.integers(2))
+    return Sample((x,), {"axis": axis, "keepdims": keepdims, "flat": flat})
+
+
 norm2 = primitive(_norm2_impl, name="norm2")
 defjvp(norm2, _norm2_jvp)
 defvjp(norm2, _norm2_vjp)
+defdomain(norm2, _norm2_sample)
 
 
 def _neg_axes(axis, nd):
@@ -729,10 +766,16 @@ def _frechet(a, e):
     return expm_(np.concatenate([top, bottom], axis=-2))[..., :n, n:]
 
 
+def _expm_sample(rng):
+    return Sample((_matrix_sample(rng, [(2, 2), (3, 3), (2, 2, 2)],
+                                  lambda r, s: r.uniform(-1, 1, size=s)),))
+
+
 expm_ = primitive(_expm_impl, name="expm")
 defjvp(expm_, lambda t, ans, a: _frechet(a, t))
 # The adjoint of L(A, ·) for the trace inner product is L(Aᵀ, ·).
 defvjp(expm_, lambda ans, a: lambda g: _frechet(_T(a), g))
+defdomain(expm_, _expm_sample)
 
 
 def expm(A):
@@ -746,51 +789,3 @@ def expm(A):
 __all__ = ["solve", "inv", "det", "cofactor", "logabsdet", "trisolve", "solve_triangular", "cholesky",
            "eigvalsh", "eigvecs", "eig_values", "eig_vectors", "svd_u", "svd_s", "svd_vh", "qr_q", "qr_r",
            "pinv", "lstsq_x", "lstsq_residuals", "lstsq_s", "norm2", "expm"]
-
-
-# ---- test domains --------------------------------------------------------------------------------------
-
-
-def _spd_sample(rng):
-    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3)], _spd),))
-
-
-def _pinv_sample(rng):
-    a = _matrix_sample(rng, [(3, 2), (2, 3), (3, 3), (2, 3, 2)], _distinct_singular)
-    return Sample((a,), {"rtol": None, "hermitian": False})
-
-
-def _lstsq_sample(rng, tall=False):
-    shapes = [((4, 2), (4, 1)), ((3, 3), (3, 2)), ((5, 3), (5, 2))] + ([] if tall else [((2, 3), (2, 2))])
-    sa, sb = shapes[rng.integers(len(shapes))]
-    if tall and sa[0] == sa[1]:
-        sa, sb = (4, 2), (4, 1)
-    return Sample((_distinct_singular(rng, sa), rng.uniform(-2, 2, size=sb)), {"rcond": None})
-
-
-def _norm2_sample(rng):
-    choices = [((3,), (-1,), False), ((2, 3), (-1,), True), ((2, 3), (-2, -1), False),
-               ((2, 3, 2), (-3,), False), ((2, 3), (-2, -1), True)]
-    shape, axis, keepdims = choices[rng.integers(len(choices))]
-    x = rng.uniform(-2, 2, size=shape)
-    if rng.integers(3) == 0:
-        x = x + 1j * rng.uniform(-2, 2, size=shape)
-    flat = len(axis) == len(shape) and bool(rng.integers(2))
-    return Sample((x,), {"axis": axis, "keepdims": keepdims, "flat": flat})
-
-
-def _expm_sample(rng):
-    return Sample((_matrix_sample(rng, [(2, 2), (3, 3), (2, 2, 2)],
-                                  lambda r, s: r.uniform(-1, 1, size=s)),))
-
-
-defdomain(det, _square_sample)
-defdomain(cofactor, _square_sample)
-defdomain(logabsdet, _square_sample)
-defdomain(cholesky, _spd_sample)
-defdomain(pinv, _pinv_sample)
-defdomain(lstsq_x, _lstsq_sample)
-defdomain(lstsq_residuals, lambda rng: _lstsq_sample(rng, tall=True))
-defdomain(lstsq_s, lambda rng: Sample(_lstsq_sample(rng).args[:1], {"rcond": None}))
-defdomain(norm2, _norm2_sample)
-defdomain(expm_, _expm_sample)

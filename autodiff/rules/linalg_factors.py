@@ -83,12 +83,44 @@ def _eigvecs_vjp(ans, a, upper, like=None):
     return pullback
 
 
+def _symmetric_distinct(rng, shape):
+    n = shape[-1]
+    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.2, 0.2, size=shape[:-1])
+    q = _orthogonal(rng, shape)
+    a = (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
+    # Noise in the unread (upper) triangle: the derivative must ignore it.
+    return a + np.triu(rng.uniform(-1, 1, size=shape), 1)
+
+
+def _eigh_sample(rng):
+    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3)], _symmetric_distinct),),
+                  {"upper": bool(rng.integers(2))})
+
+
+def _eigvalsh_sample(rng):
+    sample = _eigh_sample(rng)
+    if sample.params["upper"]:   # the noise goes to the unread triangle
+        sample = Sample((np.swapaxes(sample.args[0], -1, -2),), sample.params)
+    return Sample(sample.args, dict(sample.params, vectors=bool(rng.integers(2))))
+
+
 eigvalsh = primitive(_eigvalsh_impl, name="eigvalsh")
 defjvp(eigvalsh, _eigvalsh_jvp)
 defvjp(eigvalsh, _eigvalsh_vjp)
+defdomain(eigvalsh, _eigvalsh_sample)
+
+
+def _eigvecs_sample(rng):
+    sample = _eigvalsh_sample(rng)
+    upper = sample.params["upper"]
+    like = np.linalg.eigh(sample.args[0], UPLO="U" if upper else "L")[1]
+    return Sample(sample.args, {"upper": upper, "like": like})
+
+
 eigvecs = primitive(_eigvecs_impl, name="eigh_vectors")
 defjvp(eigvecs, _eigvecs_jvp)
 defvjp(eigvecs, _eigvecs_vjp)
+defdomain(eigvecs, _eigvecs_sample)
 
 _EighResult = type(np.linalg.eigh(np.eye(1)))
 
@@ -218,12 +250,35 @@ def _eig_vectors_vjp(ans, a, like=None):
     return pullback
 
 
+def _distinct_eigenvalues(rng, shape, kind):
+    """X B X⁻¹ with well-separated eigenvalues: real ones, a complex-conjugate pair (real matrix), or a
+    complex matrix."""
+    n = shape[-1]
+    x = rng.uniform(-1, 1, size=shape) + 2.0 * np.eye(n)
+    b = np.broadcast_to(np.diag(np.linspace(-1.5, 1.5, n)), shape).copy()
+    if kind == "pair" and n >= 2:
+        b[..., 0, 1], b[..., 1, 0] = 0.8, -0.8     # eigenvalues -1.5 ± 0.8i
+    if kind == "complex":
+        x = x + 1j * rng.uniform(-1, 1, size=shape)
+        b = b + 1j * np.diag(rng.uniform(-0.3, 0.3, size=n))
+    return np.linalg.solve(np.swapaxes(x, -1, -2), np.swapaxes(x @ b, -1, -2)).swapaxes(-1, -2)
+
+
+def _eig_sample(rng, params):
+    kind = ["real", "pair", "complex"][rng.integers(3)]
+    shape = [(3, 3), (2, 2), (2, 3, 3)][rng.integers(3)]
+    a = _distinct_eigenvalues(rng, shape, kind)
+    return Sample((a,), dict(params(rng), like=tuple(np.linalg.eig(a))))
+
+
 eig_values = primitive(_eig_values_impl, name="eig_values")
 defjvp(eig_values, _eig_values_jvp)
 defvjp(eig_values, _eig_values_vjp)
+defdomain(eig_values, lambda rng: _eig_sample(rng, lambda r: {"vectors": bool(r.integers(2))}))
 eig_vectors = primitive(_eig_vectors_impl, name="eig_vectors")
 defjvp(eig_vectors, _eig_vectors_jvp)
 defvjp(eig_vectors, _eig_vectors_vjp)
+defdomain(eig_vectors, lambda rng: _eig_sample(rng, lambda r: {}))
 
 _EigResult = type(np.linalg.eig(np.eye(1)))
 
@@ -322,11 +377,32 @@ def _svd_vh_jvp(t, ans, a, full_matrices=False, like=None):
     return _T(_svd_factor_tangents(t, a, full_matrices, like)[1])
 
 
+def _distinct_singular(rng, shape):
+    m, n = shape[-2:]
+    k = min(m, n)
+    s = np.linspace(3.0, 1.0, k) + rng.uniform(-0.2, 0.2, size=shape[:-2] + (k,))
+    u = _orthogonal(rng, shape[:-2] + (m, k))
+    v = _orthogonal(rng, shape[:-2] + (n, k))
+    return (u * s[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def _svd_sample(rng, values=False):
+    a = _matrix_sample(rng, [(3, 3), (4, 2), (2, 4), (2, 3, 2)], _distinct_singular)
+    full = bool(rng.integers(2)) and a.shape[-1] == a.shape[-2]
+    params = {"full_matrices": full}
+    if values:
+        params["compute_uv"] = full or bool(rng.integers(2))
+    else:
+        params["like"] = np.linalg.svd(a, full_matrices=full)[0]
+    return Sample((a,), params)
+
+
 svd_u = primitive(_svd_u_impl, name="svd_u")
 svd_s = primitive(_svd_s_impl, name="svd_s")
 svd_vh = primitive(_svd_vh_impl, name="svd_vh")
 defjvp(svd_s, _svd_s_jvp)
 defvjp(svd_s, _svd_s_vjp)
+defdomain(svd_s, lambda rng: _svd_sample(rng, values=True))
 defjvp(svd_u, _svd_u_jvp)
 defjvp(svd_vh, _svd_vh_jvp)
 
@@ -364,7 +440,9 @@ def _svd_vh_vjp(ans, a, full_matrices=False, like=None):
 
 
 defvjp(svd_u, _svd_u_vjp)
+defdomain(svd_u, _svd_sample)
 defvjp(svd_vh, _svd_vh_vjp)
+defdomain(svd_vh, _svd_sample)
 
 _SVDResult = type(np.linalg.svd(np.eye(1)))
 
@@ -456,12 +534,24 @@ def _qr_r_vjp(ans, a, mode="reduced"):
     return lambda g: _qr_cotangent(q, ans, g @ _T(ans), None)
 
 
+def _qr_sample(rng, mode_choices):
+    a = _matrix_sample(rng, [(3, 3), (4, 2), (2, 3, 2)], _well_conditioned_tall)
+    modes = [m for m in mode_choices if m != "complete" or a.shape[-1] == a.shape[-2]]
+    return Sample((a,), {"mode": modes[rng.integers(len(modes))]})
+
+
+def _well_conditioned_tall(rng, shape):
+    return _distinct_singular(rng, shape)
+
+
 qr_q = primitive(_qr_q_impl, name="qr_q")
 qr_r = primitive(_qr_r_impl, name="qr_r")
 defjvp(qr_q, lambda t, ans, a, mode="reduced": _qr_tangents(t, a, mode)[0])
 defjvp(qr_r, lambda t, ans, a, mode="reduced": _qr_tangents(t, a, mode)[1])
 defvjp(qr_q, _qr_q_vjp)
+defdomain(qr_q, lambda rng: _qr_sample(rng, ["reduced", "complete"]))
 defvjp(qr_r, _qr_r_vjp)
+defdomain(qr_r, lambda rng: _qr_sample(rng, ["reduced", "complete", "r"]))
 
 _QRResult = type(np.linalg.qr(np.eye(1)))
 
@@ -483,96 +573,3 @@ def _np_qr(a, mode="reduced"):
     if mode == "r":
         return qr_r(a, mode="r")
     return _QRResult(*_qr_factors(a, mode))
-
-
-# ---- test domains --------------------------------------------------------------------------------------
-
-
-def _symmetric_distinct(rng, shape):
-    n = shape[-1]
-    w = np.linspace(-2.0, 2.0, n) + rng.uniform(-0.2, 0.2, size=shape[:-1])
-    q = _orthogonal(rng, shape)
-    a = (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
-    # Noise in the unread (upper) triangle: the derivative must ignore it.
-    return a + np.triu(rng.uniform(-1, 1, size=shape), 1)
-
-
-def _eigh_sample(rng):
-    return Sample((_matrix_sample(rng, [(3, 3), (2, 2), (2, 3, 3)], _symmetric_distinct),),
-                  {"upper": bool(rng.integers(2))})
-
-
-def _eigvalsh_sample(rng):
-    sample = _eigh_sample(rng)
-    if sample.params["upper"]:   # the noise goes to the unread triangle
-        sample = Sample((np.swapaxes(sample.args[0], -1, -2),), sample.params)
-    return Sample(sample.args, dict(sample.params, vectors=bool(rng.integers(2))))
-
-
-def _eigvecs_sample(rng):
-    sample = _eigvalsh_sample(rng)
-    upper = sample.params["upper"]
-    like = np.linalg.eigh(sample.args[0], UPLO="U" if upper else "L")[1]
-    return Sample(sample.args, {"upper": upper, "like": like})
-
-
-def _distinct_eigenvalues(rng, shape, kind):
-    """X B X⁻¹ with well-separated eigenvalues: real ones, a complex-conjugate pair (real matrix), or a
-    complex matrix."""
-    n = shape[-1]
-    x = rng.uniform(-1, 1, size=shape) + 2.0 * np.eye(n)
-    b = np.broadcast_to(np.diag(np.linspace(-1.5, 1.5, n)), shape).copy()
-    if kind == "pair" and n >= 2:
-        b[..., 0, 1], b[..., 1, 0] = 0.8, -0.8     # eigenvalues -1.5 ± 0.8i
-    if kind == "complex":
-        x = x + 1j * rng.uniform(-1, 1, size=shape)
-        b = b + 1j * np.diag(rng.uniform(-0.3, 0.3, size=n))
-    return np.linalg.solve(np.swapaxes(x, -1, -2), np.swapaxes(x @ b, -1, -2)).swapaxes(-1, -2)
-
-
-def _eig_sample(rng, params):
-    kind = ["real", "pair", "complex"][rng.integers(3)]
-    shape = [(3, 3), (2, 2), (2, 3, 3)][rng.integers(3)]
-    a = _distinct_eigenvalues(rng, shape, kind)
-    return Sample((a,), dict(params(rng), like=tuple(np.linalg.eig(a))))
-
-
-def _distinct_singular(rng, shape):
-    m, n = shape[-2:]
-    k = min(m, n)
-    s = np.linspace(3.0, 1.0, k) + rng.uniform(-0.2, 0.2, size=shape[:-2] + (k,))
-    u = _orthogonal(rng, shape[:-2] + (m, k))
-    v = _orthogonal(rng, shape[:-2] + (n, k))
-    return (u * s[..., None, :]) @ np.swapaxes(v, -1, -2)
-
-
-def _svd_sample(rng, values=False):
-    a = _matrix_sample(rng, [(3, 3), (4, 2), (2, 4), (2, 3, 2)], _distinct_singular)
-    full = bool(rng.integers(2)) and a.shape[-1] == a.shape[-2]
-    params = {"full_matrices": full}
-    if values:
-        params["compute_uv"] = full or bool(rng.integers(2))
-    else:
-        params["like"] = np.linalg.svd(a, full_matrices=full)[0]
-    return Sample((a,), params)
-
-
-def _qr_sample(rng, mode_choices):
-    a = _matrix_sample(rng, [(3, 3), (4, 2), (2, 3, 2)], _well_conditioned_tall)
-    modes = [m for m in mode_choices if m != "complete" or a.shape[-1] == a.shape[-2]]
-    return Sample((a,), {"mode": modes[rng.integers(len(modes))]})
-
-
-def _well_conditioned_tall(rng, shape):
-    return _distinct_singular(rng, shape)
-
-
-defdomain(eigvalsh, _eigvalsh_sample)
-defdomain(eigvecs, _eigvecs_sample)
-defdomain(eig_values, lambda rng: _eig_sample(rng, lambda r: {"vectors": bool(r.integers(2))}))
-defdomain(eig_vectors, lambda rng: _eig_sample(rng, lambda r: {}))
-defdomain(svd_u, _svd_sample)
-defdomain(svd_s, lambda rng: _svd_sample(rng, values=True))
-defdomain(svd_vh, _svd_sample)
-defdomain(qr_q, lambda rng: _qr_sample(rng, ["reduced", "complete"]))
-defdomain(qr_r, lambda rng: _qr_sample(rng, ["reduced", "complete", "r"]))

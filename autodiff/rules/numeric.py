@@ -384,8 +384,22 @@ def _interp_jvp_fp(t, ans, x, xp, fp, left, right):
     return _as_output(_in_dtype_of(c0, t) * t[..., k0] + _in_dtype_of(w, t) * t[..., kn.k1], ans)
 
 
+def _interp_sample(rng):
+    n = int(rng.integers(2, 6))
+    xp = np.cumsum(rng.uniform(0.4, 1.0, size=n)) - 1.0
+    fp = rng.uniform(-2.0, 2.0, size=n)
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    x = rng.uniform(xp[0] - 0.6, xp[-1] + 0.6, size=shape)
+    near = np.abs(x[..., None] - xp).min(axis=-1) < 0.1          # keep off the knots (kinks)
+    x = np.where(near, x + 0.15, x)
+    ends = [None, None, float(rng.uniform(-3, 3))]
+    params = {"left": ends[rng.integers(3)], "right": ends[rng.integers(3)]}
+    return Sample((x, xp, fp), params)
+
+
 interp = primitive(_interp_impl, name="interp")
 defjvp(interp, _interp_jvp_x, _interp_jvp_xp, _interp_jvp_fp)
+defdomain(interp, _interp_sample)
 
 
 def _periodic(x, xp, fp, period):
@@ -442,8 +456,16 @@ def _correlate_impl(a, v, mode):
     return np.correlate(a, v, mode=mode)
 
 
+def _signal_sample(rng):
+    n, m = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    mode = ["full", "same", "valid"][rng.integers(3)]
+    return Sample((rng.uniform(-2, 2, size=n), rng.uniform(-2, 2, size=m)), {"mode": mode})
+
+
 convolve = primitive(_convolve_impl, name="convolve")
+defdomain(convolve, _signal_sample)
 correlate = primitive(_correlate_impl, name="correlate")
+defdomain(correlate, _signal_sample)
 
 
 def full_convolve_rows(t, w):
@@ -567,30 +589,3 @@ def _np_correlate(a, v, mode="valid"):
 
 
 __all__ = ["interp", "convolve", "correlate", "full_convolve_rows"]
-
-
-# ---- test domains ------------------------------------------------------------------------------------
-
-
-def _interp_sample(rng):
-    n = int(rng.integers(2, 6))
-    xp = np.cumsum(rng.uniform(0.4, 1.0, size=n)) - 1.0
-    fp = rng.uniform(-2.0, 2.0, size=n)
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    x = rng.uniform(xp[0] - 0.6, xp[-1] + 0.6, size=shape)
-    near = np.abs(x[..., None] - xp).min(axis=-1) < 0.1          # keep off the knots (kinks)
-    x = np.where(near, x + 0.15, x)
-    ends = [None, None, float(rng.uniform(-3, 3))]
-    params = {"left": ends[rng.integers(3)], "right": ends[rng.integers(3)]}
-    return Sample((x, xp, fp), params)
-
-
-def _signal_sample(rng):
-    n, m = int(rng.integers(1, 6)), int(rng.integers(1, 6))
-    mode = ["full", "same", "valid"][rng.integers(3)]
-    return Sample((rng.uniform(-2, 2, size=n), rng.uniform(-2, 2, size=m)), {"mode": mode})
-
-
-defdomain(interp, _interp_sample)
-defdomain(convolve, _signal_sample)
-defdomain(correlate, _signal_sample)

@@ -149,9 +149,17 @@ def _matmul_vjp_b(ans, a, b):
     return pullback
 
 
+def _matmul_sample(rng):
+    shapes = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
+              ((3,), (5, 3, 2)), ((5, 2, 3), (5, 3, 2)), ((1, 2, 3), (4, 3, 2))]
+    sa, sb = shapes[rng.integers(len(shapes))]
+    return Sample((rng.uniform(-2, 2, size=sa), rng.uniform(-2, 2, size=sb)))
+
+
 matmul = primitive(np.matmul, elementwise=False)
 defjvp(matmul, _matmul_jvp_a, _matmul_jvp_b)
 defvjp(matmul, _matmul_vjp_a, _matmul_vjp_b)
+defdomain(matmul, _matmul_sample)
 register_op("matmul", matmul)
 
 
@@ -225,9 +233,23 @@ def _einsum_vjp_rule(i):
     return rule
 
 
+_EINSUM_CASES = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("i,i->", [(3,), (3,)]), ("ij->", [(2, 3)]), ("ij->j", [(2, 3)]),
+    ("ii->i", [(3, 3)]), ("ii->", [(3, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
+    ("ij,kl->ijkl", [(2, 2), (1, 3)]), ("ii,ij->j", [(3, 3), (3, 2)]), ("i,->i", [(3,), ()]),
+    ("ij,jk,kl->il", [(2, 3), (3, 3), (3, 2)]), ("ij->ji", [(2, 3)]),
+]
+
+
+def _einsum_sample(rng):
+    subscripts, shapes = _EINSUM_CASES[rng.integers(len(_EINSUM_CASES))]
+    return Sample(tuple(rng.uniform(-2, 2, size=s) for s in shapes), {"subscripts": subscripts})
+
+
 einsum = primitive(_einsum_impl, name="einsum")
 einsum.jvps = tuple(_einsum_jvp_rule(i) for i in range(32))
 einsum.vjps = tuple(_einsum_vjp_rule(i) for i in range(32))
+defdomain(einsum, _einsum_sample)
 
 
 def _sublist_to_letters(sublist):
@@ -484,29 +506,3 @@ implements(np.linalg.cross)(lambda x1, x2, /, *, axis=-1: _np_cross(x1, x2, axis
 
 
 __all__ = ["matmul", "einsum", "canonical_einsum"]
-
-
-def _matmul_sample(rng):
-    shapes = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
-              ((3,), (5, 3, 2)), ((5, 2, 3), (5, 3, 2)), ((1, 2, 3), (4, 3, 2))]
-    sa, sb = shapes[rng.integers(len(shapes))]
-    return Sample((rng.uniform(-2, 2, size=sa), rng.uniform(-2, 2, size=sb)))
-
-
-defdomain(matmul, _matmul_sample)
-
-
-_EINSUM_CASES = [
-    ("ij,jk->ik", [(2, 3), (3, 4)]), ("i,i->", [(3,), (3,)]), ("ij->", [(2, 3)]), ("ij->j", [(2, 3)]),
-    ("ii->i", [(3, 3)]), ("ii->", [(3, 3)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 2)]),
-    ("ij,kl->ijkl", [(2, 2), (1, 3)]), ("ii,ij->j", [(3, 3), (3, 2)]), ("i,->i", [(3,), ()]),
-    ("ij,jk,kl->il", [(2, 3), (3, 3), (3, 2)]), ("ij->ji", [(2, 3)]),
-]
-
-
-def _einsum_sample(rng):
-    subscripts, shapes = _EINSUM_CASES[rng.integers(len(_EINSUM_CASES))]
-    return Sample(tuple(rng.uniform(-2, 2, size=s) for s in shapes), {"subscripts": subscripts})
-
-
-defdomain(einsum, _einsum_sample)

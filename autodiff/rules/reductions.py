@@ -21,6 +21,7 @@ from autodiff.core import (
     primitive,
     shape_of,
 )
+from autodiff.forms import deflinear
 from autodiff.rules._domains import array
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
 
@@ -95,9 +96,16 @@ def _broadcast_plain(g, x_shape, axes, keepdims):
     return view
 
 
-sum_ = primitive(_sum_impl, name="sum")
-defjvp(sum_, lambda t, ans, x, axis, keepdims: _sum_impl(t, axis, keepdims))
-defvjp(sum_, _sum_vjp)
+def _axis_params(rng, shape):
+    """A random axis argument (None, one axis, negative, or a tuple) and keepdims."""
+    nd = len(shape)
+    choices = [None] + list(range(-nd, nd)) + ([(0, 1)] if nd >= 2 else [])
+    axis = choices[rng.integers(len(choices))]
+    return {"axis": neg_axes(axis, nd), "keepdims": bool(rng.integers(2))}
+
+
+sum_ = deflinear(_sum_impl, transpose=_sum_vjp, name="sum")
+defdomain(sum_, array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params))
 
 
 def _masked(a, where, fill):
@@ -176,9 +184,22 @@ def _prod_vjp(ans, x, axis, keepdims):
     return lambda g: _expand_reduced(g, shape, axis, keepdims) * _prod_partials(ans, x, axis)
 
 
+def _with_zeros(sampler):
+    """Sampler whose values sometimes hold exact zeros (one or two), where prod/cumprod must not divide."""
+    def sample(rng):
+        s = sampler(rng)
+        x = np.array(s.args[0], dtype=float)
+        if x.size and rng.integers(3):
+            flat = x.reshape(-1)
+            flat[rng.choice(x.size, size=min(x.size, int(rng.integers(1, 3))), replace=False)] = 0.0
+        return Sample((x,), s.params)
+    return sample
+
+
 prod = primitive(_prod_impl, name="prod")
 defjvp(prod, _prod_jvp)
 defvjp(prod, _prod_vjp)
+defdomain(prod, _with_zeros(array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params)))
 
 
 @implements(np.prod)
@@ -218,8 +239,13 @@ def _amin_impl(x, axis, keepdims):
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
+_SHAPES = [(3,), (2, 3), (2, 3, 2)]
+
+
 max_ = primitive(_amax_impl, name="max")
+defdomain(max_, array(_SHAPES, params=_axis_params, distinct=True))
 min_ = primitive(_amin_impl, name="min")
+defdomain(min_, array(_SHAPES, params=_axis_params, distinct=True))
 for _prim in (max_, min_):
     defjvp(_prim, _extremum_jvp)
     defvjp(_prim, _extremum_vjp)
@@ -291,9 +317,25 @@ def _var_vjp(ans, x, axis, ddof, keepdims):
     return pullback
 
 
+def _var_params(rng, shape):
+    return dict(_axis_params(rng, shape), ddof=int(rng.integers(2)))
+
+
+def _sometimes_complex(sampler):
+    """Sampler whose values are complex half of the time (var/std of complex values are real)."""
+    def sample(rng):
+        s = sampler(rng)
+        x = s.args[0]
+        if rng.integers(2):
+            x = x + 1j * rng.uniform(-2.0, 2.0, size=shape_of(x))
+        return Sample((x,), s.params)
+    return sample
+
+
 var = primitive(_var_impl, name="var")
 defjvp(var, _var_jvp)
 defvjp(var, _var_vjp)
+defdomain(var, _sometimes_complex(array(_SHAPES, params=_var_params)))
 
 
 def _std_impl(x, axis, ddof, keepdims):
@@ -328,6 +370,7 @@ def _std_vjp(ans, x, axis, ddof, keepdims):
 std = primitive(_std_impl, name="std")
 defjvp(std, _std_jvp)
 defvjp(std, _std_vjp)
+defdomain(std, _sometimes_complex(array(_SHAPES, params=_var_params)))
 
 
 def _ddof(ddof, correction):
@@ -385,9 +428,13 @@ def _reverse_cumsum(g, axis):
     return _flip(np.cumsum(_flip(g, axis), axis=axis), axis)
 
 
-cumsum = primitive(_cumsum_impl, name="cumsum")
-defjvp(cumsum, lambda t, ans, x, axis: np.cumsum(t, axis=axis))
-defvjp(cumsum, lambda ans, x, axis: lambda g: _reverse_cumsum(g, axis))
+def _scan_params(rng, shape):
+    return {"axis": int(rng.integers(-len(shape), 0))}
+
+
+cumsum = deflinear(_cumsum_impl, name="cumsum",
+                   transpose=lambda ans, x, axis: lambda g: _reverse_cumsum(g, axis))
+defdomain(cumsum, array(_SHAPES, params=_scan_params))
 
 
 def _cumprod_impl(x, axis):
@@ -429,6 +476,7 @@ def _cumprod_vjp(ans, x, axis):
 cumprod = primitive(_cumprod_impl, name="cumprod")
 defjvp(cumprod, _cumprod_jvp)
 defvjp(cumprod, _cumprod_vjp)
+defdomain(cumprod, _with_zeros(array(_SHAPES, params=_scan_params)))
 
 
 def _scan(prim, a, axis, dtype, name):
@@ -492,9 +540,16 @@ def _trace_vjp(ans, x, offset, axis1, axis2):
     return lambda g: _expand_reduced(g, shape, tuple(sorted((axis1, axis2))), False) * diag
 
 
-trace = primitive(_trace_impl, name="trace")
-defjvp(trace, lambda t, ans, x, offset, axis1, axis2: np.trace(t, offset=offset, axis1=axis1, axis2=axis2))
-defvjp(trace, _trace_vjp)
+def _trace_sample(rng):
+    shape = [(3, 3), (2, 3), (2, 3, 4)][rng.integers(3)]
+    nd = len(shape)
+    a1, a2 = rng.choice(nd, size=2, replace=False) - nd
+    return Sample((rng.uniform(-2, 2, size=shape),),
+                  {"offset": int(rng.integers(-1, 2)), "axis1": int(a1), "axis2": int(a2)})
+
+
+trace = deflinear(_trace_impl, transpose=_trace_vjp, name="trace")
+defdomain(trace, _trace_sample)
 
 
 @implements(np.trace)
@@ -618,66 +673,3 @@ implements_ufunc_method(np.add, "accumulate")(_ufunc_accumulate(_np_cumsum))
 implements_ufunc_method(np.multiply, "accumulate")(_ufunc_accumulate(_np_cumprod))
 
 __all__ = ["sum_", "prod", "max_", "min_", "var", "std", "cumsum", "cumprod", "trace"]
-
-# ---- test domains ----------------------------------------------------------------------------------
-
-
-def _axis_params(rng, shape):
-    """A random axis argument (None, one axis, negative, or a tuple) and keepdims."""
-    nd = len(shape)
-    choices = [None] + list(range(-nd, nd)) + ([(0, 1)] if nd >= 2 else [])
-    axis = choices[rng.integers(len(choices))]
-    return {"axis": neg_axes(axis, nd), "keepdims": bool(rng.integers(2))}
-
-
-def _var_params(rng, shape):
-    return dict(_axis_params(rng, shape), ddof=int(rng.integers(2)))
-
-
-def _scan_params(rng, shape):
-    return {"axis": int(rng.integers(-len(shape), 0))}
-
-
-def _with_zeros(sampler):
-    """Sampler whose values sometimes hold exact zeros (one or two), where prod/cumprod must not divide."""
-    def sample(rng):
-        s = sampler(rng)
-        x = np.array(s.args[0], dtype=float)
-        if x.size and rng.integers(3):
-            flat = x.reshape(-1)
-            flat[rng.choice(x.size, size=min(x.size, int(rng.integers(1, 3))), replace=False)] = 0.0
-        return Sample((x,), s.params)
-    return sample
-
-
-def _trace_sample(rng):
-    shape = [(3, 3), (2, 3), (2, 3, 4)][rng.integers(3)]
-    nd = len(shape)
-    a1, a2 = rng.choice(nd, size=2, replace=False) - nd
-    return Sample((rng.uniform(-2, 2, size=shape),),
-                  {"offset": int(rng.integers(-1, 2)), "axis1": int(a1), "axis2": int(a2)})
-
-
-_SHAPES = [(3,), (2, 3), (2, 3, 2)]
-defdomain(sum_, array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params))
-defdomain(prod, _with_zeros(array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params)))
-defdomain(max_, array(_SHAPES, params=_axis_params, distinct=True))
-defdomain(min_, array(_SHAPES, params=_axis_params, distinct=True))
-
-
-def _sometimes_complex(sampler):
-    """Sampler whose values are complex half of the time (var/std of complex values are real)."""
-    def sample(rng):
-        s = sampler(rng)
-        x = s.args[0]
-        if rng.integers(2):
-            x = x + 1j * rng.uniform(-2.0, 2.0, size=shape_of(x))
-        return Sample((x,), s.params)
-    return sample
-
-
-defdomain(var, _sometimes_complex(array(_SHAPES, params=_var_params)))
-defdomain(std, _sometimes_complex(array(_SHAPES, params=_var_params)))
-defdomain(cumsum, array(_SHAPES, params=_scan_params))
-defdomain(cumprod, _with_zeros(array(_SHAPES, params=_scan_params)))
-defdomain(trace, _trace_sample)

@@ -157,9 +157,33 @@ def _solve_vjp_b(ans, a, b, assume_a, lower, transposed):
     return lambda g: solve(a, g, assume_a=assume_a, lower=lower, transposed=not transposed)
 
 
+def _general(rng, n):
+    return rng.uniform(-1, 1, size=(n, n)) + 2.5 * np.eye(n)
+
+
+def _spd(rng, n):
+    m = rng.uniform(-1, 1, size=(n, n))
+    return m @ m.T + n * np.eye(n)
+
+
+def _rhs(rng, n):
+    return rng.uniform(-2, 2, size=(n, int(rng.integers(1, 3))))
+
+
+def _solve_sample(rng):
+    # The unread entries (of the other triangle) are noise: the derivative must ignore them.
+    n = int(rng.integers(1, 4))
+    kind = [None, "gen", "pos", "sym", "lower triangular", "upper triangular"][rng.integers(6)]
+    a, lower = (_spd(rng, n) if kind == "pos" else _general(rng, n)), bool(rng.integers(2))
+    if kind == "pos":
+        a = a + np.tri(n, k=-1) * rng.uniform(-1, 1, size=(n, n)) * (1 if not lower else 0)
+    return Sample((a, _rhs(rng, n)), {"assume_a": kind, "lower": lower, "transposed": bool(rng.integers(2))})
+
+
 solve = primitive(_solve_impl, name="scipy_solve")
 defjvp(solve, _solve_jvp_a, _solve_jvp_b)
 defvjp(solve, _solve_vjp_a, _solve_vjp_b)
+defdomain(solve, _solve_sample)
 
 
 def _inv_impl(a, assume_a, lower):
@@ -174,9 +198,17 @@ def _inv_vjp(ans, a, assume_a, lower):
     return lambda g: _read_adjoint(-(_T(ans) @ g @ _T(ans)), assume_a, lower)
 
 
+def _inv_sample(rng):
+    n = int(rng.integers(1, 4))
+    kind = [None, "gen", "pos", "sym"][rng.integers(4)]
+    a = _spd(rng, n) if kind == "pos" else _general(rng, n)
+    return Sample((a,), {"assume_a": kind, "lower": bool(rng.integers(2))})
+
+
 inv = primitive(_inv_impl, name="scipy_inv")
 defjvp(inv, _inv_jvp)
 defvjp(inv, _inv_vjp)
+defdomain(inv, _inv_sample)
 
 
 def _det_impl(a):
@@ -201,6 +233,7 @@ def _det_jvp(t, ans, a):
 det = primitive(_det_impl, name="scipy_det")
 defjvp(det, _det_jvp)
 defvjp(det, _det_vjp)
+defdomain(det, lambda rng: Sample((_general(rng, int(rng.integers(1, 4))),)))
 
 # ---- Cholesky: cho_factor, cho_solve ----------------------------------------------------------------
 
@@ -224,9 +257,15 @@ def _cho_factor_vjp(ans, a, lower):
     return lambda g: _T(factor(_T(_tri(g, upper=True)))) + _strict(g)
 
 
+def _cho_factor_sample(rng):
+    n = int(rng.integers(1, 4))
+    return Sample((_spd(rng, n),), {"lower": bool(rng.integers(2))})
+
+
 cho_factor = primitive(_cho_factor_impl, name="cho_factor")
 defjvp(cho_factor, _cho_factor_jvp)
 defvjp(cho_factor, _cho_factor_vjp)
+defdomain(cho_factor, _cho_factor_sample)
 
 
 def _cho_solve_impl(c, b, lower):
@@ -254,9 +293,17 @@ def _cho_solve_vjp_c(ans, c, b, lower):
     return pullback
 
 
+def _cho_solve_sample(rng):
+    n = int(rng.integers(1, 4))
+    lower = bool(rng.integers(2))
+    c = scipy.linalg.cho_factor(_spd(rng, n), lower=lower)[0]
+    return Sample((c, _rhs(rng, n)), {"lower": lower})
+
+
 cho_solve = primitive(_cho_solve_impl, name="cho_solve")
 defjvp(cho_solve, _cho_solve_jvp_c, lambda t, ans, c, b, lower: cho_solve(c, t, lower=lower))
 defvjp(cho_solve, _cho_solve_vjp_c, lambda ans, c, b, lower: lambda g: cho_solve(c, g, lower=lower))
+defdomain(cho_solve, _cho_solve_sample)
 
 # ---- LU: lu_factor, lu_solve ---------------------------------------------------------------------------
 
@@ -298,9 +345,18 @@ def _lu_factor_vjp(ans, a, piv):
     return pullback
 
 
+def _lu_factor_sample(rng):
+    # Rows of a diagonally dominant matrix, shuffled: the pivots are far from ties (a perturbation of
+    # the finite differences cannot change them), and they do permute.
+    n = int(rng.integers(1, 5))
+    a = _general(rng, n)[rng.permutation(n)]
+    return Sample((a,), {"piv": tuple(int(p) for p in scipy.linalg.lu_factor(a)[1])})
+
+
 lu_factor = primitive(_lu_factor_impl, name="lu_factor")
 defjvp(lu_factor, _lu_factor_jvp)
 defvjp(lu_factor, _lu_factor_vjp)
+defdomain(lu_factor, _lu_factor_sample)
 
 
 def _lu_solve_impl(lu, b, piv, trans):
@@ -334,10 +390,17 @@ def _lu_solve_vjp_lu(ans, lu, b, piv, trans):
     return pullback
 
 
+def _lu_solve_sample(rng):
+    n = int(rng.integers(1, 4))
+    lu, piv = scipy.linalg.lu_factor(_general(rng, n)[rng.permutation(n)])
+    return Sample((lu, _rhs(rng, n)), {"piv": tuple(int(p) for p in piv), "trans": int(rng.integers(2))})
+
+
 lu_solve = primitive(_lu_solve_impl, name="lu_solve")
 defjvp(lu_solve, _lu_solve_jvp_lu, lambda t, ans, lu, b, piv, trans: lu_solve(lu, t, piv=piv, trans=trans))
 defvjp(lu_solve, _lu_solve_vjp_lu,
        lambda ans, lu, b, piv, trans: lambda g: lu_solve(lu, g, piv=piv, trans=1 - trans))
+defdomain(lu_solve, _lu_solve_sample)
 
 # ---- Sylvester equations and the matrix square root ----------------------------------------------------
 
@@ -364,21 +427,33 @@ def _sylvester_vjp_b(ans, a, b, q):
     return pullback
 
 
+def _sylvester_sample(rng):
+    n, m = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    return Sample((_general(rng, n), _general(rng, m), rng.uniform(-2, 2, size=(n, m))))
+
+
 solve_sylvester = primitive(_sylvester_impl, name="solve_sylvester")
 defjvp(solve_sylvester,
        lambda t, ans, a, b, q: solve_sylvester(a, b, -(_lift(t, a, np.ndim(ans)) @ ans)),
        lambda t, ans, a, b, q: solve_sylvester(a, b, -(ans @ _lift(t, b, np.ndim(ans)))),
        lambda t, ans, a, b, q: solve_sylvester(a, b, t))
 defvjp(solve_sylvester, _sylvester_vjp_a, _sylvester_vjp_b, _sylvester_vjp_q)
+defdomain(solve_sylvester, _sylvester_sample)
 
 
 def _sqrtm_impl(a):
     return scipy.linalg.sqrtm(a)
 
 
+def _sqrtm_sample(rng):
+    n = int(rng.integers(1, 4))      # eigenvalues well inside the right half-plane, not symmetric
+    return Sample((_spd(rng, n) + rng.uniform(-0.3, 0.3, size=(n, n)),))
+
+
 sqrtm = primitive(_sqrtm_impl, name="sqrtm")
 defjvp(sqrtm, lambda t, ans, a: solve_sylvester(ans, ans, t))
 defvjp(sqrtm, lambda ans, a: lambda g: solve_sylvester(_T(ans), _T(ans), g))
+defdomain(sqrtm, _sqrtm_sample)
 
 # ---- banded solves (scipy.linalg.solve_banded) ----------------------------------------------------------
 
@@ -443,82 +518,6 @@ def _banded_vjp_ab(ans, ab, b, lu, trans):
     return pullback
 
 
-banded = primitive(_banded_impl, name="solve_banded")
-defjvp(banded, _banded_jvp_ab, lambda t, ans, ab, b, lu, trans: banded(ab, t, lu=lu, trans=trans))
-defvjp(banded, _banded_vjp_ab, lambda ans, ab, b, lu, trans: lambda g: banded(ab, g, lu=lu, trans=not trans))
-
-__all__ = ["solve", "inv", "det", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve_sylvester",
-           "sqrtm", "banded", "permutation_of", "band_matvec", "band_transpose"]
-
-# ---- test domains --------------------------------------------------------------------------------------
-
-
-def _general(rng, n):
-    return rng.uniform(-1, 1, size=(n, n)) + 2.5 * np.eye(n)
-
-
-def _spd(rng, n):
-    m = rng.uniform(-1, 1, size=(n, n))
-    return m @ m.T + n * np.eye(n)
-
-
-def _rhs(rng, n):
-    return rng.uniform(-2, 2, size=(n, int(rng.integers(1, 3))))
-
-
-def _solve_sample(rng):
-    # The unread entries (of the other triangle) are noise: the derivative must ignore them.
-    n = int(rng.integers(1, 4))
-    kind = [None, "gen", "pos", "sym", "lower triangular", "upper triangular"][rng.integers(6)]
-    a, lower = (_spd(rng, n) if kind == "pos" else _general(rng, n)), bool(rng.integers(2))
-    if kind == "pos":
-        a = a + np.tri(n, k=-1) * rng.uniform(-1, 1, size=(n, n)) * (1 if not lower else 0)
-    return Sample((a, _rhs(rng, n)), {"assume_a": kind, "lower": lower, "transposed": bool(rng.integers(2))})
-
-
-def _inv_sample(rng):
-    n = int(rng.integers(1, 4))
-    kind = [None, "gen", "pos", "sym"][rng.integers(4)]
-    a = _spd(rng, n) if kind == "pos" else _general(rng, n)
-    return Sample((a,), {"assume_a": kind, "lower": bool(rng.integers(2))})
-
-
-def _cho_factor_sample(rng):
-    n = int(rng.integers(1, 4))
-    return Sample((_spd(rng, n),), {"lower": bool(rng.integers(2))})
-
-
-def _cho_solve_sample(rng):
-    n = int(rng.integers(1, 4))
-    lower = bool(rng.integers(2))
-    c = scipy.linalg.cho_factor(_spd(rng, n), lower=lower)[0]
-    return Sample((c, _rhs(rng, n)), {"lower": lower})
-
-
-def _lu_factor_sample(rng):
-    # Rows of a diagonally dominant matrix, shuffled: the pivots are far from ties (a perturbation of
-    # the finite differences cannot change them), and they do permute.
-    n = int(rng.integers(1, 5))
-    a = _general(rng, n)[rng.permutation(n)]
-    return Sample((a,), {"piv": tuple(int(p) for p in scipy.linalg.lu_factor(a)[1])})
-
-
-def _lu_solve_sample(rng):
-    n = int(rng.integers(1, 4))
-    lu, piv = scipy.linalg.lu_factor(_general(rng, n)[rng.permutation(n)])
-    return Sample((lu, _rhs(rng, n)), {"piv": tuple(int(p) for p in piv), "trans": int(rng.integers(2))})
-
-
-def _sylvester_sample(rng):
-    n, m = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    return Sample((_general(rng, n), _general(rng, m), rng.uniform(-2, 2, size=(n, m))))
-
-
-def _sqrtm_sample(rng):
-    n = int(rng.integers(1, 4))      # eigenvalues well inside the right half-plane, not symmetric
-    return Sample((_spd(rng, n) + rng.uniform(-0.3, 0.3, size=(n, n)),))
-
-
 def _banded_sample(rng):
     n, nlow, u = int(rng.integers(2, 5)), int(rng.integers(0, 2)), int(rng.integers(0, 3))
     ab = rng.uniform(-1, 1, size=(nlow + u + 1, n))
@@ -526,13 +525,10 @@ def _banded_sample(rng):
     return Sample((ab, _rhs(rng, n)), {"lu": (nlow, u), "trans": bool(rng.integers(2))})
 
 
-defdomain(solve, _solve_sample)
-defdomain(inv, _inv_sample)
-defdomain(det, lambda rng: Sample((_general(rng, int(rng.integers(1, 4))),)))
-defdomain(cho_factor, _cho_factor_sample)
-defdomain(cho_solve, _cho_solve_sample)
-defdomain(lu_factor, _lu_factor_sample)
-defdomain(lu_solve, _lu_solve_sample)
-defdomain(solve_sylvester, _sylvester_sample)
-defdomain(sqrtm, _sqrtm_sample)
+banded = primitive(_banded_impl, name="solve_banded")
+defjvp(banded, _banded_jvp_ab, lambda t, ans, ab, b, lu, trans: banded(ab, t, lu=lu, trans=trans))
+defvjp(banded, _banded_vjp_ab, lambda ans, ab, b, lu, trans: lambda g: banded(ab, g, lu=lu, trans=not trans))
 defdomain(banded, _banded_sample)
+
+__all__ = ["solve", "inv", "det", "cho_factor", "cho_solve", "lu_factor", "lu_solve", "solve_sylvester",
+           "sqrtm", "banded", "permutation_of", "band_matvec", "band_transpose"]

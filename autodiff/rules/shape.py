@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from autodiff.core import (
+    Primitive,
     Sample,
     Tracer,
     defdomain,
@@ -21,6 +22,7 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
+from autodiff.forms import deflinear
 from autodiff.shapes import unbroadcast
 from autodiff.structured import IndexedCotangent
 
@@ -36,9 +38,15 @@ def _batch_reshape(t, x, shape):
     return np.reshape(t, shape_of(t)[:nb] + tuple(shape))
 
 
-reshape = primitive(_reshape_impl, name="reshape")
-defjvp(reshape, lambda t, ans, x, shape: _batch_reshape(t, x, shape))
-defvjp(reshape, lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)))
+def _reshape_sample(rng):
+    x = rng.uniform(-2, 2, size=(2, 3))
+    return Sample((x,), {"shape": [(6,), (3, 2), (1, 6, 1)][rng.integers(3)]})
+
+
+reshape: Primitive = deflinear(_reshape_impl, name="reshape",
+                    transpose=lambda ans, x, shape: lambda g: _batch_reshape(g, ans, shape_of(x)),
+                    batched=lambda t, nb, shape: reshape(t, shape=shape_of(t)[:nb] + tuple(shape)))
+defdomain(reshape, _reshape_sample)
 
 
 def _fill_minus_one(size, shape):
@@ -92,9 +100,16 @@ def _broadcast_jvp(t, ans, x, shape):
     return np.broadcast_to(t, tshape[:nb] + tuple(shape))
 
 
+def _broadcast_sample(rng):
+    shapes = [((3,), (2, 3)), ((), (2, 3)), ((2, 1), (2, 3)), ((1,), (4,))]
+    src, dst = shapes[rng.integers(len(shapes))]
+    return Sample((rng.uniform(-2, 2, size=src),), {"shape": dst})
+
+
 broadcast_to = primitive(_broadcast_impl, name="broadcast_to")
 defjvp(broadcast_to, _broadcast_jvp)
 defvjp(broadcast_to, lambda ans, x, shape: lambda g: unbroadcast(g, shape_of(x), ndim_of(g) - len(shape)))
+defdomain(broadcast_to, _broadcast_sample)
 
 
 @implements(np.broadcast_to)
@@ -117,9 +132,20 @@ def _batch_transpose(t, x, axes):
     return np.transpose(t, tuple(range(nb)) + tuple(nb + a for a in axes))
 
 
-transpose = primitive(_transpose_impl, name="transpose")
-defjvp(transpose, lambda t, ans, x, axes: _batch_transpose(t, x, axes))
-defvjp(transpose, lambda ans, x, axes: lambda g: _batch_transpose(g, ans, tuple(np.argsort(axes))))
+def _transpose_batched(t, nb, axes):
+    """The transpose of a tangent with ``nb`` batch axes in front: they stay in front."""
+    return transpose(t, axes=tuple(range(nb)) + tuple(nb + a for a in axes))
+
+
+def _transpose_sample(rng):
+    x = rng.uniform(-2, 2, size=(2, 3, 4))
+    return Sample((x,), {"axes": tuple(int(a) for a in rng.permutation(3))})
+
+
+transpose = deflinear(_transpose_impl, name="transpose", batched=_transpose_batched,  # inverse permutation
+                      transpose=lambda ans, x, axes: lambda g: _batch_transpose(
+                          g, ans, tuple(np.argsort(axes))))
+defdomain(transpose, _transpose_sample)
 
 
 # np.permute_dims is np.transpose in NumPy >= 2 (one object).
@@ -160,16 +186,6 @@ def _concatenate_impl(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-def _concat_jvp_rule(i):
-    def rule(t, ans, *xs, axis):
-        # The tangent of piece i, zero-padded to the whole: one primitive call, however many pieces.
-        sizes = [shape_of(x)[axis] for x in xs]
-        widths = [(0, 0)] * ndim_of(t)
-        widths[ndim_of(t) + axis] = (sum(sizes[:i]), sum(sizes[i + 1:]))
-        return pad_zeros(t, pad_width=tuple(widths))
-    return rule
-
-
 def _concat_vjp_rule(i):
     def rule(ans, *xs, axis):
         sizes = [shape_of(x)[axis] for x in xs]
@@ -184,15 +200,17 @@ def _slice_axis(g, axis, start, stop):
     return g[tuple(index)]
 
 
-concatenate = primitive(_concatenate_impl, name="concatenate")
+def _concatenate_sample(rng):
+    axis = int(rng.integers(-2, 0))
+    a = rng.uniform(-2, 2, size=(2, 3))
+    b = rng.uniform(-2, 2, size=(2, 3))
+    return Sample((a, b), {"axis": axis})
 
 
-def _concat_rules_for(n, maker):
-    return tuple(maker(i) for i in range(n))
-
-
-concatenate.jvps = _concat_rules_for(64, _concat_jvp_rule)
-concatenate.vjps = _concat_rules_for(64, _concat_vjp_rule)
+# Linear in its pieces jointly: rules for up to 64 of them.
+concatenate = deflinear(_concatenate_impl, transpose=tuple(_concat_vjp_rule(i) for i in range(64)),
+                        name="concatenate")
+defdomain(concatenate, _concatenate_sample)
 
 
 def _no_out(out, name):
@@ -297,8 +315,8 @@ def _take(a, index):
     return getitem(a, index=index)
 
 
-def _getitem_jvp(t, ans, x, index):
-    nb = ndim_of(t) - ndim_of(x)
+def _getitem_batched(t, nb, index):
+    """``t[index]`` for a tangent with ``nb`` batch axes in front."""
     if _is_basic(index):
         # Basic indices never move axes, so full slices in front address the batch axes exactly.
         return getitem(t, index=(slice(None),) * nb + index)
@@ -325,9 +343,20 @@ def _getitem_vjp(ans, x, index):
     return pullback
 
 
-getitem = primitive(_getitem_impl, name="getitem")
-defjvp(getitem, _getitem_jvp)
-defvjp(getitem, _getitem_vjp)
+_INDEXES = [
+    (2,), (slice(1, None),), (slice(None), 1), (np.array([0, 2, 2]),), (slice(None), np.array([1, 0])),
+    (np.array([0, 1]), slice(None), np.array([1, 1])), (None, 1), (np.array([[0], [2]]), np.array([1, 2])),
+]
+
+
+def _getitem_sample(rng):
+    x = rng.uniform(-2, 2, size=(3, 4, 2))
+    index = _INDEXES[rng.integers(len(_INDEXES))]
+    return Sample((x,), {"index": normalize_index(index, x.shape)})
+
+
+getitem = deflinear(_getitem_impl, transpose=_getitem_vjp, batched=_getitem_batched, name="getitem")
+defdomain(getitem, _getitem_sample)
 
 
 def _scatter_impl(g, shape, index):
@@ -357,6 +386,15 @@ def _scatter_vjp(ans, g, shape, index):
     return lambda c: getitem(c, index=(slice(None),) * (ndim_of(c) - len(shape)) + index)
 
 
+def _scatter_sample(rng):
+    shape = (3, 4)
+    index = [(slice(1, None),), (slice(None), 2), (1, slice(None, None, -2)), (None, slice(0, 2))][
+        rng.integers(4)]
+    index = normalize_index(index, shape)
+    slot = np.zeros(shape)[index].shape
+    return Sample((rng.uniform(-2, 2, size=slot),), {"shape": shape, "index": index})
+
+
 scatter = primitive(_scatter_impl, name="scatter")
 """``scatter(g, shape=, index=)``: zeros of ``shape`` with ``g`` written at the basic ``index``.
 
@@ -364,6 +402,7 @@ The transpose of basic indexing; it is linear in g, so its JVP is itself and its
 """
 defjvp(scatter, _scatter_jvp)
 defvjp(scatter, _scatter_vjp)
+defdomain(scatter, _scatter_sample)
 
 
 def _tracer_getitem(x, index):
@@ -419,6 +458,17 @@ def _batched_write(op, base, vals, nb, index):
     return np.moveaxis(out, tuple(range(nd - nb, nd)), tuple(range(nb)))
 
 
+def _index_write_sample(rng):
+    x = rng.uniform(-2, 2, size=(3, 4))
+    # [0, 2, 0] writes row 0 twice: index_add accumulates, index_update keeps the last write
+    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1])),
+               (np.array([0, 2, 0]),)]
+    index = normalize_index(choices[rng.integers(len(choices))], x.shape)
+    slot = x[index]
+    v = rng.uniform(-2, 2, size=slot.shape if rng.integers(2) else slot.shape[-1:])
+    return Sample((x, v), {"index": index})
+
+
 index_add = primitive(_index_add_impl, name="index_add")
 defjvp(index_add,
        lambda t, ans, x, v, index: t,
@@ -426,6 +476,7 @@ defjvp(index_add,
 defvjp(index_add,
        lambda ans, x, v, index: lambda g: g,
        _slot_vjp)
+defdomain(index_add, _index_write_sample)
 
 
 def _index_add_jvp_v(t, ans, x, v, index):
@@ -496,6 +547,7 @@ defvjp(index_update,
        lambda ans, x, v, index: lambda g: _batched_write(index_update, g, 0.0, ndim_of(g) - ndim_of(x),
                                                          index),
        _update_vjp_v)
+defdomain(index_update, _index_write_sample)
 
 
 def index_add_public(x, index, values):
@@ -530,9 +582,16 @@ def _unpad(g, x_shape, pad_width):
     return g[(slice(None),) * nb + tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x_shape))]
 
 
+def _pad_sample(rng):
+    shapes = [((3,), ((1, 2),)), ((2, 3), ((0, 1), (2, 0))), ((2, 2), ((1, 1), (1, 1)))]
+    shape, widths = shapes[rng.integers(len(shapes))]
+    return Sample((rng.uniform(-2, 2, size=shape),), {"pad_width": widths})
+
+
 pad_zeros = primitive(_pad_impl, name="pad")
 defjvp(pad_zeros, lambda t, ans, x, pad_width: pad_zeros(t, pad_width=_batch_pad_width(t, pad_width)))
 defvjp(pad_zeros, lambda ans, x, pad_width: lambda g: _unpad(g, shape_of(x), pad_width))
+defdomain(pad_zeros, _pad_sample)
 
 _GATHER_MODES = ("edge", "reflect", "symmetric", "wrap")
 
@@ -800,80 +859,3 @@ def _np_triu(m, k=0):
 
 __all__ = ["reshape", "broadcast_to", "transpose", "concatenate", "getitem", "index_add", "index_update",
            "normalize_index", "index_add_public", "index_update_public", "scatter", "pad_zeros"]
-
-
-# ---- test domains ----------------------------------------------------------------------------------
-
-def _reshape_sample(rng):
-    x = rng.uniform(-2, 2, size=(2, 3))
-    return Sample((x,), {"shape": [(6,), (3, 2), (1, 6, 1)][rng.integers(3)]})
-
-
-def _broadcast_sample(rng):
-    shapes = [((3,), (2, 3)), ((), (2, 3)), ((2, 1), (2, 3)), ((1,), (4,))]
-    src, dst = shapes[rng.integers(len(shapes))]
-    return Sample((rng.uniform(-2, 2, size=src),), {"shape": dst})
-
-
-def _transpose_sample(rng):
-    x = rng.uniform(-2, 2, size=(2, 3, 4))
-    return Sample((x,), {"axes": tuple(int(a) for a in rng.permutation(3))})
-
-
-def _concatenate_sample(rng):
-    axis = int(rng.integers(-2, 0))
-    a = rng.uniform(-2, 2, size=(2, 3))
-    b = rng.uniform(-2, 2, size=(2, 3))
-    return Sample((a, b), {"axis": axis})
-
-
-_INDEXES = [
-    (2,), (slice(1, None),), (slice(None), 1), (np.array([0, 2, 2]),), (slice(None), np.array([1, 0])),
-    (np.array([0, 1]), slice(None), np.array([1, 1])), (None, 1), (np.array([[0], [2]]), np.array([1, 2])),
-]
-
-
-def _getitem_sample(rng):
-    x = rng.uniform(-2, 2, size=(3, 4, 2))
-    index = _INDEXES[rng.integers(len(_INDEXES))]
-    return Sample((x,), {"index": normalize_index(index, x.shape)})
-
-
-def _index_write_sample(rng):
-    x = rng.uniform(-2, 2, size=(3, 4))
-    # [0, 2, 0] writes row 0 twice: index_add accumulates, index_update keeps the last write
-    choices = [(1,), (slice(0, 2), slice(None)), (np.array([0, 2]),), (slice(None), np.array([3, 1])),
-               (np.array([0, 2, 0]),)]
-    index = normalize_index(choices[rng.integers(len(choices))], x.shape)
-    slot = x[index]
-    v = rng.uniform(-2, 2, size=slot.shape if rng.integers(2) else slot.shape[-1:])
-    return Sample((x, v), {"index": index})
-
-
-defdomain(reshape, _reshape_sample)
-defdomain(broadcast_to, _broadcast_sample)
-defdomain(transpose, _transpose_sample)
-defdomain(concatenate, _concatenate_sample)
-defdomain(getitem, _getitem_sample)
-defdomain(index_add, _index_write_sample)
-defdomain(index_update, _index_write_sample)
-
-
-
-def _scatter_sample(rng):
-    shape = (3, 4)
-    index = [(slice(1, None),), (slice(None), 2), (1, slice(None, None, -2)), (None, slice(0, 2))][
-        rng.integers(4)]
-    index = normalize_index(index, shape)
-    slot = np.zeros(shape)[index].shape
-    return Sample((rng.uniform(-2, 2, size=slot),), {"shape": shape, "index": index})
-
-
-def _pad_sample(rng):
-    shapes = [((3,), ((1, 2),)), ((2, 3), ((0, 1), (2, 0))), ((2, 2), ((1, 1), (1, 1)))]
-    shape, widths = shapes[rng.integers(len(shapes))]
-    return Sample((rng.uniform(-2, 2, size=shape),), {"pad_width": widths})
-
-
-defdomain(scatter, _scatter_sample)
-defdomain(pad_zeros, _pad_sample)

@@ -32,10 +32,10 @@ import numpy as np
 import scipy.special as sc
 from scipy.integrate import IntegrationWarning, quad
 
-from autodiff.core import Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
+from autodiff.core import Primitive, Sample, defdomain, defjvp, defvjp, lower, nondifferentiable, primitive
+from autodiff.forms import defprim
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like, keepdims_shape, neg_axes
-from autodiff.rules.elementwise import defderiv
 from autodiff.shapes import align_tangent, unbroadcast
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -43,20 +43,14 @@ _HALF_SQRT_PI = math.sqrt(math.pi) / 2.0
 
 # ---- error function, logistic ----------------------------------------------------------------------
 
-erf = primitive(sc.erf)
-defderiv(erf, lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(-x * x))
-
-erfc = primitive(sc.erfc)
-defderiv(erfc, lambda ans, x: -_TWO_OVER_SQRT_PI * np.exp(-x * x))
-
-erfinv = primitive(sc.erfinv)            # 1 / erf'(erfinv(x))
-defderiv(erfinv, lambda ans, x: _HALF_SQRT_PI * np.exp(ans * ans))
-
-expit = primitive(sc.expit)              # the logistic sigmoid 1 / (1 + e^-x)
-defderiv(expit, lambda ans, x: ans * (1.0 - ans))
-
-logit = primitive(sc.logit)              # log(x / (1 - x)), the inverse of expit
-defderiv(logit, lambda ans, x: 1.0 / (x * (1.0 - x)))
+erf = defprim(sc.erf, deriv=lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(-x * x), domain=unary())
+erfc = defprim(sc.erfc, deriv=lambda ans, x: -_TWO_OVER_SQRT_PI * np.exp(-x * x), domain=unary())
+erfinv = defprim(sc.erfinv,              # 1 / erf'(erfinv(x))
+                 deriv=lambda ans, x: _HALF_SQRT_PI * np.exp(ans * ans), domain=unary(-0.9, 0.9))
+expit = defprim(sc.expit,                # the logistic sigmoid 1 / (1 + e^-x)
+                deriv=lambda ans, x: ans * (1.0 - ans), domain=unary())
+logit = defprim(sc.logit,                # log(x / (1 - x)), the inverse of expit
+                deriv=lambda ans, x: 1.0 / (x * (1.0 - x)), domain=unary(0.05, 0.95))
 
 # ---- gamma family: gammaln' = digamma, digamma' = polygamma(1, ·), polygamma(n, ·)' = polygamma(n+1, ·)
 
@@ -68,14 +62,17 @@ def _polygamma_impl(n, x):
     return out.astype(dtype) if np.issubdtype(dtype, np.floating) and out.dtype != dtype else out
 
 
-polygamma = primitive(_polygamma_impl, name="polygamma", elementwise=True)
-defderiv(polygamma, None, lambda ans, n, x: polygamma(np.add(n, 1), x))
+def _polygamma_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    return Sample((np.int64(rng.integers(0, 3)), uniform(rng, shape, 0.3, 3.0)))
 
-gammaln = primitive(sc.gammaln)          # log|Γ(x)|
-defderiv(gammaln, lambda ans, x: sc.digamma(x))
 
-digamma = primitive(sc.digamma, name="digamma")        # scipy.special.psi is the same ufunc
-defderiv(digamma, lambda ans, x: polygamma(1, x))
+polygamma: Primitive = defprim(_polygamma_impl, deriv=(None, lambda ans, n, x: polygamma(np.add(n, 1), x)),
+                    name="polygamma", domain=_polygamma_sample)
+gammaln = defprim(sc.gammaln,            # log|Γ(x)|
+                  deriv=lambda ans, x: sc.digamma(x), domain=unary(0.2, 4.0))
+digamma = defprim(sc.digamma,            # scipy.special.psi is the same ufunc
+                  deriv=lambda ans, x: polygamma(1, x), name="digamma", domain=unary(0.2, 4.0))
 
 # ---- x log y and x log(1 + y): 0 where x = 0, even where log y is -inf -------------------------------
 
@@ -94,6 +91,7 @@ defjvp(xlogy,
 defvjp(xlogy,
        lambda ans, x, y: lambda g: sc.xlogy(g, y),
        lambda ans, x, y: lambda g: g * (x / _guarded(y, x, 0.0)))
+defdomain(xlogy, binary(-2.0, 2.0, 0.2, 3.0))
 
 xlog1py = primitive(sc.xlog1py)
 defjvp(xlog1py,
@@ -102,6 +100,7 @@ defjvp(xlog1py,
 defvjp(xlog1py,
        lambda ans, x, y: lambda g: sc.xlog1py(g, y),
        lambda ans, x, y: lambda g: g * (x / (1.0 + _guarded(y, x, -1.0))))
+defdomain(xlog1py, binary(-2.0, 2.0, -0.8, 3.0))
 
 # ---- exponentially scaled Bessel functions: i0e = e^-|x| I0(x), i1e = e^-|x| I1(x) ------------------
 # I0' = I1 and I1' = I0 - I1/x give i0e' = i1e - sign(x) i0e and i1e' = i0e - sign(x) i1e - i1e/x,
@@ -115,11 +114,10 @@ def _i1e_over_x(ans, x):
     return np.where(zero, 0.5, ans / np.where(zero, 1.0, x))
 
 
-i1e = primitive(sc.i1e)
-defderiv(i1e, lambda ans, x: sc.i0e(x) - np.sign(x) * ans - _i1e_over_x(ans, x))
-
-i0e = primitive(sc.i0e)
-defderiv(i0e, lambda ans, x: sc.i1e(x) - np.sign(x) * ans)
+i1e = defprim(sc.i1e, deriv=lambda ans, x: sc.i0e(x) - np.sign(x) * ans - _i1e_over_x(ans, x),
+              domain=unary(-3.0, 3.0, avoid=(0.0,)))
+i0e = defprim(sc.i0e, deriv=lambda ans, x: sc.i1e(x) - np.sign(x) * ans,
+              domain=unary(-3.0, 3.0, avoid=(0.0,)))
 
 # ---- the ufuncs of scipy.special that take a parameter (an order, a shape) and a variable -----------
 # Only the variable has a closed-form derivative for most of them (the derivative of jv in its order, or
@@ -200,14 +198,19 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 # gamma, 1/gamma, log gamma (real): Γ' = Γ ψ.
 gamma = _defufunc(sc.gamma, lambda ans, x: ans * sc.digamma(x))
+defdomain(gamma, unary(-2.5, 4.0, avoid=(0.0, -1.0, -2.0)))
 rgamma = _defufunc(sc.rgamma, lambda ans, x: -ans * sc.digamma(x))
+defdomain(rgamma, unary(-2.5, 4.0, avoid=(0.0, -1.0, -2.0)))
 loggamma = _defufunc(sc.loggamma, lambda ans, x: sc.digamma(x))
+defdomain(loggamma, unary(0.2, 4.0))
 
 # beta(a, b) = Γ(a)Γ(b)/Γ(a+b); ∂/∂a log B = ψ(a) - ψ(a+b).
 beta = _defufunc(sc.beta, lambda ans, a, b: ans * (sc.digamma(a) - sc.digamma(a + b)),
                  lambda ans, a, b: ans * (sc.digamma(b) - sc.digamma(a + b)))
+defdomain(beta, binary(0.3, 3.0))
 betaln = _defufunc(sc.betaln, lambda ans, a, b: sc.digamma(a) - sc.digamma(a + b),
                    lambda ans, a, b: sc.digamma(b) - sc.digamma(a + b))
+defdomain(betaln, binary(0.3, 3.0))
 
 
 def _betainc_dx(ans, a, b, x):
@@ -275,10 +278,25 @@ def _gammainc_da_dx(ans, a, x):
     return _gammainc_dx(ans, a, x) * (np.log(x) - sc.digamma(_float_like(a, x)))
 
 
+def _param_sample(params, low, high, avoid=()):
+    """Sampler for ``f(*params, x)``: each param a random int8 array (values from its list of
+    choices) broadcasting against x, x uniform in [low, high] away from ``avoid``."""
+    def sample(rng):
+        shape = [(), (3,), (2, 3)][rng.integers(3)]
+        pshape = shape[-1:] if rng.integers(2) else shape
+        ps = [np.asarray(rng.choice(choices, size=pshape), dtype=np.int8) for choices in params]
+        x = away_from(rng, shape, low, high, avoid) if avoid else uniform(rng, shape, low, high)
+        return Sample((*ps, x))
+    return sample
+
+
 gammainc_da = _def_shape_derivative("gammainc_da", _quadrature_ufunc(_dp_da_one), ("a",), _gammainc_da_dx)
+defdomain(gammainc_da, _param_sample([[1, 2, 3]], 0.2, 4.0))
 gammainc = _defufunc(sc.gammainc, lambda ans, a, x: gammainc_da(a, x), _gammainc_dx)
+defdomain(gammainc, _param_sample([[1, 2, 3]], 0.2, 4.0))
 gammaincc = _defufunc(sc.gammaincc, lambda ans, a, x: -gammainc_da(a, x),
                       lambda ans, a, x: -_gammainc_dx(ans, a, x))
+defdomain(gammaincc, _param_sample([[1, 2, 3]], 0.2, 4.0))
 
 
 # ∂I_x(a, b)/∂a and ∂/∂b, I the regularized incomplete beta function: (1/B(a, b)) ∫_0^x (log t - ψ(a)
@@ -331,51 +349,79 @@ def _log_density_terms(a, b, x):
 betainc_da = _def_shape_derivative(
     "betainc_da", _quadrature_ufunc(_ibeta_da_one), ("a", "b"),
     lambda ans, a, b, x: _betainc_dx(ans, a, b, x) * _log_density_terms(a, b, x)[0])
+defdomain(betainc_da, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
 betainc_db = _def_shape_derivative(
     "betainc_db", _quadrature_ufunc(_ibeta_db_one), ("a", "b"),
     lambda ans, a, b, x: _betainc_dx(ans, a, b, x) * _log_density_terms(a, b, x)[1])
+defdomain(betainc_db, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
 betainc = _defufunc(sc.betainc, lambda ans, a, b, x: betainc_da(a, b, x),
                     lambda ans, a, b, x: betainc_db(a, b, x), _betainc_dx)
+defdomain(betainc, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
 
 
 # Bessel functions. Each derivative is a recurrence in the order, so it is a Bessel function again:
 # J_v' = (J_{v-1} - J_{v+1})/2 (likewise Y), I_v' = (I_{v-1} + I_{v+1})/2, K_v' = -(K_{v-1} + K_{v+1})/2.
 j0 = _defufunc(sc.j0, lambda ans, x: -sc.j1(x))
+defdomain(j0, unary(-6.0, 6.0))
 j1 = _defufunc(sc.j1, lambda ans, x: 0.5 * (sc.j0(x) - sc.jv(2, x)))
+defdomain(j1, unary(-6.0, 6.0))
 jv = _defufunc(sc.jv, _ORDER, lambda ans, v, x: 0.5 * (sc.jv(v - 1, x) - sc.jv(v + 1, x)))  # = jn
+defdomain(jv, _param_sample([[-1, 0, 1, 2, 3]], -6.0, 6.0))
 y0 = _defufunc(sc.y0, lambda ans, x: -sc.y1(x))
+defdomain(y0, unary(0.3, 6.0))
 y1 = _defufunc(sc.y1, lambda ans, x: 0.5 * (sc.y0(x) - sc.yv(2, x)))
+defdomain(y1, unary(0.5, 6.0))
 yv = _defufunc(sc.yv, _ORDER, lambda ans, v, x: 0.5 * (sc.yv(v - 1, x) - sc.yv(v + 1, x)))
+defdomain(yv, _param_sample([[0, 1, 2]], 0.8, 6.0))
 yn = _defufunc(sc.yn, ("n", "the order is an integer"),
                lambda ans, n, x: 0.5 * (sc.yn(n - 1, x) - sc.yn(n + 1, x)))
+defdomain(yn, _param_sample([[0, 1, 2]], 0.8, 6.0))
 i0 = _defufunc(sc.i0, lambda ans, x: sc.i1(x))
+defdomain(i0, unary(-3.0, 3.0))
 i1 = _defufunc(sc.i1, lambda ans, x: 0.5 * (sc.i0(x) + sc.iv(2, x)))
+defdomain(i1, unary(-3.0, 3.0))
 iv = _defufunc(sc.iv, _ORDER, lambda ans, v, x: 0.5 * (sc.iv(v - 1, x) + sc.iv(v + 1, x)))
+defdomain(iv, _param_sample([[-1, 0, 1, 2]], -3.0, 3.0))
 # ive = e^-|x| I_v: the product rule adds -sign(x) ive (a kink at 0, where sign(0) = 0 takes the mean).
 ive = _defufunc(sc.ive, _ORDER,
                 lambda ans, v, x: 0.5 * (sc.ive(v - 1, x) + sc.ive(v + 1, x)) - np.sign(x) * ans)
+defdomain(ive, _param_sample([[0, 1, 2]], -3.0, 3.0, avoid=(0.0,)))
 kv = _defufunc(sc.kv, _ORDER, lambda ans, v, x: -0.5 * (sc.kv(v - 1, x) + sc.kv(v + 1, x)))
+defdomain(kv, _param_sample([[0, 1, 2]], 0.5, 4.0))
 k0 = _defufunc(sc.k0, lambda ans, x: -sc.k1(x))
+defdomain(k0, unary(0.3, 4.0))
 k1 = _defufunc(sc.k1, lambda ans, x: -0.5 * (sc.k0(x) + sc.kv(2, x)))
+defdomain(k1, unary(0.3, 4.0))
 # The scaled kve = e^x K_v (x > 0): the product rule adds kve itself.
 kve = _defufunc(sc.kve, _ORDER, lambda ans, v, x: ans - 0.5 * (sc.kve(v - 1, x) + sc.kve(v + 1, x)))
+defdomain(kve, _param_sample([[0, 1, 2]], 0.5, 4.0))
 k0e = _defufunc(sc.k0e, lambda ans, x: ans - sc.k1e(x))
+defdomain(k0e, unary(0.3, 4.0))
 k1e = _defufunc(sc.k1e, lambda ans, x: ans - 0.5 * (sc.k0e(x) + sc.kve(2, x)))
+defdomain(k1e, unary(0.3, 4.0))
 
 # Error function and normal distribution relatives.
 erfcinv = _defufunc(sc.erfcinv, lambda ans, x: -_HALF_SQRT_PI * np.exp(ans * ans))   # 1 / erfc'(ans)
+defdomain(erfcinv, unary(0.1, 1.9))
 erfcx = _defufunc(sc.erfcx, lambda ans, x: 2.0 * x * ans - _TWO_OVER_SQRT_PI)        # e^(x²) erfc(x)
+defdomain(erfcx, unary(-1.5, 3.0))
 ndtr = _defufunc(sc.ndtr, lambda ans, x: _INV_SQRT_2PI * np.exp(-0.5 * x * x))
+defdomain(ndtr, unary(-3.0, 3.0))
 # log Φ(x): Φ'/Φ = φ(x)/Φ(x), formed in log space (finite far in the left tail, where Φ underflows).
 log_ndtr = _defufunc(sc.log_ndtr, lambda ans, x: _INV_SQRT_2PI * np.exp(-0.5 * x * x - ans))
+defdomain(log_ndtr, unary(-6.0, 3.0))
 ndtri = _defufunc(sc.ndtri, lambda ans, x: _SQRT_2PI * np.exp(0.5 * ans * ans))      # 1 / φ(ans)
+defdomain(ndtri, unary(0.05, 0.95))
 
 # Information theory (x, y > 0 in the domain; at x = 0 the derivative in x is -inf, as the formula says).
 entr = _defufunc(sc.entr, lambda ans, x: -(np.log(x) + 1.0))                         # -x log x
+defdomain(entr, unary(0.1, 3.0))
 rel_entr = _defufunc(sc.rel_entr, lambda ans, x, y: np.log(x / y) + 1.0,            # x log(x/y)
                      lambda ans, x, y: -(x / y))
+defdomain(rel_entr, binary(0.2, 3.0))
 kl_div = _defufunc(sc.kl_div, lambda ans, x, y: np.log(x / y),                      # x log(x/y) - x + y
                    lambda ans, x, y: 1.0 - x / y)
+defdomain(kl_div, binary(0.2, 3.0))
 
 
 def _huber_inside(delta, r):
@@ -383,16 +429,27 @@ def _huber_inside(delta, r):
     return np.abs(lower(r)) <= lower(delta)
 
 
+def _huber_sample(rng):
+    shape = [(), (3,), (2, 3)][rng.integers(3)]
+    delta = uniform(rng, shape[-1:], 0.5, 1.5)
+    r = uniform(rng, shape, -3.0, 3.0)
+    r = np.where(np.abs(np.abs(r) - delta) < 0.15, r + 0.4 * np.sign(r + 1e-3), r)
+    return Sample((delta, r))
+
+
 # huber(δ, r) = r²/2 for |r| <= δ, else δ(|r| - δ/2): ∂r = r or δ sign(r), ∂δ = 0 or |r| - δ.
 huber = _defufunc(sc.huber,
                   lambda ans, d, r: np.where(_huber_inside(d, r), 0.0, np.abs(r) - d),
                   lambda ans, d, r: np.where(_huber_inside(d, r), r, d * np.sign(r)))
+defdomain(huber, _huber_sample)
 
 # Exponential and related integrals: Ei' = e^x/x, E1' = -e^-x/x, E_n' = -E_{n-1}; erfi' = 2/√π e^(x²);
 # Dawson's F' = 1 - 2x F; Spence's (dilogarithm) spence' = log(x)/(1 - x); Pochhammer (z)_m =
 # Γ(z+m)/Γ(z). gammasgn, the sign of Γ, is piecewise constant.
 expi = _defufunc(sc.expi, lambda ans, x: np.exp(x) / x)
+defdomain(expi, unary(-3.0, 3.0, avoid=(0.0,)))
 exp1 = _defufunc(sc.exp1, lambda ans, x: -np.exp(-x) / x)
+defdomain(exp1, unary(0.2, 3.0))
 
 
 def _expn_dx(ans, n, x):
@@ -403,19 +460,28 @@ def _expn_dx(ans, n, x):
 
 
 expn = _defufunc(sc.expn, ("n", "the order is an integer"), _expn_dx)
+defdomain(expn, _param_sample([[0, 1, 2, 3]], 0.2, 3.0))
 erfi = _defufunc(sc.erfi, lambda ans, x: _TWO_OVER_SQRT_PI * np.exp(x * x))
+defdomain(erfi, unary(-1.5, 1.5))
 dawsn = _defufunc(sc.dawsn, lambda ans, x: 1.0 - 2.0 * x * ans)
+defdomain(dawsn, unary(-3.0, 3.0))
 spence = _defufunc(sc.spence, lambda ans, x: np.log(x) / (1.0 - x))
+defdomain(spence, unary(0.1, 3.0, avoid=(1.0,)))
 poch = _defufunc(sc.poch, lambda ans, z, m: ans * (sc.digamma(z + m) - sc.digamma(z)),
                  lambda ans, z, m: ans * sc.digamma(z + m))
+defdomain(poch, binary(0.3, 3.0, -1.5, 2.0))
 gammasgn = nondifferentiable(sc.gammasgn)
 # jve, yve: scaled by e^-|Im x|, which is 1 for the real x these rules take: the J and Y recurrences.
 jve = _defufunc(sc.jve, _ORDER, lambda ans, v, x: 0.5 * (sc.jve(v - 1, x) - sc.jve(v + 1, x)))
+defdomain(jve, _param_sample([[-1, 0, 1, 2, 3]], -6.0, 6.0))
 yve = _defufunc(sc.yve, _ORDER, lambda ans, v, x: 0.5 * (sc.yve(v - 1, x) - sc.yve(v + 1, x)))
+defdomain(yve, _param_sample([[0, 1, 2]], 0.8, 6.0))
 
 # SciPy's own expm1 and log1p (separate ufuncs from NumPy's, hence the names).
 special_expm1 = _defufunc(sc.expm1, lambda ans, x: ans + 1.0, name="special_expm1")
+defdomain(special_expm1, unary(-2.0, 2.0))
 special_log1p = _defufunc(sc.log1p, lambda ans, x: 1.0 / (1.0 + x), name="special_log1p")
+defdomain(special_log1p, unary(-0.8, 3.0))
 
 # Student's t distribution function: ∂/∂t stdtr(df, t) is the t density.
 
@@ -437,6 +503,7 @@ def _stdtr_ddf(ans, df, t):
 
 
 stdtr = _defufunc(sc.stdtr, _stdtr_ddf, lambda ans, df, t: _t_density(df, t))
+defdomain(stdtr, _param_sample([[1, 2, 5]], -4.0, 4.0))
 
 # ---- logsumexp, softmax, log_softmax ---------------------------------------------------------------
 
@@ -508,9 +575,24 @@ def _lse_vjp_b(ans, x, b, axis, keepdims):
     return pullback
 
 
+def _axis_sample(with_b):
+    def sample(rng):
+        shape = [(3,), (2, 3), (2, 3, 2)][rng.integers(3)]
+        nd = len(shape)
+        choices = [None] + list(range(-nd, nd)) + ([(0, 1)] if nd >= 2 else [])
+        axes = neg_axes(choices[rng.integers(len(choices))], nd)
+        x = uniform(rng, shape, -3.0, 3.0)
+        if not with_b:
+            return Sample((x,), {"axis": axes})
+        b = uniform(rng, shape[-1:], 0.5, 2.0) if rng.integers(2) else None
+        return Sample((x, b), {"axis": axes, "keepdims": bool(rng.integers(2))})
+    return sample
+
+
 logsumexp_p = primitive(_logsumexp_impl, name="logsumexp")
 defjvp(logsumexp_p, _lse_jvp_x, _lse_jvp_b)
 defvjp(logsumexp_p, _lse_vjp_x, _lse_vjp_b)
+defdomain(logsumexp_p, _axis_sample(True))
 
 
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
@@ -547,6 +629,7 @@ def _softmax_rule(ans, x, axis):
 softmax_p = primitive(_softmax_impl, name="softmax")
 defjvp(softmax_p, lambda t, ans, x, axis: _softmax_rule(ans, x, axis)(t))
 defvjp(softmax_p, _softmax_rule)
+defdomain(softmax_p, _axis_sample(False))
 
 
 def softmax(x, axis=None):
@@ -567,6 +650,7 @@ defjvp(log_softmax_p,
        lambda t, ans, x, axis: t - np.sum(t * np.exp(ans), axis=axis, keepdims=True))
 defvjp(log_softmax_p,
        lambda ans, x, axis: lambda g: g - np.exp(ans) * np.sum(g, axis=axis, keepdims=True))
+defdomain(log_softmax_p, _axis_sample(False))
 
 
 def multigammaln(a, d):
@@ -596,114 +680,3 @@ __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "gammaln", "digamma", "pol
            "erfcinv", "erfcx", "ndtr", "log_ndtr", "ndtri", "entr", "rel_entr", "kl_div", "huber",
            "special_expm1", "special_log1p", "stdtr", "expi", "exp1", "expn", "erfi", "dawsn",
            "spence", "poch", "gammasgn", "jve", "yve", "gammainc_da", "betainc_da", "betainc_db"]
-
-# ---- test domains ----------------------------------------------------------------------------------
-
-for _prim in (erf, erfc, expit):
-    defdomain(_prim, unary())
-defdomain(erfinv, unary(-0.9, 0.9))
-defdomain(logit, unary(0.05, 0.95))
-defdomain(gammaln, unary(0.2, 4.0))
-defdomain(digamma, unary(0.2, 4.0))
-defdomain(xlogy, binary(-2.0, 2.0, 0.2, 3.0))
-defdomain(xlog1py, binary(-2.0, 2.0, -0.8, 3.0))
-defdomain(i0e, unary(-3.0, 3.0, avoid=(0.0,)))
-defdomain(i1e, unary(-3.0, 3.0, avoid=(0.0,)))
-
-
-def _polygamma_sample(rng):
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    return Sample((np.int64(rng.integers(0, 3)), uniform(rng, shape, 0.3, 3.0)))
-
-
-def _axis_sample(with_b):
-    def sample(rng):
-        shape = [(3,), (2, 3), (2, 3, 2)][rng.integers(3)]
-        nd = len(shape)
-        choices = [None] + list(range(-nd, nd)) + ([(0, 1)] if nd >= 2 else [])
-        axes = neg_axes(choices[rng.integers(len(choices))], nd)
-        x = uniform(rng, shape, -3.0, 3.0)
-        if not with_b:
-            return Sample((x,), {"axis": axes})
-        b = uniform(rng, shape[-1:], 0.5, 2.0) if rng.integers(2) else None
-        return Sample((x, b), {"axis": axes, "keepdims": bool(rng.integers(2))})
-    return sample
-
-
-defdomain(polygamma, _polygamma_sample)
-defdomain(logsumexp_p, _axis_sample(True))
-defdomain(softmax_p, _axis_sample(False))
-defdomain(log_softmax_p, _axis_sample(False))
-
-# Test domains of the scipy.special ufuncs. Orders and shape parameters without a derivative are drawn
-# as small int8 integers: they are then not differentiated, and int8 keeps float32 data in float32
-# (int64 would promote it to float64). tests/test_scipy_special_ufuncs.py checks non-integer ones.
-
-
-def _param_sample(params, low, high, avoid=()):
-    """Sampler for ``f(*params, x)``: each param a random int8 array (values from its list of
-    choices) broadcasting against x, x uniform in [low, high] away from ``avoid``."""
-    def sample(rng):
-        shape = [(), (3,), (2, 3)][rng.integers(3)]
-        pshape = shape[-1:] if rng.integers(2) else shape
-        ps = [np.asarray(rng.choice(choices, size=pshape), dtype=np.int8) for choices in params]
-        x = away_from(rng, shape, low, high, avoid) if avoid else uniform(rng, shape, low, high)
-        return Sample((*ps, x))
-    return sample
-
-
-def _huber_sample(rng):
-    shape = [(), (3,), (2, 3)][rng.integers(3)]
-    delta = uniform(rng, shape[-1:], 0.5, 1.5)
-    r = uniform(rng, shape, -3.0, 3.0)
-    r = np.where(np.abs(np.abs(r) - delta) < 0.15, r + 0.4 * np.sign(r + 1e-3), r)
-    return Sample((delta, r))
-
-
-defdomain(gamma, unary(-2.5, 4.0, avoid=(0.0, -1.0, -2.0)))
-defdomain(rgamma, unary(-2.5, 4.0, avoid=(0.0, -1.0, -2.0)))
-defdomain(loggamma, unary(0.2, 4.0))
-defdomain(beta, binary(0.3, 3.0))
-defdomain(betaln, binary(0.3, 3.0))
-defdomain(betainc, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
-defdomain(betainc_da, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
-defdomain(betainc_db, _param_sample([[1, 2, 3], [1, 2, 4]], 0.1, 0.9))
-defdomain(gammainc, _param_sample([[1, 2, 3]], 0.2, 4.0))
-defdomain(gammainc_da, _param_sample([[1, 2, 3]], 0.2, 4.0))
-defdomain(gammaincc, _param_sample([[1, 2, 3]], 0.2, 4.0))
-defdomain(j0, unary(-6.0, 6.0))
-defdomain(j1, unary(-6.0, 6.0))
-defdomain(jv, _param_sample([[-1, 0, 1, 2, 3]], -6.0, 6.0))
-defdomain(y0, unary(0.3, 6.0))
-defdomain(y1, unary(0.5, 6.0))
-defdomain(yv, _param_sample([[0, 1, 2]], 0.8, 6.0))
-defdomain(yn, _param_sample([[0, 1, 2]], 0.8, 6.0))
-defdomain(i0, unary(-3.0, 3.0))
-defdomain(i1, unary(-3.0, 3.0))
-defdomain(iv, _param_sample([[-1, 0, 1, 2]], -3.0, 3.0))
-defdomain(ive, _param_sample([[0, 1, 2]], -3.0, 3.0, avoid=(0.0,)))
-defdomain(kv, _param_sample([[0, 1, 2]], 0.5, 4.0))
-defdomain(kve, _param_sample([[0, 1, 2]], 0.5, 4.0))
-for _prim in (k0, k1, k0e, k1e):
-    defdomain(_prim, unary(0.3, 4.0))
-defdomain(erfcinv, unary(0.1, 1.9))
-defdomain(erfcx, unary(-1.5, 3.0))
-defdomain(ndtr, unary(-3.0, 3.0))
-defdomain(log_ndtr, unary(-6.0, 3.0))
-defdomain(ndtri, unary(0.05, 0.95))
-defdomain(entr, unary(0.1, 3.0))
-defdomain(rel_entr, binary(0.2, 3.0))
-defdomain(kl_div, binary(0.2, 3.0))
-defdomain(huber, _huber_sample)
-defdomain(expi, unary(-3.0, 3.0, avoid=(0.0,)))
-defdomain(exp1, unary(0.2, 3.0))
-defdomain(expn, _param_sample([[0, 1, 2, 3]], 0.2, 3.0))
-defdomain(erfi, unary(-1.5, 1.5))
-defdomain(dawsn, unary(-3.0, 3.0))
-defdomain(spence, unary(0.1, 3.0, avoid=(1.0,)))
-defdomain(poch, binary(0.3, 3.0, -1.5, 2.0))
-defdomain(jve, _param_sample([[-1, 0, 1, 2, 3]], -6.0, 6.0))
-defdomain(yve, _param_sample([[0, 1, 2]], 0.8, 6.0))
-defdomain(special_expm1, unary(-2.0, 2.0))
-defdomain(special_log1p, unary(-0.8, 3.0))
-defdomain(stdtr, _param_sample([[1, 2, 5]], -4.0, 4.0))

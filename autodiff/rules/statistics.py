@@ -85,9 +85,19 @@ def _order_statistic_vjp(ans, x, kth):
     return lambda g: np.sum(g[..., :, None] * shares, axis=-2)
 
 
+def _order_statistic_sample(rng):
+    shape = [(4,), (2, 5), (2, 1, 3)][rng.integers(3)]
+    size = int(np.prod(shape))
+    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
+    n = shape[-1]
+    kth = tuple(sorted(set(int(k) for k in rng.integers(0, n, size=int(rng.integers(1, 3))))))
+    return Sample((x,), {"kth": kth})
+
+
 order_statistic = primitive(_order_statistic_impl, name="order_statistic")
 defjvp(order_statistic, _order_statistic_jvp)
 defvjp(order_statistic, _order_statistic_vjp)
+defdomain(order_statistic, _order_statistic_sample)
 
 
 # ---- axes: NumPy's _ureduce (several axes are merged into one, last) ---------------------------------
@@ -512,18 +522,3 @@ def _np_nancumsum(a, axis=None, dtype=None, out=None):
 
 
 __all__ = ["order_statistic"]
-
-
-# ---- test domain ---------------------------------------------------------------------------------------
-
-
-def _order_statistic_sample(rng):
-    shape = [(4,), (2, 5), (2, 1, 3)][rng.integers(3)]
-    size = int(np.prod(shape))
-    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
-    n = shape[-1]
-    kth = tuple(sorted(set(int(k) for k in rng.integers(0, n, size=int(rng.integers(1, 3))))))
-    return Sample((x,), {"kth": kth})
-
-
-defdomain(order_statistic, _order_statistic_sample)

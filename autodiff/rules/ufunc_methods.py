@@ -212,9 +212,18 @@ def _after(c, axis):
     return _along(ndim_of(c), axis, slice(1, None))
 
 
+def _running_extremum_sample(rng):
+    shape = [(5,), (2, 4), (3, 2, 3)][rng.integers(3)]
+    size = int(np.prod(shape))
+    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
+    axis = int(rng.integers(-len(shape), 0))
+    return Sample((x,), {"op": list(_EXTREMA)[rng.integers(4)], "axis": axis})
+
+
 running_extremum = primitive(_running_extremum_impl, name="running_extremum")
 defjvp(running_extremum, _running_extremum_jvp)
 defvjp(running_extremum, _running_extremum_vjp)
+defdomain(running_extremum, _running_extremum_sample)
 
 
 def _extremum_accumulate(op):
@@ -279,9 +288,18 @@ def _add_reduceat_vjp(ans, x, indices, axis):
     return lambda g: np.moveaxis(np.moveaxis(g, axis, -1) @ rows, -1, axis)
 
 
+def _add_reduceat_sample(rng):
+    shape = [(5,), (4, 3), (2, 5, 2)][rng.integers(3)]
+    axis = int(rng.integers(-len(shape), 0))
+    n = shape[axis]
+    indices = tuple(int(i) for i in rng.integers(0, n, size=int(rng.integers(1, 4))))
+    return Sample((rng.uniform(-2, 2, size=shape),), {"indices": indices, "axis": axis})
+
+
 add_reduceat = primitive(_add_reduceat_impl, name="add_reduceat")
 defjvp(add_reduceat, lambda t, ans, x, indices, axis: add_reduceat(t, indices=indices, axis=axis))
 defvjp(add_reduceat, _add_reduceat_vjp)
+defdomain(add_reduceat, _add_reduceat_sample)
 
 
 def _np_add_reduceat(array, indices, axis=0, dtype=None, out=None):
@@ -343,28 +361,3 @@ def register_all() -> None:
 register_all()
 
 __all__ = ["running_extremum", "add_reduceat", "register_all"]
-
-
-# ---- test domain -----------------------------------------------------------------------------------------
-
-
-def _running_extremum_sample(rng):
-    shape = [(5,), (2, 4), (3, 2, 3)][rng.integers(3)]
-    size = int(np.prod(shape))
-    x = (rng.permutation(size) * 0.37 + rng.uniform(-0.05, 0.05, size) - 1.0).reshape(shape)
-    axis = int(rng.integers(-len(shape), 0))
-    return Sample((x,), {"op": list(_EXTREMA)[rng.integers(4)], "axis": axis})
-
-
-defdomain(running_extremum, _running_extremum_sample)
-
-
-def _add_reduceat_sample(rng):
-    shape = [(5,), (4, 3), (2, 5, 2)][rng.integers(3)]
-    axis = int(rng.integers(-len(shape), 0))
-    n = shape[axis]
-    indices = tuple(int(i) for i in rng.integers(0, n, size=int(rng.integers(1, 4))))
-    return Sample((rng.uniform(-2, 2, size=shape),), {"indices": indices, "axis": axis})
-
-
-defdomain(add_reduceat, _add_reduceat_sample)

@@ -207,6 +207,31 @@ def _solve(y0: np.ndarray, t: np.ndarray, p: np.ndarray, *, system: Callable, op
     return scipy.integrate.odeint(_refusing_traced(system), y0, t, args=(p,), **dict(options))
 
 
+class _SolverSample(Sample):
+    """A sample whose derivatives are only as exact as the solver: ``rtol`` loosens the comparisons
+    between modes, batches and orders (the sensitivity solves take their own steps)."""
+
+    __slots__ = ("rtol",)
+
+    def __init__(self, args: tuple, params: dict, rtol: float) -> None:
+        super().__init__(args, params)
+        self.rtol = rtol
+
+
+def _damped_oscillator(y, t, k, c):
+    """A nonlinear test system: a pendulum-like oscillator with damping, forced in time."""
+    return np.stack([y[1], -k[0] * np.sin(y[0]) - c * y[1] + k[1] * np.cos(t) * y[0]])
+
+
+def _sample(rng: np.random.Generator) -> Sample:
+    system = _System(_damped_oscillator, (2,), (np.zeros(2), 0.0), False)
+    y0 = rng.uniform(-1.0, 1.0, size=2)
+    t = np.concatenate([[0.0], np.sort(rng.uniform(0.1, 0.6, size=2))])
+    p = np.concatenate([rng.uniform(0.5, 1.5, size=2), rng.uniform(0.1, 0.5, size=1)])
+    options = _options({"rtol": 1e-10, "atol": 1e-10})
+    return _SolverSample((y0, t, p), {"system": system, "options": options}, rtol=1e-6)
+
+
 odeint_p = primitive(_solve, name="odeint")
 
 
@@ -388,33 +413,4 @@ def _vjp_rule(which: int) -> Callable:
 
 
 defvjp(odeint_p, _vjp_rule(0), _vjp_rule(1), _vjp_rule(2))
-
-
-# ---- test domain --------------------------------------------------------------------------------
-
-class _SolverSample(Sample):
-    """A sample whose derivatives are only as exact as the solver: ``rtol`` loosens the comparisons
-    between modes, batches and orders (the sensitivity solves take their own steps)."""
-
-    __slots__ = ("rtol",)
-
-    def __init__(self, args: tuple, params: dict, rtol: float) -> None:
-        super().__init__(args, params)
-        self.rtol = rtol
-
-
-def _damped_oscillator(y, t, k, c):
-    """A nonlinear test system: a pendulum-like oscillator with damping, forced in time."""
-    return np.stack([y[1], -k[0] * np.sin(y[0]) - c * y[1] + k[1] * np.cos(t) * y[0]])
-
-
-def _sample(rng: np.random.Generator) -> Sample:
-    system = _System(_damped_oscillator, (2,), (np.zeros(2), 0.0), False)
-    y0 = rng.uniform(-1.0, 1.0, size=2)
-    t = np.concatenate([[0.0], np.sort(rng.uniform(0.1, 0.6, size=2))])
-    p = np.concatenate([rng.uniform(0.5, 1.5, size=2), rng.uniform(0.1, 0.5, size=1)])
-    options = _options({"rtol": 1e-10, "atol": 1e-10})
-    return _SolverSample((y0, t, p), {"system": system, "options": options}, rtol=1e-6)
-
-
 defdomain(odeint_p, _sample)

@@ -1,0 +1,188 @@
+"""Rule forms: a primitive, its derivative for both modes and its test domain in one statement.
+
+- :func:`defprim` for elementwise primitives: the partial derivatives ∂ans/∂argᵢ, from which the JVP
+  (``t * d``) and the VJP (``g * d``) both follow.
+- :func:`deflinear` for linear primitives: the JVP is the primitive itself applied to the tangent, so
+  only the transpose (the VJP) is written.
+
+Both return the :class:`~autodiff.core.Primitive`; ``primitive``/``defjvp``/``defvjp``/``defdomain``
+remain the general form for everything else. Layer 0: this module imports only NumPy and the core.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from autodiff.core import Primitive, defdomain, defjvp, defvjp, ndim_of, primitive, shape_of
+from autodiff.structured import is_scratch
+
+
+class over:
+    """A partial derivative stated as a quotient, ``1 / denominator(ans, *args, **params)``.
+
+    The rules divide by it (``t / den``, ``g / den``) instead of multiplying by its reciprocal: one
+    pass instead of two, and the rounding of the textbook rule (``d log x = dx / x``)."""
+
+    __slots__ = ("denominator",)
+
+    def __init__(self, denominator: Callable) -> None:
+        self.denominator = denominator
+
+
+def defprim(fn: Callable, deriv: Callable | over | tuple | None, *, domain: Callable | None = None,
+            name: str | None = None, elementwise: bool | None = None,
+            vjp: dict[int, Callable] | None = None) -> Primitive:
+    """Register the elementwise primitive ``fn`` with its partial derivatives and test domain.
+
+    ``deriv`` is ∂ans/∂x for a one-argument primitive, or a tuple with one partial per positional
+    argument (None: derivative zero); each is ``d(ans, *args, **params)``, written with NumPy functions
+    so that it differentiates again, or :class:`over` for a quotient. The JVP of argument i is
+    ``tᵢ * dᵢ``, its VJP ``g ↦ g * dᵢ``, with dᵢ computed only when the backward pass asks for it (and
+    multiplied into in place when it is an array the partial just made). ``vjp`` replaces the staged
+    VJP of chosen arguments by a hand-written one computing the same ``g * dᵢ`` with less work.
+    ``elementwise`` defaults to True (broadcasting is the transformations' business).
+    """
+    prim = primitive(fn, name, elementwise=True if elementwise is None else elementwise)
+    defderiv(prim, *(deriv if isinstance(deriv, tuple) else (deriv,)))
+    if vjp:
+        rules = list(prim.vjps or ())
+        for argnum, rule in vjp.items():
+            rules[argnum] = rule
+        defvjp(prim, *rules)
+    if domain is not None:
+        defdomain(prim, domain)
+    return prim
+
+
+def defderiv(prim: Primitive, *derivs: Callable | over | None) -> None:
+    """The JVP and VJP rules of an elementwise ``prim`` from its partials, one per argument (see
+    :func:`defprim`)."""
+    if len(derivs) == 1 and callable(derivs[0]) and not isinstance(derivs[0], over):
+        defjvp(prim, _unary_jvp_of(derivs[0]))        # the common case, without packing arguments
+        defvjp(prim, _unary_vjp_of(derivs[0]))
+        return
+    defjvp(prim, *(None if d is None else _jvp_of(d) for d in derivs))
+    defvjp(prim, *(None if d is None else _vjp_of(d) for d in derivs))
+
+
+def _unary_jvp_of(deriv: Callable) -> Callable:
+    def jvp(t, ans, x, **params):
+        return t * deriv(ans, x, **params)
+    return jvp
+
+
+def _unary_vjp_of(deriv: Callable) -> Callable:
+    def vjp(ans, x, **params):
+        def pullback(g):
+            d = deriv(ans, x, **params)
+            if type(d) is np.ndarray and d is not ans and d is not x and is_scratch(d, g):
+                return np.multiply(g, d, out=d)
+            return g * d
+        return pullback
+    return vjp
+
+
+def _jvp_of(deriv: Callable | over) -> Callable:
+    if isinstance(deriv, over):
+        den = deriv.denominator
+
+        def jvp_over(t, ans, *args, **params):
+            return t / den(ans, *args, **params)
+        return jvp_over
+
+    def jvp(t, ans, *args, **params):
+        return t * deriv(ans, *args, **params)
+    return jvp
+
+
+def _vjp_of(deriv: Callable | over) -> Callable:
+    if isinstance(deriv, over):
+        return _vjp_over(deriv.denominator)
+
+    def vjp(ans, *args, **params):
+        def pullback(g):
+            d = deriv(ans, *args, **params)
+            # in place only into an array the partial just made (not ans, not an argument)
+            if type(d) is np.ndarray and is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+                return np.multiply(g, d, out=d)
+            return g * d
+        return pullback
+    return vjp
+
+
+def _vjp_over(denominator: Callable) -> Callable:
+    def vjp(ans, *args, **params):
+        def pullback(g):
+            d = denominator(ans, *args, **params)
+            if type(d) is np.ndarray and is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+                return np.divide(g, d, out=d)
+            return g / d
+        return pullback
+    return vjp
+
+
+def deflinear(fn: Callable, transpose: Callable | tuple, *, domain: Callable | None = None,
+              name: str | None = None, elementwise: bool | None = None,
+              batched: Callable | None = None) -> Primitive:
+    """Register the linear primitive ``fn`` with its transpose and test domain.
+
+    A linear map is its own derivative: the JVP applies the primitive to the tangent, so only the
+    transpose is written. ``transpose`` is the staged VJP ``(ans, *args, **params) -> (g -> Aᵀ g)`` of
+    the first argument (the others, static, have derivative zero), or a tuple with one per positional
+    argument (None: not an argument the map is linear in) for a map linear in several arrays jointly,
+    whose JVP puts the tangent in its argument's place and zeros in the others'.
+
+    Tangents carry leading batch axes; by default the primitive is applied to them as they are, which
+    is right when its parameters address data axes from the end (negative axes). Otherwise
+    ``batched(t, nb, *args_after_the_first, **params)`` applies it to a tangent with ``nb`` batch axes.
+    """
+    prim = primitive(fn, name, elementwise=elementwise)
+    transposes = transpose if isinstance(transpose, tuple) else (transpose,)
+    linear = tuple(i for i, rule in enumerate(transposes) if rule is not None)
+    if len(linear) == 1 and linear[0] == 0:
+        defjvp(prim, _apply_to_tangent(prim, batched), *transposes[1:])
+    else:
+        defjvp(prim, *(None if rule is None else _apply_in_slot(prim, i, linear)
+                       for i, rule in enumerate(transposes)))
+    defvjp(prim, *transposes)
+    if domain is not None:
+        defdomain(prim, domain)
+    return prim
+
+
+def _apply_to_tangent(prim: Primitive, batched: Callable | None) -> Callable:
+    """The JVP of a map linear in its first argument: the map applied to the tangent."""
+    if batched is None:
+        def jvp(t, ans, x, *rest, **params):
+            if type(t) is np.ndarray:          # a plain tangent: the implementation, without bind's scan
+                return prim.impl(t, *rest, **params)
+            return prim(t, *rest, **params)
+        return jvp
+
+    def jvp_batched(t, ans, x, *rest, **params):
+        return batched(t, ndim_of(t) - ndim_of(x), *rest, **params)
+    return jvp_batched
+
+
+def _apply_in_slot(prim: Primitive, argnum: int, linear: tuple[int, ...]) -> Callable:
+    """The JVP of argument ``argnum`` of a map linear in the arguments ``linear`` jointly: the map applied
+    to the tangent in that slot and zeros (with the tangent's batch axes) in the other linear slots."""
+    def jvp(t: Any, ans: Any, *args: Any, **params: Any) -> Any:
+        nb = ndim_of(t) - ndim_of(args[argnum])
+        batch, dtype = shape_of(t)[:nb], _dtype(t)
+        slots: list[Any] = list(args)
+        for i in linear:
+            if i < len(slots):
+                slots[i] = t if i == argnum else np.zeros(batch + shape_of(args[i]), dtype=dtype)
+        return prim(*slots, **params)
+    return jvp
+
+
+def _dtype(t: Any) -> np.dtype:
+    dtype = getattr(t, "dtype", None)
+    return np.dtype(dtype) if dtype is not None else np.result_type(t)
+
+
+__all__ = ["defprim", "deflinear", "defderiv", "over"]

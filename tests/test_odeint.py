@@ -149,8 +149,10 @@ def test_memory_does_not_grow_with_the_solver_steps():
                                     [1.0, 0.0], [0.0, t_end], full_output=True)[1]["nst"][-1]
              for t_end in (2.0, 40.0)]
     assert steps[1] > 8 * steps[0]
+    # flat: 14.6 KB at both lengths (it read 19 KB and 55 KB while matmul's pullbacks used expand_dims,
+    # whose list reshape tracemalloc counts as never freed: autodiff/rules/products.py, _unit_axis)
     small, large = _peak_gradient_bytes(2.0), _peak_gradient_bytes(40.0)
-    assert large < 1.5 * small + 20_000, (small, large)
+    assert large < 1.05 * small + 1_000, (small, large)
 
 
 def test_closed_over_traced_value_is_refused(problem):

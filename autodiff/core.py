@@ -471,32 +471,11 @@ class Tracer:
         for x in inputs:
             if isinstance(x, Boxed):
                 return NotImplemented
-        if kwargs.get("out") is not None:
-            raise TypeError(
-                f"np.{ufunc.__name__}(..., out=...) would write into an array in place, which cannot be "
-                "differentiated; use the returned value instead."
-            )
-        kwargs.pop("out", None)
-        if method != "__call__":
-            target = _ufunc_methods.get((ufunc, method))
-            if target is None:
-                raise NotImplementedError(_missing_method_message(ufunc, method))
-            return target(*inputs, **kwargs)
-        target = _dispatch.get(ufunc)
-        if target is None:
-            raise NotImplementedError(_missing_rule_message(ufunc.__name__))
-        if not kwargs and type(target) is Primitive:
-            return bind(target, *inputs)
-        if kwargs:
-            dtype = kwargs.pop("dtype", None)
-            if kwargs:
-                raise NotImplementedError(
-                    f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)} is not supported on "
-                    "traced values; compute the result without them (e.g. np.where for `where=`)."
-                )
-            out = target(*inputs)
-            return out if dtype is None else out.astype(dtype)
-        return target(*inputs)
+        if method == "__call__" and not kwargs:
+            target = _dispatch.get(ufunc)
+            if type(target) is Primitive:    # the common case: a registered ufunc, applied
+                return bind(target, *inputs)
+        return _apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         for t in types:
@@ -507,6 +486,35 @@ class Tracer:
             name = getattr(func, "__module__", "numpy") + "." + getattr(func, "__name__", repr(func))
             raise NotImplementedError(_missing_rule_message(name))
         return target(*args, **kwargs)
+
+
+def _apply_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """``Tracer.__array_ufunc__`` beyond a plain call of a registered ufunc: ``out=`` (refused), ufunc
+    methods (``np.add.reduce``: their adapters), adapters, and the ``dtype=`` keyword (a cast after)."""
+    if kwargs.get("out") is not None:
+        raise TypeError(
+            f"np.{ufunc.__name__}(..., out=...) would write into an array in place, which cannot be "
+            "differentiated; use the returned value instead."
+        )
+    kwargs.pop("out", None)
+    if method != "__call__":
+        handler = _ufunc_methods.get((ufunc, method))
+        if handler is None:
+            raise NotImplementedError(_missing_method_message(ufunc, method))
+        return handler(*inputs, **kwargs)
+    target = _dispatch.get(ufunc)
+    if target is None:
+        raise NotImplementedError(_missing_rule_message(ufunc.__name__))
+    if not kwargs:
+        return bind(target, *inputs) if type(target) is Primitive else target(*inputs)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise NotImplementedError(
+            f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)} is not supported on "
+            "traced values; compute the result without them (e.g. np.where for `where=`)."
+        )
+    out = target(*inputs)
+    return out if dtype is None else out.astype(dtype)
 
 
 def _tracer_operator(row: operators.Operator) -> Callable:

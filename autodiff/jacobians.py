@@ -28,15 +28,15 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from autodiff import heap
-from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.batching import Inputs, identity_seeds, prepare
 from autodiff.core import lower
-from autodiff.mixed import find_waist, mixed_jacobian, predict_mixed
+from autodiff.executor import check_executor
+from autodiff.mixed import find_waist, mixed_at, mixed_jacobian, predict_mixed
 from autodiff.planner import _best_time, cost_model, graph_costs, predict
 from autodiff.pytree import tree_flatten
-from autodiff.shapes import basis_rows
-from forward.jvp import jacfwd, jvp, push_forward
+from forward.jvp import forward_jacobian, jacfwd, jvp, push_forward
 from reverse.tape import memory_report
-from reverse.vjp import Recording, grad, jacrev, value_and_grad
+from reverse.vjp import Recording, grad, jacrev, reverse_jacobian, value_and_grad
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
 
@@ -96,48 +96,56 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "au
     ``mode="auto"`` takes :func:`plan_jacobian`'s choice: each mode's time predicted from f's recorded
     graph (directions × cost of one direction + fixed cost), and mixed mode where the graph has a
     narrow waist. The plan is made on the first call for each input shape (one recorded evaluation
-    of f) and kept. ``"forward"`` / ``"reverse"`` / ``"mixed"`` force a mode ("mixed" raises
-    ValueError when f's graph has no narrow waist). ``chunk_size=k`` does k directions per pass;
-    ``chunk_size="auto"`` takes the chunk that keeps a pass under ``memory_budget`` bytes (default
-    256 MiB). The result for output y and input x has shape ``y.shape + x.shape``. Runs with the tuned
-    heap (``autodiff.heap.tuned``). ``executor=`` runs the forward or reverse chunks as tasks (see
-    :func:`forward.jacfwd`); mixed mode's two small Jacobians run in this process.
+    of f, which reverse and mixed mode then pull from: they evaluate f no second time) and kept.
+    ``"forward"`` / ``"reverse"`` / ``"mixed"`` force a mode ("mixed" raises ValueError when f's graph
+    has no narrow waist). ``chunk_size=k`` does k directions per pass; ``chunk_size="auto"`` takes the
+    chunk that keeps a pass under ``memory_budget`` bytes (default 256 MiB). The result for output y
+    and input x has shape ``y.shape + x.shape``, a C-contiguous array in every mode. Runs with the
+    tuned heap (``autodiff.heap.tuned``). ``executor=`` runs the forward or reverse chunks as tasks
+    (see :func:`forward.jacfwd`); mixed mode's two small Jacobians run in this process.
     """
     _check_mode(mode)
     _check_chunk(chunk_size)
+    check_executor(executor)
     fixed_chunk = None if chunk_size == "auto" or chunk_size is None else int(chunk_size)
-    spread = {"executor": executor, "progress": progress}
-    impls = {"forward": jacfwd(f, argnums, chunk_size=fixed_chunk, **spread),
-             "reverse": jacrev(f, argnums, chunk_size=fixed_chunk, **spread),
-             "mixed": mixed_jacobian(f, argnums)}
     modes_seen: dict[Any, str] = {}
 
     def jacobian_fn(*args, **kwargs):
         with heap.tuned():
+            inputs = prepare(f, args, kwargs, argnums)      # once, for the plan and the mode alike
+            rec = None
             if chunk_size == "auto":
-                plan = _plan(f, args, kwargs, argnums, memory_budget)
+                plan, rec = _plan(f, args, kwargs, argnums, memory_budget, inputs=inputs)
                 chosen = plan.mode if mode == "auto" else mode
-                if chosen == "mixed":
-                    return impls["mixed"](*args, **kwargs)
-                impl = jacfwd if chosen == "forward" else jacrev
-                return impl(f, argnums, chunk_size=plan.chunk_sizes[chosen], **spread)(*args, **kwargs)
-            chosen = mode if mode != "auto" else _auto_mode(f, args, kwargs, argnums, modes_seen)
-            return impls[chosen](*args, **kwargs)
+                chunk = plan.chunk_sizes.get(chosen)
+            elif mode == "auto":
+                chosen, rec = _auto_mode(f, args, kwargs, argnums, modes_seen, inputs)
+                chunk = fixed_chunk
+            else:
+                chosen, chunk = mode, fixed_chunk
+            if chosen == "forward":
+                return forward_jacobian(inputs, chunk, executor, progress)
+            if chosen == "reverse":
+                return reverse_jacobian(inputs, chunk, executor, progress, recording=rec)
+            return mixed_at(inputs, rec)
 
     return jacobian_fn
 
 
-def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, modes_seen: dict) -> str:
-    """The plan's mode for this call, made once per shape signature (one recorded evaluation)."""
+def _auto_mode(f: Callable, args: tuple, kwargs: dict, argnums: Any, modes_seen: dict,
+               inputs: Inputs) -> tuple[str, Recording | None]:
+    """The plan's mode for this call, made once per shape signature (one recorded evaluation), and
+    that recording when it was made by this call (else None)."""
     key = _fast_key(args, kwargs)
     if key is None:
         key = _signature(args, kwargs)
     chosen = modes_seen.get(key) if key is not None else None
-    if chosen is None:
-        chosen = _plan(f, args, kwargs, argnums, None).mode
-        if key is not None and len(modes_seen) < 64:
-            modes_seen[key] = chosen
-    return chosen
+    if chosen is not None:
+        return chosen, None
+    plan, rec = _plan(f, args, kwargs, argnums, None, inputs=inputs)
+    if key is not None and len(modes_seen) < 64:
+        modes_seen[key] = plan.mode
+    return plan.mode, rec
 
 
 def _fast_key(args: tuple, kwargs: dict) -> Any:
@@ -308,7 +316,7 @@ def plan_jacobian(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0,
     bidirectional), and the reason says what :func:`autodiff.sparse_jacobian` would save. Keyword
     arguments other than ``argnums``, ``memory_budget``, ``measure`` and ``sparsity`` are passed to f.
     """
-    plan = _plan(f, args, kwargs, argnums, memory_budget, measure)
+    plan = _plan(f, args, kwargs, argnums, memory_budget, measure)[0]
     if not sparsity:
         return plan
     with _plan_cache_lock:
@@ -348,7 +356,9 @@ def _sparse_sentence(s: dict) -> str:
 
 
 def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None,
-          measure: bool = False) -> JacobianPlan:
+          measure: bool = False, inputs: Inputs | None = None) -> tuple[JacobianPlan, Recording | None]:
+    """The plan for f at these shapes (cached per f and shape signature), and the recording it was
+    made from when this call made it and it is of the very inputs given (else None)."""
     key = _signature(args, kwargs)
     if key is not None:
         key = (key, argnums if isinstance(argnums, int) else tuple(argnums), memory_budget, measure)
@@ -359,28 +369,28 @@ def _plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: i
             key = None
             plan = None
         if plan is not None:
-            return plan
+            return plan, None
+    if inputs is None:
+        inputs = prepare(f, args, kwargs, argnums)
     with heap.tuned():
-        plan = _make_plan(f, args, kwargs, argnums, memory_budget, measure)
+        plan, rec = _make_plan(f, args, kwargs, argnums, inputs, memory_budget, measure)
     if key is not None:
         with _plan_cache_lock:
             per_f = _plan_cache.setdefault(f, {})
             if len(per_f) < 32:
                 per_f[key] = plan
-    return plan
+    return plan, rec
 
 
-def _make_plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budget: int | None,
-               measure: bool) -> JacobianPlan:
+def _make_plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, inputs: Inputs,
+               memory_budget: int | None, measure: bool) -> tuple[JacobianPlan, Recording | None]:
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
-    g, dyn, _ = select_args(f, args, kwargs, argnums)
-    flat, in_tree = tree_flatten(dyn)
-    flat = [lower(as_value(x)) for x in flat]
-    for x in flat:
-        check_float_leaf(x, "input")
+    g, in_tree = inputs.fun, inputs.in_tree
+    # The plan is made on the values: an outer transformation's tracers are looked through.
+    flat = [lower(x) for x in inputs.flat]
     rec = Recording(g, in_tree, flat, keep_nodes=True)
     nodes = rec.tape.nodes or []
-    n = sum(int(np.size(x)) for x in flat)
+    n = inputs.n
     m = sum(int(np.size(v)) for v in rec.values)
     memory = _memory(f, args, kwargs, rec, nodes, flat, n, m, budget)
     costs = graph_costs(nodes, rec.in_nodes, rec.out_nodes, n, m)
@@ -402,10 +412,13 @@ def _make_plan(f: Callable, args: tuple, kwargs: dict, argnums: Any, memory_budg
     rule = _rule(n, m)
     reason = _reason(n, m, mode, rule, predicted, fixed, per, passes, costs.diagonal, measure,
                      memory["tape_bytes"])
-    return JacobianPlan(
+    plan = JacobianPlan(
         n_inputs=n, n_outputs=m, mode=mode, reason=reason, rule_mode=rule, predicted=predicted,
         predicted_fixed=fixed, predicted_per_direction=per, measured=measure,
         waist_size=passes.get("mixed"), diagonal_ops=costs.diagonal, passes=passes, **memory)
+    # reusable by the chosen mode only if it recorded the very inputs (no outer tracer looked through)
+    reusable = all(a is b for a, b in zip(flat, inputs.flat))
+    return plan, (rec if reusable else None)
 
 
 # A waist search visits the graph once per candidate: skip it for very long recordings.
@@ -429,10 +442,11 @@ def _measure_modes(f, g, args, kwargs, argnums, in_tree, flat, rec, passes, fixe
         else:   # one pass of _PROBE directions, scaled by the model's ratio of the whole to the probe
             if mode == "forward":
                 def probe():
-                    return push_forward(g, in_tree, flat, basis_rows(leaves, 0, _PROBE), (_PROBE,))
+                    return push_forward(g, in_tree, flat, identity_seeds(leaves, (0, _PROBE)), (_PROBE,))
             else:
                 def probe():
-                    return Recording(g, in_tree, flat).pull(basis_rows(out_leaves, 0, _PROBE), (_PROBE,))
+                    return Recording(g, in_tree, flat).pull(identity_seeds(out_leaves, (0, _PROBE)),
+                                                          (_PROBE,))
             at_probe = fixed[mode] + _PROBE * per[mode]
             seconds = _best_time(probe, repeat=3, min_time=0.002) * estimate / at_probe
         scale = seconds / estimate

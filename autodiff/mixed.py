@@ -27,13 +27,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.batching import Inputs, contiguous, prepare
 from autodiff.planner import LARGE_PRODUCT, CostModel, GraphCosts, graph_costs, seconds_of
 from autodiff.pytree import tree_flatten, tree_unflatten
 from reverse.tape import backward
 from reverse.vjp import Recording
 
-__all__ = ["find_waist", "mixed_jacobian", "jacobian_at_waist", "predict_mixed", "WAIST_FRACTION"]
+__all__ = ["find_waist", "mixed_jacobian", "mixed_at", "jacobian_at_waist", "predict_mixed", "WAIST_FRACTION"]
 
 WAIST_FRACTION = 0.25
 """A waist must be at most this fraction of min(n, m) (else a pure mode is as good)."""
@@ -156,32 +156,40 @@ def mixed_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0,
     ``on_no_waist(*args, **kwargs)`` if given, else raises ValueError.
     """
     def jacobian_fn(*args, **kwargs):
-        g, dyn, single = select_args(f, args, kwargs, argnums)
-        flat, in_tree = tree_flatten(dyn)
-        flat = [as_value(x) for x in flat]
-        for x in flat:
-            check_float_leaf(x, "input")
-        rec = Recording(g, in_tree, flat, keep_nodes=True)
-        n = sum(int(np.size(x)) for x in flat)
-        m = sum(int(np.size(v)) for v in rec.values)
-        waist = find_waist(rec, n, m)
-        if waist is None:
-            if on_no_waist is not None:
-                return on_no_waist(*args, **kwargs)
-            raise ValueError(
-                f"mode='mixed' needs a narrow waist in f's graph: an intermediate of at most "
-                f"{WAIST_FRACTION:g} x min(n, m) = {WAIST_FRACTION * min(n, m):g} entries through which "
-                f"every input-to-output path passes (real inputs and outputs); f (n = {n}, m = {m}) has "
-                f"none. Use mode='auto'.")
-        jg, jh = jacobian_at_waist(rec, waist)
-        per_out = []
-        for value, jg_i in zip(rec.values, jg):
-            blocks = [_product(jg_i, jh_j, np.shape(value), np.shape(x)) for jh_j, x in zip(jh, flat)]
-            blocks = tree_unflatten(in_tree, blocks)
-            per_out.append(blocks[0] if single else blocks)
-        return tree_unflatten(rec.out_tree, per_out)
+        inputs = prepare(f, args, kwargs, argnums)
+        if on_no_waist is None:
+            return mixed_at(inputs)
+        return mixed_at(inputs, fallback=lambda: on_no_waist(*args, **kwargs))
 
     return jacobian_fn
+
+
+def mixed_at(inputs: Inputs, rec: Recording | None = None, fallback: Callable | None = None) -> Any:
+    """The mixed-mode Jacobian of ``inputs.fun`` at ``inputs.flat`` (``autodiff.batching.Inputs``).
+
+    ``rec``: a recording of it at exactly these inputs with ``keep_nodes=True`` (the planner's), used
+    instead of recording f again. Without a narrow waist: ``fallback()`` if given, else ValueError.
+    """
+    flat = inputs.flat
+    if rec is None:
+        rec = Recording(inputs.fun, inputs.in_tree, flat, keep_nodes=True)
+    n = inputs.n
+    m = sum(int(np.size(v)) for v in rec.values)
+    waist = find_waist(rec, n, m)
+    if waist is None:
+        if fallback is not None:
+            return fallback()
+        raise ValueError(
+            f"mode='mixed' needs a narrow waist in f's graph: an intermediate of at most "
+            f"{WAIST_FRACTION:g} x min(n, m) = {WAIST_FRACTION * min(n, m):g} entries through which "
+            f"every input-to-output path passes (real inputs and outputs); f (n = {n}, m = {m}) has "
+            f"none. Use mode='auto'.")
+    jg, jh = jacobian_at_waist(rec, waist)
+    per_out = []
+    for value, jg_i in zip(rec.values, jg):
+        blocks = [contiguous(_product(jg_i, jh_j, np.shape(value), np.shape(x))) for jh_j, x in zip(jh, flat)]
+        per_out.append(inputs.nest(blocks))
+    return tree_unflatten(rec.out_tree, per_out)
 
 
 def _ancestors(waist: Any) -> set:

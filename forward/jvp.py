@@ -7,15 +7,24 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.argnums import as_value, check_float_leaf, select_args
+from autodiff.argnums import as_value, check_float_leaf
+from autodiff.batching import (
+    Inputs,
+    Outputs,
+    check_chunk_size,
+    check_plain,
+    forward_blocks,
+    identity_seeds,
+    prepare,
+    run,
+)
 from autodiff.core import Tracer, gc_paused, shape_of, strip_inner, trace_scope
-from autodiff.executor import check_executor, chunk_bounds, run_chunks
+from autodiff.executor import check_executor
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
-from autodiff.shapes import basis_rows
 from autodiff.stats import record_forward_pass
 from forward.dual import Dual, JVPTrace, new_dual
 
-__all__ = ["jvp", "jacfwd", "push_forward"]
+__all__ = ["jvp", "jacfwd", "push_forward", "forward_jacobian"]
 
 
 def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
@@ -84,39 +93,33 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
            executor: Any = None, progress: bool = False) -> Callable:
     """Jacobian by forward mode: all n input directions pushed through one forward pass.
 
-    The result for an output y and input x has shape ``y.shape + x.shape``. ``chunk_size=k`` pushes k
-    directions per pass (ceil(n/k) passes) to bound the memory the tangents take. With ``executor=``
-    (a concurrent.futures executor or a Dask Client) each chunk is a task that re-evaluates f there
-    (``chunk_size=None``: one chunk per worker); ``progress=True`` shows a progress bar over the chunks.
+    The result for an output y and input x has shape ``y.shape + x.shape`` (a C-contiguous array).
+    ``chunk_size=k`` pushes k directions per pass (ceil(n/k) passes) to bound the memory the tangents
+    take. With ``executor=`` (a concurrent.futures executor or a Dask Client) each chunk is a task that
+    re-evaluates f there (``chunk_size=None``: one chunk per worker); ``progress=True`` shows a progress
+    bar over the chunks.
     """
-    _check_chunk_size(chunk_size)
+    check_chunk_size(chunk_size)
     check_executor(executor)
 
     def jacobian_fn(*args, **kwargs):
-        g, dyn, single = select_args(f, args, kwargs, argnums)
-        flat, in_tree = tree_flatten(dyn)
-        flat = [as_value(x) for x in flat]
-        for x in flat:
-            check_float_leaf(x, "input")
-        sizes = [int(x.size) for x in flat]
-        n = sum(sizes)
-        if executor is None:
-            step = n if not chunk_size else min(chunk_size, max(n, 1))
-            bounds = [(start, min(start + step, n)) for start in range(0, max(n, 1), max(step, 1))]
-            parts = [_forward_chunk((g, in_tree), flat, b) for b in bounds]
-        else:
-            _check_plain(flat, "jacfwd")
-            parts = run_chunks(executor, _forward_chunk, (g, in_tree), flat,
-                               chunk_bounds(n, chunk_size, executor), progress)
-        values, _, out_tree = parts[-1]
-        stacked = [_concat([p[1][k] for p in parts]) for k in range(len(values))]
-        per_out = [_split_forward(t, v, flat, sizes) for t, v in zip(stacked, values)]
-        per_out = [tree_unflatten(in_tree, blocks) for blocks in per_out]
-        if single:
-            per_out = [blocks[0] for blocks in per_out]
-        return tree_unflatten(out_tree, per_out)
+        return forward_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
 
     return jacobian_fn
+
+
+def forward_jacobian(inputs: Inputs, chunk_size: int | None = None, executor: Any = None,
+                     progress: bool = False) -> Any:
+    """The Jacobian of ``inputs.fun`` at ``inputs.flat`` by forward mode: J e_j for the n input
+    directions e_j, pushed chunk by chunk (``autodiff.batching.run``), laid out by the engine."""
+    if executor is not None:
+        check_plain(inputs.flat, "jacfwd")
+    bounds, parts = run(_forward_chunk, (inputs.fun, inputs.in_tree), inputs.flat, inputs.n,
+                        chunk_size, executor, progress)
+    values, _, out_tree = parts[-1]
+    outputs = Outputs(values, out_tree)
+    per_out = forward_blocks([p[1] for p in parts], bounds, outputs, inputs)
+    return outputs.nest([inputs.nest(blocks) for blocks in per_out])
 
 
 def _forward_chunk(fun: tuple, flat: list, bounds: tuple[int, int]) -> tuple[list, list, TreeDef]:
@@ -125,41 +128,5 @@ def _forward_chunk(fun: tuple, flat: list, bounds: tuple[int, int]) -> tuple[lis
     import it."""
     g, in_tree = fun
     start, stop = bounds
-    tangents = basis_rows([(shape_of(x), x.dtype) for x in flat], start, stop)
+    tangents = identity_seeds([(shape_of(x), x.dtype) for x in flat], bounds)
     return push_forward(g, in_tree, flat, tangents, (stop - start,))
-
-
-def _check_plain(flat: list, what: str) -> None:
-    if any(isinstance(x, Tracer) for x in flat):
-        raise NotImplementedError(
-            f"{what}(..., executor=...) inside another transformation: the tasks would lose the outer "
-            "derivative. Use executor= on the outermost Jacobian only.")
-
-
-def _check_chunk_size(chunk_size: Any) -> None:
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
-
-
-def _concat(parts: list) -> Any:
-    """One array of all chunks' results; writeable, even where a chunk is a read-only diagonal batch."""
-    if len(parts) > 1:
-        return np.concatenate(parts, axis=0)
-    part = parts[0]
-    return part if getattr(part, "flags", None) is None or part.flags.writeable else np.array(part)
-
-
-def _split_forward(t: Any, value: Any, flat: list, sizes: list[int]) -> list:
-    """Split a batch tangent (n,) + y.shape into blocks y.shape + x_j.shape, one per input leaf."""
-    blocks, offset = [], 0
-    yshape = shape_of(value)
-    for x, size in zip(flat, sizes):
-        # The methods (ndarray's or Tracer's) rather than np.reshape/np.transpose: same result without
-        # NumPy's Python-level dispatch, which is a visible share of a small Jacobian.
-        xshape = shape_of(x)
-        block = t[offset:offset + size].reshape(xshape + yshape)
-        xnd = len(xshape)
-        order = tuple(range(xnd, xnd + len(yshape))) + tuple(range(xnd))
-        blocks.append(block.transpose(order))
-        offset += size
-    return blocks

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from autodiff.batching import contiguous, identity_seeds, per_example_blocks, per_example_seeds
 from autodiff.core import Trace, Tracer, lower, trace_scope
 from autodiff.pytree import tree_flatten, tree_leaves, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
@@ -412,14 +413,15 @@ class GradientTape:
             nodes = [self._source(rec, s, alias) for s in flat]
             got = {}
             if node is not None and np.issubdtype(np.asarray(value).dtype, np.inexact) and m > 0:
-                eye = np.eye(m, dtype=_float_dtype(value)).reshape((m,) + shape)
+                # the engine's seeds: rows of the identity (a diagonal batch for a vector target)
+                seed = identity_seeds([(shape, _float_dtype(value))], (0, m))[0]
                 record_backward_pass(m)
-                got = self._backward(rec, [(node, eye)], [n for n in nodes if n is not None])
+                got = self._backward(rec, [(node, seed)], [n for n in nodes if n is not None])
             results = []
             for n, s in zip(nodes, flat):
                 g = got.get(n) if n is not None else None
                 if g is not None:
-                    g = np.reshape(g, shape + tuple(s.shape))
+                    g = contiguous(np.reshape(g, shape + tuple(s.shape)))
                 results.append(_result(g, s, shape, zero))
             return tree_unflatten(s_tree, results)
         finally:
@@ -448,13 +450,12 @@ class GradientTape:
             src = self._source(rec, source, alias)
             g = None
             if node is not None and src is not None and np.issubdtype(np.asarray(value).dtype, np.inexact):
-                seed = np.zeros((k, batch, k), dtype=_float_dtype(value))
-                seed[np.arange(k), :, np.arange(k)] = 1
+                seed = per_example_seeds(batch, rest, _float_dtype(value))
                 record_backward_pass(k)
-                got = self._backward(rec, [(node, seed.reshape((k, batch) + rest))], [src])
+                got = self._backward(rec, [(node, seed)], [src])
                 g = got.get(src)
                 if g is not None:   # (k, batch) + source.shape[1:]  ->  (batch,) + rest + source.shape[1:]
-                    g = np.reshape(np.moveaxis(g, 0, 1), (batch,) + rest + tuple(source.shape[1:]))
+                    g = per_example_blocks(g, batch, rest, tuple(source.shape[1:]))
             out_shape = (batch,) + rest
             return _result(g, source, out_shape, zero, batch_dims=1)
         finally:

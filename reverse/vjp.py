@@ -14,15 +14,15 @@ import numpy as np
 
 from autodiff import core
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import Tracer, drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
-from autodiff.executor import check_executor, chunk_bounds, run_chunks
+from autodiff.batching import Inputs, Outputs, check_chunk_size, check_plain, prepare, reverse_blocks, run
+from autodiff.core import drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
+from autodiff.executor import check_executor
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
-from autodiff.shapes import basis_rows
 from autodiff.stats import record_backward_pass, record_tape_pass
 from reverse.remat import checkpoint
 from reverse.tape import Node, Tape, TapeTracer, backward, new_leaf
 
-__all__ = ["vjp", "grad", "value_and_grad", "jacrev", "checkpoint", "Recording"]
+__all__ = ["vjp", "grad", "value_and_grad", "jacrev", "reverse_jacobian", "checkpoint", "Recording"]
 
 
 class Recording:
@@ -191,81 +191,66 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
            executor: Any = None, progress: bool = False) -> Callable:
     """Jacobian by reverse mode: all m output directions pulled through one backward pass.
 
-    The result for an output y and input x has shape ``y.shape + x.shape``. ``chunk_size=k`` pulls k
-    directions per backward pass (ceil(m/k) passes) to bound the memory the cotangents take. With
-    ``executor=`` (a concurrent.futures executor or a Dask Client) each chunk is a task that records f
-    there and pulls its directions (``chunk_size=None``: one chunk per worker); ``progress=True`` shows
-    a progress bar over the chunks.
+    The result for an output y and input x has shape ``y.shape + x.shape`` (a C-contiguous array).
+    ``chunk_size=k`` pulls k directions per backward pass (ceil(m/k) passes) to bound the memory the
+    cotangents take. With ``executor=`` (a concurrent.futures executor or a Dask Client) each chunk is
+    a task that records f there and pulls its directions (``chunk_size=None``: one chunk per worker);
+    ``progress=True`` shows a progress bar over the chunks.
     """
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}.")
+    check_chunk_size(chunk_size)
     check_executor(executor)
 
     def jacobian_fn(*args, **kwargs):
-        g, dyn, single = select_args(f, args, kwargs, argnums)
-        if executor is None:
-            rec, in_tree = _record(g, dyn)
-            values, inputs, out_tree = rec.values, rec.inputs, rec.out_tree
-            m = sum(int(np.size(v)) for v in values)
-            step = m if not chunk_size else min(chunk_size, max(m, 1))
-            pieces = [_pull_chunk(rec, (start, min(start + step, m)))
-                      for start in range(0, max(m, 1), max(step, 1))]
-        else:
-            inputs, in_tree, values, out_tree = _evaluate_plain(g, dyn)
-            m = sum(int(np.size(v)) for v in values)
-            pieces = run_chunks(executor, _reverse_chunk, (g, in_tree), inputs,
-                                chunk_bounds(m, chunk_size, executor), progress)
-        per_in = [_concat([p[j] for p in pieces]) for j in range(len(inputs))]
-        per_out = []
-        offset = 0
-        for value in values:
-            size = int(np.size(value))
-            blocks = [np.reshape(t[offset:offset + size], np.shape(value) + np.shape(x))
-                      for t, x in zip(per_in, inputs)]
-            blocks = tree_unflatten(in_tree, blocks)
-            per_out.append(blocks[0] if single else blocks)
-            offset += size
-        return tree_unflatten(out_tree, per_out)
+        return reverse_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
 
     return jacobian_fn
 
 
-def _pull_chunk(rec: Recording, bounds: tuple[int, int]) -> list:
+def reverse_jacobian(inputs: Inputs, chunk_size: int | None = None, executor: Any = None,
+                     progress: bool = False, recording: Recording | None = None) -> Any:
+    """The Jacobian of ``inputs.fun`` at ``inputs.flat`` by reverse mode: e_iᵀ J for the m output
+    directions e_i, pulled chunk by chunk (``autodiff.batching.run``), laid out by the engine.
+
+    ``recording``: a recording of ``inputs.fun`` at exactly ``inputs.flat`` made already (by the
+    planner), pulled from instead of recording f again; with ``executor=`` only its output layout is
+    used (the tasks record f themselves).
+    """
+    if executor is None:
+        rec = recording if recording is not None else Recording(inputs.fun, inputs.in_tree, inputs.flat)
+        outputs = Outputs(rec.values, rec.out_tree)
+        _, parts = run(_pull_chunk, (rec, outputs), None, outputs.m, chunk_size, None, progress)
+    else:
+        check_plain(inputs.flat, "jacrev")
+        outputs = _output_layout(inputs) if recording is None else Outputs(recording.values,
+                                                                           recording.out_tree)
+        _, parts = run(_reverse_chunk, (inputs.fun, inputs.in_tree), inputs.flat, outputs.m,
+                       chunk_size, executor, progress)
+    per_out = reverse_blocks(parts, outputs, inputs)
+    return outputs.nest([inputs.nest(blocks) for blocks in per_out])
+
+
+def _pull_chunk(shared: tuple, _point: Any, bounds: tuple[int, int]) -> list:
     """Output directions ``start..stop`` pulled back through the recorded tape: one cotangent per input."""
-    start, stop = bounds
-    cots = basis_rows([(np.shape(v), _float_or_default(v.dtype)) for v in rec.values], start, stop)
-    return rec.pull(cots, (stop - start,))
+    rec, outputs = shared
+    return rec.pull(outputs.seeds(bounds), (bounds[1] - bounds[0],))
 
 
 def _reverse_chunk(fun: tuple, inputs: list, bounds: tuple[int, int]) -> list:
     """In an executor's task: record ``fun = (g, in_tree)`` at the point, then pull output directions
     ``start..stop``."""
     g, in_tree = fun
-    return _pull_chunk(Recording(g, in_tree, inputs), bounds)
+    rec = Recording(g, in_tree, inputs)
+    return _pull_chunk((rec, Outputs(rec.values, rec.out_tree)), None, bounds)
 
 
-def _evaluate_plain(g: Callable, dyn: tuple) -> tuple[list, TreeDef, list, TreeDef]:
-    """The checked flat inputs, and f's flat outputs from one plain evaluation (their sizes and
-    structure are what the tasks' parts are assembled into)."""
-    flat, in_tree = tree_flatten(dyn)
-    flat = [as_value(x) for x in flat]
-    for x in flat:
-        check_float_leaf(x, "input")
-        if isinstance(x, Tracer):
-            raise NotImplementedError(
-                "jacrev(..., executor=...) inside another transformation: the tasks would lose the outer "
-                "derivative. Use executor= on the outermost Jacobian only.")
-    out_flat, out_tree = tree_flatten(g(*tree_unflatten(in_tree, flat)))
-    return flat, in_tree, [np.asarray(as_value(o)) for o in out_flat], out_tree
+def _output_layout(inputs: Inputs) -> Outputs:
+    """f's output layout from one plain evaluation: what the tasks' parts are assembled into."""
+    out_flat, out_tree = tree_flatten(inputs.fun(*tree_unflatten(inputs.in_tree, inputs.flat)))
+    return Outputs([np.asarray(as_value(o)) for o in out_flat], out_tree)
 
 
 def _float_or_default(dtype: Any) -> Any:
     return dtype if np.issubdtype(dtype, np.inexact) else np.float64
-
-
-def _concat(parts: list) -> Any:
-    # each part is writeable already: the backward sweep hands out no read-only arrays
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
 def _transpose_linear(fun: Callable, primal: Any, cotangent: Any) -> Any:

@@ -132,8 +132,8 @@ def _cofactor_from_lu(a):
 # threshold, even if the errors of det and of the inverse were independent, their first-order bound
 # (~n κ eps each) stays at n sqrt(eps) or better; in fact both come from the same LU (NumPy's det and
 # inv each run getrf on A: the same pivots), so the small last pivot cancels between det and A⁻¹ and the
-# measured error is a few eps up to κ = 1e16 (tests/test_det_fast_path.py). Above it the LU's last
-# pivot is mostly rounding, and the SVD path does not rely on that cancellation; it also handles an
+# measured error is a few eps up to κ = 1e16 (tests/test_det_derivative_near_singular.py). Above it the
+# LU's last pivot is mostly rounding, and the SVD path does not rely on that cancellation; it also handles an
 # exactly zero pivot and a det that under- or overflows while C does not. Near-singular matrices are
 # rare in hot loops, so the SVD's cost there does not matter.
 _COND_SWITCH = {np.dtype(t): (1 / np.sqrt(np.finfo(t).eps), np.finfo(t).tiny)

@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from autodiff import heap
-from autodiff.executor import check_executor, chunk_bounds, run_chunks
+from autodiff.batching import run
+from autodiff.executor import check_executor
 from autodiff.sparsity.coloring import (
     Coloring,
     bidirectional_coloring,
@@ -213,20 +214,12 @@ def _join_leaves(blocks: list, k: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
-def _chunks(k: int, chunk_size: int | None) -> list[tuple[int, int]]:
-    step = k if not chunk_size else min(chunk_size, max(k, 1))
-    return [(a, min(a + step, k)) for a in range(0, k, max(step, 1))]
-
-
 def _forward_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chunk: int | None,
                     executor: Any = None) -> np.ndarray:
     """(J S)ᵀ, (k, m): the k JVPs of the seed's rows, pushed k (or chunk_size) at a time — or, with an
-    executor, as tasks (chunk_size=None: one chunk of colors per worker)."""
-    fun = (g, in_tree, seed)
-    if executor is None:
-        parts = [_forward_block(fun, flat, c) for c in _chunks(seed.shape[0], chunk)]
-    else:
-        parts = run_chunks(executor, _forward_block, fun, flat, chunk_bounds(seed.shape[0], chunk, executor))
+    executor, as tasks (chunk_size=None: one chunk of colors per worker). The chunk loop is the
+    Jacobian engine's (``autodiff.batching.run``)."""
+    _, parts = run(_forward_block, (g, in_tree, seed), flat, seed.shape[0], chunk, executor)
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
@@ -243,15 +236,15 @@ def _reverse_passes(g: Callable, in_tree: Any, flat: list, seed: np.ndarray, chu
     """Sᵀ J, (k, n): the k VJPs of the seed's rows, pulled through one recording of f — or, with an
     executor, as tasks that each record f and pull their chunk of colors."""
     if executor is None:
-        rec = Recording(g, in_tree, flat)
-        parts = [_pull_block(rec, seed, c) for c in _chunks(seed.shape[0], chunk)]
+        _, parts = run(_pull_block, (Recording(g, in_tree, flat), seed), None, seed.shape[0], chunk)
     else:
-        parts = run_chunks(executor, _reverse_block, (g, in_tree, seed), flat,
-                           chunk_bounds(seed.shape[0], chunk, executor))
+        _, parts = run(_reverse_block, (g, in_tree, seed), flat, seed.shape[0], chunk, executor)
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
 
-def _pull_block(rec: Recording, seed: np.ndarray, bounds: tuple[int, int]) -> np.ndarray:
+def _pull_block(shared: tuple, _point: Any, bounds: tuple[int, int]) -> np.ndarray:
+    """VJPs of seed rows a..b pulled through the recording ``shared = (rec, seed)``."""
+    rec, seed = shared
     a, b = bounds
     cots, offset = [], 0
     for value in rec.values:
@@ -264,7 +257,7 @@ def _pull_block(rec: Recording, seed: np.ndarray, bounds: tuple[int, int]) -> np
 def _reverse_block(fun: tuple, flat: list, bounds: tuple[int, int]) -> np.ndarray:
     """In an executor's task: record f at the point and pull seed rows a..b."""
     g, in_tree, seed = fun
-    return _pull_block(Recording(g, in_tree, flat), seed, bounds)
+    return _pull_block((Recording(g, in_tree, flat), seed), None, bounds)
 
 
 def sparse_jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, mode: str = "auto",

@@ -75,7 +75,7 @@ class _BatchAuditTrace(JVPTrace):
         where = (f"check_grads: primitive {prim.name!r}: its JVP on a batch of {self.batch} tangents (as "
                  "jacfwd, jacrev and hessian push them)")
         try:
-            out = JVPTrace.process(self, prim, args, params)
+            out = super().process(prim, args, params)
         except Exception as e:   # a rule that ignores the batch axes typically fails in here
             raise AssertionError(f"{where} raises {type(e).__name__}: {e}. A JVP rule must accept "
                                  "tangents with extra leading (batch) axes and keep them in front.") from e

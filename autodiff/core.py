@@ -20,7 +20,7 @@ import sys
 import sysconfig
 import threading
 import types
-from typing import Any, Callable, Literal
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import numpy as np
 
@@ -50,25 +50,71 @@ _levels = itertools.count(1)
 
 
 class Trace:
-    """A transformation in progress (a forward pass, a tape).
+    """A transformation in progress (a forward pass, a tape, an index-set detection, ...).
 
     ``level`` orders transformations: the innermost has the highest level. ``active`` turns False
     when the transformation ends; a tracer of an inactive trace is from then on the constant it holds.
+
+    The skeleton every transformation shares is :meth:`process`; a transformation sets
+    ``tracer_type`` (the class of its traced values, each with ``primal`` and ``_trace``) and writes
+    :meth:`apply`, the one thing it adds to an operation (push tangents, record pullbacks, ...).
     """
 
     __slots__ = ("level", "active", "__weakref__")
+    tracer_type: ClassVar[type[Tracer]]   # set by each transformation: the Tracer subclass it makes
 
     def __init__(self) -> None:
+        self.renew_level()
+
+    def renew_level(self) -> None:
+        """A fresh level (this trace is the innermost from now on), and active again: how a tape or an
+        accumulator entered once more starts a new transformation on the same object."""
         self.level = next(_levels)
         self.active = True
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        """Apply ``prim`` to ``args`` (some of which are this trace's tracers)."""
+        """Apply ``prim`` to ``args``, some of which are this trace's tracers.
+
+        Splits the arguments into this trace's tracers (their indices: ``traced``) and the values one
+        level down (``primals``: the tracers' primals, plain values, tracers of the traces below),
+        computes ``ans = prim(*primals)`` one level down (``prim.impl`` when nothing there is traced,
+        else :func:`apply_below`), and returns ``ans`` itself for a zero-derivative primitive, otherwise
+        what :meth:`apply` makes of it.
+        """
+        own = self.tracer_type
+        if len(args) == 1:
+            # the common one-argument call: no lists to build
+            a = args[0]
+            if type(a) is own and a._trace is self:
+                p = a.primal
+                ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) \
+                    else prim.impl(p, **params)
+                return ans if prim.nondiff else self.apply(prim, args, _FIRST, (p,), ans, params)
+        primals: list[Any] = []
+        traced: list[int] = []
+        below: Trace | Literal[False] | None = None   # the one trace of the values one level down
+        for a in args:
+            if type(a) is own and a._trace is self:
+                traced.append(len(primals))
+                a = a.primal
+            if isinstance(a, Tracer):
+                below = a._trace if below is None or below is a._trace else False
+            primals.append(a)
+        ans = prim.impl(*primals, **params) if below is None else apply_below(below, prim, primals, params)
+        return ans if prim.nondiff else self.apply(prim, args, traced, primals, ans, params)
+
+    def apply(self, prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        """What this transformation makes of ``ans = prim(*primals)``: usually a tracer of this trace
+        carrying ``ans``, or ``ans`` itself when its derivative is zero.
+
+        ``args[i]`` for ``i`` in ``traced`` are this trace's tracers (``primals[i]`` their primals);
+        the other arguments are in ``primals`` as given.
+        """
         raise NotImplementedError
 
-    def lift(self, value: Any) -> Any:
-        """Hook for values that are not tracers; unused by the built-in traces."""
-        return value
+
+_FIRST = (0,)   # ``traced`` of a one-argument call
 
 
 def active_traces() -> tuple[Trace, ...]:
@@ -847,7 +893,7 @@ def bind(prim: Primitive, *args, **params):
 def apply_below(trace: Trace | Literal[False], prim: Primitive, args: list | tuple, params: dict) -> Any:
     """``bind(prim, *args, **params)`` for the primal call of a transformation, given what it found.
 
-    A transformation's ``process`` scans its arguments anyway; ``trace`` is the transformation of the
+    The trace skeleton (``Trace.process``) scans its arguments anyway; ``trace`` is the transformation of the
     traced values among ``args`` (the values one level down) when they all belong to one, and False
     when they belong to several. One active transformation is the innermost: it gets the call
     directly, without bind's second scan of the arguments (a visible share of nested derivatives).

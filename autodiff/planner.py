@@ -11,7 +11,7 @@ batched) plus its share of the arithmetic, which grows with k:
   q the contracted length read from the argument's shape);
 - any other operation: ``k·(s + Σ parent sizes)`` element operations.
 
-Diagonal seeds change the count (``autodiff/diagonal.py``): a Jacobian's identity seed of a vector with
+Diagonal seeds change the count (``autodiff/structured.py``): a Jacobian's identity seed of a vector with
 at least 100 entries stays a registered ``diag(v)`` through elementwise operations (forward mode: from the
 input on; reverse mode: from the output back), where an operation costs one ``(s, s)`` array to build
 instead of ``k·s·p``, and the next matrix product becomes a row scaling (``k·s`` instead of ``k·s·q``).
@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff import heap
-from autodiff.diagonal import MIN_SIZE, diagonal_matrix, pull_diagonal
+from autodiff.structured import MIN_SIZE, diagonal_matrix, through_elementwise
 
 __all__ = ["CostModel", "cost_model", "GraphCosts", "graph_costs", "Prediction", "predict", "seconds_of",
            "LARGE_PRODUCT"]
@@ -133,8 +133,8 @@ def _measure_model() -> CostModel:
         v = np.ones(512)
         fill = _best_time(lambda: [diagonal_matrix(v) for _ in range(8)]) / (8 * 512 ** 2)
         small = diagonal_matrix(np.ones(128))
-        diag_op = max(_best_time(lambda: pull_diagonal(lambda g: g * 0.5, small, 128)) - fill * 128 ** 2,
-                      1e-7)
+        diag_op = max(_best_time(lambda: through_elementwise(lambda g: g * 0.5, small, 128))
+                      - fill * 128 ** 2, 1e-7)
         # BLAS runs small products on one thread and large ones on several, which on a busy machine can
         # be much slower per flop: two sizes, one each side of LARGE_PRODUCT
         p, q = np.ones((48, 64)), np.ones((64, 48))

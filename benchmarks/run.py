@@ -102,7 +102,7 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   `process` calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling,
   one tape, one sweep) and ~3-6 µs for the heap setting's two `mallopt` calls, against g ≈ 10 µs.
 - **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
-  through elementwise operations, and a matrix product with it is a row scaling (`autodiff/diagonal.py`),
+  through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
   so the pass runs one 300 × 64 × 300 GEMM instead of two; forward and reverse mode are within 1.2x of
   each other here (a tie: the planner may take either), and f itself takes only ~7 µs, so the ratio
   moves with the load more than most.

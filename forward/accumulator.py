@@ -1,13 +1,14 @@
 """``ForwardAccumulator``: TensorFlow's forward-mode context manager on top of forward mode's JVPTrace.
 
-Design. The accumulator *is* a :class:`~forward.dual.JVPTrace` that also watches Tensors
-(:class:`~autodiff.tensor.TensorWatcher`). Entering it gives it a fresh level (it is the innermost
-transformation), pushes it on this thread's trace stack (popped on exit even on error), and maps each
-watched primal to a Dual ``(value as the outer transformations see it, tangent)``. Operations on the
-primals inside the block then carry tangents through the JVP rules; ``acc.jvp(y)`` reads the tangent of
-a Tensor computed inside. Because the Dual is built on the outer value, an accumulator inside a
-GradientTape records its tangent computation on the tape, and a tape inside an accumulator pushes
-tangents through its backward pass: Hessian-vector products both ways.
+Design. The accumulator owns a forward-mode trace (a :class:`~forward.dual.JVPTrace` that also watches
+Tensors, :class:`~autodiff.tensor.TensorWatcher`). Entering the accumulator gives that trace a fresh
+level (``renew_level``: it is the innermost transformation), pushes it on this thread's trace stack
+(popped on exit even on error), and maps each watched primal to a Dual ``(value as the outer
+transformations see it, tangent)``. Operations on the primals inside the block then carry tangents
+through the JVP rules; ``acc.jvp(y)`` reads the tangent of a Tensor computed inside. Because the Dual is
+built on the outer value, an accumulator inside a GradientTape records its tangent computation on the
+tape, and a tape inside an accumulator pushes tangents through its backward pass: Hessian-vector
+products both ways.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from autodiff.core import Trace, Tracer, lower, trace_scope
+from autodiff.core import Tracer, lower, trace_scope
 from autodiff.pytree import tree_flatten, tree_map
 from autodiff.stats import record_forward_pass
 from autodiff.tensor import Tensor, TensorWatcher, Watched, box, read
@@ -26,7 +27,36 @@ from forward.dual import Dual, JVPTrace, new_dual
 __all__ = ["ForwardAccumulator"]
 
 
-class ForwardAccumulator(JVPTrace, TensorWatcher):
+class _AccumulatorTrace(JVPTrace, TensorWatcher):
+    """The forward-mode trace of one ForwardAccumulator: a JVPTrace that reads each watched Tensor as a
+    Dual of its tangent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._init_watcher()
+        self.active = False   # until the accumulator is entered
+        self.warned_conversion = False
+
+    # ---- TensorWatcher: a watched primal read after its outer value changed gets a new Dual ---------
+    def _rebuild(self, tangent: Any, outer: Any) -> Any:
+        return new_dual(self, outer, tangent)
+
+    def note_implicit_conversion(self) -> None:
+        """A Tensor it traces was converted to an array implicitly: say once that the tangent is cut."""
+        if self.warned_conversion:
+            return
+        self.warned_conversion = True
+        warnings.warn(
+            "A Tensor computed inside an active ForwardAccumulator was converted to a NumPy array "
+            "implicitly (np.asarray, np.array, or a SciPy function that calls them): its tangent does "
+            "not flow through that conversion, so jvp() misses the terms computed from it. Use NumPy "
+            "functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut the path "
+            "on purpose. This warning is shown once per accumulator.",
+            UserWarning, stacklevel=4,
+        )
+
+
+class ForwardAccumulator:
     """Compute Jacobian-vector products of everything computed from ``primals`` inside the block.
 
     ``primals``: a Tensor/Variable or a list/tuple/dict nest of them; ``tangents``: the matching nest of
@@ -36,9 +66,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
     """
 
     def __init__(self, primals: Any, tangents: Any) -> None:
-        JVPTrace.__init__(self)
-        self._init_watcher()
-        self.active = False   # until entered
+        self._trace = _AccumulatorTrace()
         if isinstance(primals, Tensor):   # one primal: its tangent may be given as a (nested) list
             flat_p, flat_t = [primals], [tangents]
         else:
@@ -62,51 +90,33 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
                                  f"its primal has shape {p.shape}.")
             self._pairs.append((p, t))
         self._scope: trace_scope | None = None
-        self._warned_conversion = False
 
     def __enter__(self) -> ForwardAccumulator:
         if self._scope is not None:
             raise RuntimeError("This ForwardAccumulator is already active; it cannot be entered twice.")
         # Outer views first (this may make an outer tape watch a Variable), then become the innermost.
         outer = [(p, read(p), read(t)) for p, t in self._pairs]
-        Trace.__init__(self)
+        trace = self._trace
+        trace.renew_level()
         record_forward_pass(1)
-        self._scope = trace_scope(self)
+        self._scope = trace_scope(trace)
         self._scope.__enter__()
-        self._watched.clear()
+        trace._watched.clear()
         for p, value, t in outer:
             if not isinstance(t, Tracer):
                 t = np.asarray(t, dtype=p.dtype)
-            self._watched[id(p)] = Watched(p, value, new_dual(self, value, t), t)
+            trace._watched[id(p)] = Watched(p, value, new_dual(trace, value, t), t)
         return self
 
     def __exit__(self, *exc_info) -> Literal[False]:
         scope, self._scope = self._scope, None
         if scope is not None:
             scope.__exit__(None, None, None)
-        # Each watched primal's Dual points back to this accumulator: keeping it would make a reference
-        # cycle that only the cyclic collector frees. jvp() of a primal needs only its tangent (aux).
-        for entry in self._watched.values():
+        # Each watched primal's Dual points back to the trace: keeping it would make a reference cycle
+        # that only the cyclic collector frees. jvp() of a primal needs only its tangent (aux).
+        for entry in self._trace._watched.values():
             entry.value = entry.source = None
         return False
-
-    def note_implicit_conversion(self) -> None:
-        """A Tensor it traces was converted to an array implicitly: say once that the tangent is cut."""
-        if self._warned_conversion:
-            return
-        self._warned_conversion = True
-        warnings.warn(
-            "A Tensor computed inside an active ForwardAccumulator was converted to a NumPy array "
-            "implicitly (np.asarray, np.array, or a SciPy function that calls them): its tangent does "
-            "not flow through that conversion, so jvp() misses the terms computed from it. Use NumPy "
-            "functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut the path "
-            "on purpose. This warning is shown once per accumulator.",
-            UserWarning, stacklevel=4,
-        )
-
-    # ---- TensorWatcher: a watched primal read after its outer value changed gets a new Dual ---------
-    def _rebuild(self, tangent: Any, outer: Any) -> Any:
-        return new_dual(self, outer, tangent)
 
     # ---- results --------------------------------------------------------------------------------
     def jvp(self, primals: Any, unconnected_gradients: Any = "none") -> Any:
@@ -124,7 +134,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
 
     def _tangent_of(self, x: Any, zero: bool) -> Any:
         if isinstance(x, Tensor):
-            entry = self._watched_entry(x)
+            entry = self._trace._watched_entry(x)
             if entry is not None:   # a primal itself: its tangent (also after the block, when detached)
                 return box(entry.aux)
             value = x._value
@@ -132,7 +142,7 @@ class ForwardAccumulator(JVPTrace, TensorWatcher):
             value = x
         v = value
         while isinstance(v, Tracer):
-            if type(v) is Dual and v._trace is self:
+            if type(v) is Dual and v._trace is self._trace:
                 return box(v.tangent)
             v = v.primal
         if not zero:

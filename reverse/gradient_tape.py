@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
 from autodiff.batching import contiguous, identity_seeds, per_example_blocks, per_example_seeds
-from autodiff.core import Trace, Tracer, lower, trace_scope
+from autodiff.core import Tracer, lower, trace_scope
 from autodiff.pytree import tree_flatten, tree_leaves, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
 from autodiff.tensor import Tensor, TensorWatcher, Variable, box, read
@@ -149,9 +149,10 @@ class _PersistentRecording(_Recording):
         # The tracers point back here; the cycle lasts only while the block runs (``detach`` clears it).
         self.calls: dict[Node, tuple] = {}
 
-    def process(self, prim: Any, args: tuple, params: dict) -> Any:
-        out = Tape.process(self, prim, args, params)
-        if type(out) is TapeTracer and out._trace is self:
+    def apply(self, prim: Any, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        out = Tape.apply(self, prim, args, traced, primals, ans, params)
+        if type(out) is TapeTracer:
             self.calls[out._node] = (prim, args, params, out)
         return out
 
@@ -179,7 +180,7 @@ class _PersistentRecording(_Recording):
         complex_out = np.iscomplexobj(lower(ans))
         rules = prim.vjps
         vjps = []
-        for i, a in enumerate(args):   # the same arguments, in the same order, as Tape.process stages
+        for i, a in enumerate(args):   # the same arguments, in the same order, as Tape.apply stages
             if type(a) is not TapeTracer or a._trace is not self:
                 continue
             rule = (rules[i] if i < len(rules) else None) if rules is not None else prim.vjp_rule(i)
@@ -259,7 +260,7 @@ class GradientTape:
         return False
 
     def _start(self, rec: _Recording) -> None:
-        Trace.__init__(rec)   # a fresh level: the tape is the innermost transformation now
+        rec.renew_level()   # a fresh level: the tape is the innermost transformation now
         record_tape_pass()
         self._scope = trace_scope(rec)
         self._scope.__enter__()

@@ -18,7 +18,7 @@ checkpoint) there is nothing to save, and f runs as it is.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -61,6 +61,7 @@ class _Program(Trace):
     """
 
     __slots__ = ("tape", "ops", "n_slots", "leaf_slots", "leaves", "_found", "_frees")
+    tracer_type = _ProgramTracer
 
     def __init__(self, tape: Tape) -> None:
         super().__init__()
@@ -86,25 +87,18 @@ class _Program(Trace):
         return _ProgramTracer(self, tracer.primal, self.leaf(tracer))
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        """Compute ``prim`` one level below the tape, and write the operation down."""
-        refs: list = []
-        values: list = []
+        """The skeleton's ``process``, with the tape's tracers that f reached turned into leaves first:
+        they are inputs of the program, computed with one level below the tape like f's own inputs."""
         tape = self.tape
-        for a in args:
-            if isinstance(a, Tracer):
-                if type(a) is _ProgramTracer and a._trace is self:
-                    refs.append(a._slot)
-                    values.append(a.primal)
-                    continue
-                if type(a) is TapeTracer and a._trace is tape:
-                    refs.append(self.leaf(a))
-                    values.append(a.primal)
-                    continue
-            refs.append(_Const(a))
-            values.append(a)
-        ans = bind(prim, *values, **params)
-        if prim.nondiff:
-            return ans          # a constant, as a tape gives it
+        args = tuple(self.wrap_input(a) if type(a) is TapeTracer and a._trace is tape else a for a in args)
+        return Trace.process(self, prim, args, params)
+
+    def apply(self, prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        """Write the operation down (where each argument came from) and carry ``ans`` in a new slot."""
+        refs: list = [_Const(p) for p in primals]
+        for i in traced:
+            refs[i] = args[i]._slot
         slot = self.n_slots
         self.n_slots += 1
         self.ops.append((slot, prim, tuple(refs), params))

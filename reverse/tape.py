@@ -9,7 +9,7 @@ direction, but it keeps the intermediates of the forward pass alive until that p
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -18,15 +18,21 @@ from autodiff.core import (
     Trace,
     Tracer,
     _dtype_of,
-    apply_below,
     gc_paused,
     lower,
-    missing_rule,
     ndim_of,
     shape_of,
 )
-from autodiff.diagonal import diagonal_matrix, diagonal_of, pull_diagonal
-from autodiff.shapes import IndexedCotangent, unbroadcast
+from autodiff.shapes import unbroadcast
+from autodiff.structured import (
+    IndexedCotangent,
+    combine,
+    densify,
+    densify_for,
+    diagonal_of,
+    handed_out,
+    through_elementwise,
+)
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
 
@@ -71,35 +77,22 @@ class Tape(Trace):
     """One reverse-mode transformation. ``nodes`` lists what it recorded when ``keep_nodes`` is set."""
 
     __slots__ = ("nodes",)
+    tracer_type = TapeTracer
 
     def __init__(self, keep_nodes: bool = False) -> None:
         super().__init__()
         self.nodes: list[Node] | None = [] if keep_nodes else None
 
-    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        """Compute ``prim(*primals)`` and record a node with one staged VJP per traced argument."""
-        if len(args) == 1 and type(args[0]) is TapeTracer and args[0]._trace is self:
-            return self._unary(prim, args[0], params)
-        primals: list[Any] = []
-        traced = []  # indices of this tape's tracers among the arguments
-        outer: Trace | Literal[False] | None = None  # the transformation one level down, if traced
-        for a in args:
-            if type(a) is TapeTracer and a._trace is self:
-                traced.append(len(primals))
-                a = a.primal
-            if isinstance(a, Tracer):
-                outer = a._trace if outer is None or outer is a._trace else False
-            primals.append(a)
-        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
-        if prim.nondiff:
-            return ans
+    def apply(self, prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        """A tracer of ``ans`` whose node has one staged VJP per traced argument with a derivative
+        (``ans`` itself when none has one)."""
         rules = prim.vjps
-        parents, vjps = [], []
         value = lower(ans)
         complex_out = _is_complex(value)
+        parents, vjps = [], []
         for i in traced:
-            rule = (rules[i] if i < len(rules) else missing_rule(prim, i, "VJP")) if rules is not None \
-                else prim.vjp_rule(i)
+            rule = rules[i] if rules is not None and i < len(rules) else prim.vjp_rule(i)
             if rule is None:
                 continue
             parents.append(args[i]._node)
@@ -109,29 +102,9 @@ class Tape(Trace):
             vjps.append(pullback)
         if not parents:
             return ans
-        return self._record(prim, ans, value, tuple(parents), tuple(vjps))
-
-    def _unary(self, prim: Primitive, a: TapeTracer, params: dict) -> Any:
-        """``process`` for the common one-argument call: no lists to build."""
-        p = a.primal
-        ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) else prim.impl(p, **params)
-        if prim.nondiff:
-            return ans
-        vjps = prim.vjps
-        rule = (vjps[0] if vjps else missing_rule(prim, 0, "VJP")) if vjps is not None else prim.vjp_rule(0)
-        if rule is None:
-            return ans
-        pullback = rule(ans, p, **params)
-        value = lower(ans)
-        if _is_complex(value) and _dtype_of(p).kind != "c":
-            pullback = _real_part(pullback)
-        return self._record(prim, ans, value, (a._node,), (pullback,))
-
-    def _record(self, prim: Primitive, ans: Any, value: Any, parents: tuple, vjps: tuple) -> TapeTracer:
-        """A node for ``ans`` (plain value ``value``) on this tape, and the tracer that carries it."""
         # The shape is read from the plain value: under an outer transformation ``ans`` is a tracer, whose
         # shape property costs two more calls per recorded operation.
-        node = Node(parents, vjps, shape_of(value), prim.elementwise, prim)
+        node = Node(tuple(parents), tuple(vjps), shape_of(value), prim.elementwise, prim)
         if self.nodes is not None:
             self.nodes.append(node)
         return TapeTracer(self, ans, node)
@@ -174,16 +147,12 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
-def _dense(c: Any) -> Any:
-    return c.materialize() if type(c) is IndexedCotangent else c
-
-
 class _Accumulator:
-    """Sums the cotangents reaching each node, in place where that is safe.
+    """Sums the cotangents reaching each node (``structured.combine``), in place where that is safe.
 
-    A sum this sweep created is owned by it: no rule holds a reference to it, so adding the next
-    contribution into it in place is safe and saves an allocation per extra contribution. Arrays that
-    rules returned may be shared (an identity VJP returns its input), so they are never written to.
+    A sum this sweep created is owned by it (``owned``: id -> array): no rule holds a reference to it,
+    so the next contribution may be added into it in place. Arrays that rules returned may be shared
+    (an identity VJP returns its input), so they are never written to.
     """
 
     __slots__ = ("cots", "owned")
@@ -195,47 +164,15 @@ class _Accumulator:
     def add(self, node: Node, c: Any) -> None:
         cots = self.cots
         prev = cots.get(node)
-        if prev is None:
-            cots[node] = c
-            return
-        if type(prev) is IndexedCotangent:
-            prev, c = c, prev
-            if type(prev) is IndexedCotangent:
-                both = c.plus(prev)
-                if both is not None:
-                    cots[node] = self._own(both)
-                    return
-                prev = self._own(prev.materialize())
-        if type(prev) is np.ndarray and self.owned.get(id(prev)) is prev:
-            if type(c) is IndexedCotangent:
-                cots[node] = c.add_into(prev)
-                return
-            if type(c) is np.ndarray and c.shape == prev.shape and c.dtype == prev.dtype:
-                np.add(prev, c, out=prev)
-                return
-        if type(c) is IndexedCotangent:
-            if type(prev) is np.ndarray and prev.dtype == c.dtype and prev.shape == c.shape:
-                cots[node] = c.add_into(self._own(prev.copy()))
-                return
-            c = c.materialize()
-        dp = diagonal_of(prev)
-        if dp is not None:
-            dc = diagonal_of(c)
-            if dc is not None and dc.shape == dp.shape:
-                cots[node] = diagonal_matrix(dp + dc)   # a sum of diagonal batches stays diagonal
-                return
-        total = prev + c
-        cots[node] = self._own(total) if type(total) is np.ndarray else total
-
-    def _own(self, array: np.ndarray) -> np.ndarray:
-        self.owned[id(array)] = array
-        return array
+        cots[node] = c if prev is None else combine(prev, c, self.owned)
 
     def pop(self, node: Node) -> Any:
+        """The summed cotangent of ``node``, in its structured form; it is no longer owned (a pullback
+        may return it as it is, and then others hold it)."""
         c = self.cots.pop(node, None)
         if self.owned and self.owned.get(id(c)) is c:
             del self.owned[id(c)]
-        return c.materialize() if type(c) is IndexedCotangent else c
+        return c
 
 
 def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool = False) -> dict:
@@ -258,37 +195,51 @@ def _sweep(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool)
     result: dict[Node, Any] = {}
     for node in toposort(list(acc.cots)):
         g = acc.pop(node)
+        if type(g) is IndexedCotangent:    # the one structured form that is not an array
+            g = densify_for(g, node.vjps)
         if node in want:
-            # what a sweep hands out is the caller's to keep and modify: never a read-only view
-            # (a broadcast scalar's cotangent, a diagonal seed batch)
-            result[node] = np.array(g) if type(g) is np.ndarray and not g.flags.writeable else g
+            result[node] = handed_out(g)   # the caller's to keep and modify: dense, never read-only
         if g is None or not node.parents:
             continue
-        shape = node.shape
-        # a diagonal batch of cotangents (a Jacobian's identity seed) stays diagonal through an
-        # elementwise node whose argument was not broadcast (autodiff/diagonal.py)
-        diagonal = node.elementwise and len(shape) == 1 and diagonal_of(g) is not None
-        nb = 0 if node.elementwise else ndim_of(g) - len(shape)    # batch axes, for the shape check
-        for parent, pullback in zip(node.parents, node.vjps):
-            if diagonal and parent.shape == shape:
-                c = pull_diagonal(pullback, g, shape[0])
-            else:
-                c = pullback(g)
-            if c is None:
-                continue
-            if node.elementwise:
-                if parent.shape != shape:
-                    # the argument was broadcast to the output's shape: sum the copies' cotangents
-                    c = unbroadcast(_dense(c), parent.shape, ndim_of(g) - len(shape))
-            elif (c.shape if type(c) is np.ndarray else shape_of(c))[nb:] != parent.shape:
-                # a cheap check of the rule's result (a tuple comparison): a wrong shape would otherwise
-                # broadcast silently into a wrong gradient further up
-                raise _misshapen_cotangent(node, parent, c, g)
-            acc.add(parent, c)
+        if node.elementwise:
+            _pull_elementwise(node, g, acc)
+        else:
+            _pull_checked(node, g, acc)
         if release:
             node.parents = ()
             node.vjps = ()
     return result
+
+
+def _pull_elementwise(node: Node, g: Any, acc: _Accumulator) -> None:
+    """Pull ``g`` through an elementwise node: a diagonal batch stays diagonal towards arguments that
+    were not broadcast (``structured.through_elementwise``); an argument that was broadcast gets the
+    sum of its copies' cotangents (``shapes.unbroadcast``)."""
+    shape = node.shape
+    diagonal = len(shape) == 1 and diagonal_of(g) is not None
+    for parent, pullback in zip(node.parents, node.vjps):
+        if parent.shape == shape:
+            c = through_elementwise(pullback, g, shape[0]) if diagonal else pullback(g)
+        else:
+            c = pullback(g)
+            if c is not None:
+                c = unbroadcast(densify(c), parent.shape, ndim_of(g) - len(shape))
+        if c is not None:
+            acc.add(parent, c)
+
+
+def _pull_checked(node: Node, g: Any, acc: _Accumulator) -> None:
+    """Pull ``g`` through a node that is not elementwise, checking each rule's result shape against its
+    argument's (batch axes in front; a tuple comparison): a wrong shape would otherwise broadcast
+    silently into a wrong gradient further up."""
+    nb = ndim_of(g) - len(node.shape)
+    for parent, pullback in zip(node.parents, node.vjps):
+        c = pullback(g)
+        if c is None:
+            continue
+        if (c.shape if type(c) is np.ndarray else shape_of(c))[nb:] != parent.shape:
+            raise _misshapen_cotangent(node, parent, c, g)
+        acc.add(parent, c)
 
 
 def _misshapen_cotangent(node: Node, parent: Node, c: Any, g: Any) -> ValueError:

@@ -34,6 +34,7 @@ from autodiff.core import (
 )
 from autodiff.rules._domains import away_from, binary, unary, uniform
 from autodiff.rules._util import const_like
+from autodiff.structured import SPLAT, accepts_structured, is_scratch, scaling_keeps_splat, splat_times
 
 _LN2 = math.log(2.0)
 _LN10 = math.log(10.0)
@@ -43,19 +44,6 @@ def _identity(g):
     return g
 
 
-def _splat(g):
-    """``g``'s single value as a (1, ..., 1) view when ``g`` is a plain array broadcast from one value.
-
-    Why: the cotangent of ``sum`` is a scalar broadcast to the input's shape (all strides 0). Scaling it
-    by a constant gives another broadcast scalar, which costs nothing, instead of a full array. The view
-    keeps ``g``'s rank, so arithmetic on it has exactly the dtype the full-array operation would have.
-    Returns None for anything else (tracers, dense arrays, 0-d or empty arrays).
-    """
-    if type(g) is not np.ndarray or not g.ndim or not g.size or any(g.strides):
-        return None
-    return g[(slice(0, 1),) * g.ndim]
-
-
 def _is_const_scalar(c) -> bool:
     """True for a plain (untraced) scalar: a Python number, a NumPy scalar or a 0-d array."""
     if type(c) is float or type(c) is int or isinstance(c, np.generic):
@@ -63,38 +51,28 @@ def _is_const_scalar(c) -> bool:
     return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
 
 
-def _keeps_splat(scale):
-    """The pullback ``g ↦ scale(g)`` of a scaling by a constant, where a broadcast scalar ``g`` stays a
-    broadcast scalar (``scale`` applied to its one value). The array test comes first: scalar loops pass
-    Python floats and pay nothing more."""
-    def pullback(g):
-        if type(g) is np.ndarray:
-            one = _splat(g)
-            if one is not None:
-                return np.broadcast_to(scale(one), g.shape)
-        return scale(g)
-    return pullback
+_negate = accepts_structured(SPLAT)(scaling_keeps_splat(operator.neg))
 
 
-_negate = _keeps_splat(operator.neg)
-
-
+@accepts_structured(SPLAT)
 def _multiply_vjp_x(ans, x, y):
     """Pullback ``g ↦ g * y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
     times_y = lambda g: g * y  # noqa: E731
-    return _keeps_splat(times_y) if _is_const_scalar(y) else times_y
+    return scaling_keeps_splat(times_y) if _is_const_scalar(y) else times_y
 
 
+@accepts_structured(SPLAT)
 def _multiply_vjp_y(ans, x, y):
     """Pullback ``g ↦ x * g`` (the constant on the left, as in the forward product)."""
     x_times = lambda g: x * g  # noqa: E731
-    return _keeps_splat(x_times) if _is_const_scalar(x) else x_times
+    return scaling_keeps_splat(x_times) if _is_const_scalar(x) else x_times
 
 
+@accepts_structured(SPLAT)
 def _divide_vjp_x(ans, x, y):
     """Pullback ``g ↦ g / y``; a broadcast scalar g stays one when ``y`` is a constant scalar."""
     over_y = lambda g: g / y  # noqa: E731
-    return _keeps_splat(over_y) if _is_const_scalar(y) else over_y
+    return scaling_keeps_splat(over_y) if _is_const_scalar(y) else over_y
 
 
 def defderiv(prim, *derivs) -> None:
@@ -118,22 +96,11 @@ def _vjp_of(deriv):
     def vjp(ans, *args, **params):
         def pullback(g):
             d = deriv(ans, *args, **params)
-            if _is_scratch(d, g) and d is not ans and all(d is not a for a in args):
+            if is_scratch(d, g) and d is not ans and all(d is not a for a in args):
                 return np.multiply(g, d, out=d)
             return g * d
         return pullback
     return vjp
-
-
-def _is_scratch(d, g):
-    """True when ``d`` is a plain array this rule just computed, shaped and typed like ``g * d``.
-
-    Why: multiplying into it in place saves an allocation per backward step; for large arrays each fresh
-    allocation is a round of page faults, which costs more than the multiplication. Only arrays that own
-    their memory qualify, and the caller excludes the values the rule closed over.
-    """
-    return (type(d) is np.ndarray and type(g) is np.ndarray and d.base is None and d.flags.writeable
-            and d.shape == g.shape and d.dtype == g.dtype)
 
 
 # ---- arithmetic ------------------------------------------------------------------------------------
@@ -215,29 +182,22 @@ def _safe_exponent(x, y):
     return np.where(both_zero, 1.0, y - 1)
 
 
+@accepts_structured(SPLAT)
 def _power_vjp_x(ans, x, y):
     """Pullback to the base: g y x^(y-1). It closes over x and y only, not over the output, so that
     ``x ** 2``'s result can be freed as soon as the forward pass is done with it."""
+    square = (type(y) is int or type(y) is float) and y == 2
+
     def pullback(g):
-        fast = _square_of_splat(g, x, y)
-        if fast is not None:
-            return fast
+        if square:
+            fast = splat_times(g, x, 2.0)    # g 2x as x (2s) for a broadcast scalar g = s
+            if fast is not None:
+                return fast
         d = _power_dx(None, x, y)
-        if _is_scratch(d, g) and d is not x and d is not y:
+        if is_scratch(d, g) and d is not x and d is not y:
             return np.multiply(g, d, out=d)
         return g * d
     return pullback
-
-
-def _square_of_splat(g, x, y):
-    """g 2x computed as x (2s) when y is the constant 2 and g is one value s broadcast (one pass, not
-    two: 2x, then times g); None otherwise. Multiplying by 2 is exact, so the result is the same."""
-    if type(y) not in (int, float) or y != 2 or type(x) is not np.ndarray:
-        return None
-    one = _splat(g)
-    if one is None or g.shape != x.shape:
-        return None
-    return x * (one * 2.0)
 
 
 power = primitive(np.power)
@@ -475,7 +435,7 @@ defjvp(tanh, lambda t, ans, x: t * (1.0 - ans * ans))
 def _tanh_vjp(ans, x):
     def pullback(g):
         d = ans * ans
-        if _is_scratch(d, g):   # 1 - ans², then g (1 - ans²), in one scratch array
+        if is_scratch(d, g):   # 1 - ans², then g (1 - ans²), in one scratch array
             np.subtract(1.0, d, out=d)
             return np.multiply(g, d, out=d)
         return g * (1.0 - d)

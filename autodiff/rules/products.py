@@ -23,9 +23,9 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
-from autodiff.diagonal import diagonal_of
 from autodiff.rules._util import const_like
 from autodiff.shapes import unbroadcast
+from autodiff.structured import DIAGONAL, accepts_structured, diagonal_times
 
 
 def _promote(x, is_left, nb=0):
@@ -63,11 +63,10 @@ def _rows_matmul(x, m):
     Why: with a batch of directions in front, ``np.matmul`` would loop over the batch and call BLAS once
     per direction (k matrix-vector products); folding every leading axis into rows makes it one GEMM.
     """
+    scaled = diagonal_times(x, m)     # diag(v) @ m scales the rows of m: no GEMM for an identity seed
+    if scaled is not None:
+        return scaled
     shape = shape_of(x)
-    v = diagonal_of(x)
-    if v is not None and shape[-1] == shape_of(m)[0]:
-        # diag(v) @ m scales the rows of m: a Jacobian's identity seed needs no GEMM
-        return v[:, None] * m if ndim_of(m) == 2 else v * m
     if len(shape) <= 2:
         return np.matmul(x, m)
     flat = np.reshape(x, (-1, shape[-1]))
@@ -78,6 +77,7 @@ def _swap(x):
     return np.swapaxes(x, -1, -2)
 
 
+@accepts_structured(DIAGONAL)   # through _rows_matmul: diag(v) @ m is a row scaling
 def _matmul_jvp_a(t, ans, a, b):
     if ndim_of(b) <= 2:
         return _rows_matmul(t, b)
@@ -87,6 +87,7 @@ def _matmul_jvp_a(t, ans, a, b):
     return _demote(np.matmul(t2, _promote(b, False)), ndim_of(a) == 1, ndim_of(b) == 1)
 
 
+@accepts_structured(DIAGONAL)   # through _rows_matmul: diag(v) @ m is a row scaling
 def _matmul_jvp_b(t, ans, a, b):
     if ndim_of(a) == 1:   # sum_k a[k] t[..., k, m]
         return _rows_matmul(_swap(t) if ndim_of(b) >= 2 else t, a)
@@ -107,6 +108,7 @@ def _promoted_cotangent(g, ans_nd, a, b):
     return g, nb
 
 
+@accepts_structured(DIAGONAL)   # through _rows_matmul: diag(v) @ m is a row scaling
 def _matmul_vjp_a(ans, a, b):
     # Pullbacks keep the operands they need, never ``ans`` itself (only its rank): holding the output
     # would keep one more intermediate alive until the backward pass.
@@ -125,6 +127,7 @@ def _matmul_vjp_a(ans, a, b):
     return pullback
 
 
+@accepts_structured(DIAGONAL)   # through _rows_matmul: diag(v) @ m is a row scaling
 def _matmul_vjp_b(ans, a, b):
     ans_nd = ndim_of(ans)
     if ndim_of(a) == 1:

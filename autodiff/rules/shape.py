@@ -21,7 +21,8 @@ from autodiff.core import (
     register_op,
     shape_of,
 )
-from autodiff.shapes import IndexedCotangent, unbroadcast
+from autodiff.shapes import unbroadcast
+from autodiff.structured import IndexedCotangent
 
 # ---- reshape ---------------------------------------------------------------------------------------
 

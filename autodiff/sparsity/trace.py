@@ -10,12 +10,12 @@ mode inside it traces the gradient's computation, which is how Hessian patterns 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from autodiff.core import Primitive, Trace, Tracer, apply_below, is_float_dtype, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, is_float_dtype, lower, shape_of
 from autodiff.sparsity.rules import rule_for
 
 __all__ = ["IndexSetTrace", "IndexTracer", "has_derivative"]
@@ -27,34 +27,6 @@ def has_derivative(prim: Primitive, i: int) -> bool:
         if rules is not None:
             return i >= len(rules) or rules[i] is not None  # a missing rule is not a zero
     return True
-
-
-class IndexSetTrace(Trace):
-    """One sparsity detection: inputs have ``n`` elements in all; patterns have n columns."""
-
-    __slots__ = ("n",)
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        """The value of ``prim(*args)`` and, for each output element, the inputs it can depend on."""
-        primals, pats = [], {}
-        outer: Trace | Literal[False] | None = None  # the transformation of the values one level down, if any
-        for i, a in enumerate(args):
-            if type(a) is IndexTracer and a._trace is self:
-                if has_derivative(prim, i):
-                    pats[i] = a.pattern
-                a = a.primal
-            if isinstance(a, Tracer):
-                outer = a._trace if outer is None or outer is a._trace else False
-            primals.append(a)
-        ans = prim.impl(*primals, **params) if outer is None else apply_below(outer, prim, primals, params)
-        if prim.nondiff or not pats or not is_float_dtype(np.result_type(lower(ans))):
-            return ans  # a constant: zero derivative, or integer/boolean data
-        pattern = rule_for(prim)(ans, primals, pats, params)
-        return IndexTracer(self, ans, pattern) if pattern.nnz else ans
 
 
 class IndexTracer(Tracer):
@@ -69,3 +41,24 @@ class IndexTracer(Tracer):
 
     def __repr__(self) -> str:
         return f"IndexTracer(shape={shape_of(self.primal)}, nnz={self.pattern.nnz})"
+
+
+class IndexSetTrace(Trace):
+    """One sparsity detection: inputs have ``n`` elements in all; patterns have n columns."""
+
+    __slots__ = ("n",)
+    tracer_type = IndexTracer
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def apply(self, prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+              params: dict) -> Any:
+        """``ans`` with, for each of its elements, the input elements it can depend on (the union the
+        primitive's family rule gives over the traced arguments with a derivative)."""
+        pats = {i: args[i].pattern for i in traced if has_derivative(prim, i)}
+        if not pats or not is_float_dtype(np.result_type(lower(ans))):
+            return ans  # a constant: zero derivative, or integer/boolean data
+        pattern = rule_for(prim)(ans, list(primals), pats, params)
+        return IndexTracer(self, ans, pattern) if pattern.nnz else ans

@@ -24,6 +24,8 @@ from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import numpy as np
 
+from autodiff import operators
+
 __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
@@ -402,8 +404,9 @@ def _drop_sequence_slot(cls: type) -> None:
 class Tracer:
     """Base class of traced values: NumPy-like arrays that carry derivative information.
 
-    Operators, common ndarray methods and NumPy's dispatch protocols all lead to :func:`bind`.
-    Subclasses set ``primal`` (the value one level down) and ``_trace``.
+    Operators, ndarray methods and array properties come from the one table of ``autodiff.operators``
+    (installed below, shared with ``Tensor``); they and NumPy's dispatch protocols all lead to
+    :func:`bind`. Subclasses set ``primal`` (the value one level down) and ``_trace``.
     """
 
     __slots__ = ()
@@ -415,52 +418,28 @@ class Tracer:
         super().__init_subclass__(**kwargs)
         _drop_sequence_slot(cls)
 
-    # ---- attributes -----------------------------------------------------------------------------
+    # ---- what the table derives the other properties from -------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of the value."""
         return shape_of(self.primal)
 
     @property
-    def ndim(self) -> int:
-        return len(shape_of(self.primal))
-
-    @property
-    def size(self) -> int:
-        return int(np.size(self.primal))
-
-    @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of the value."""
         return _dtype_of(self.primal)
 
-    @property
-    def T(self):
-        return np.transpose(self)
+    def __getitem__(self, index):
+        """``self[index]``: basic and advanced indexing, differentiable (``autodiff.rules.shape``)."""
+        return _ops["getitem"](self, index)
 
-    @property
-    def mT(self):
-        return np.swapaxes(self, -1, -2)
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        """The value cast to ``dtype``: differentiable between float/complex dtypes, a constant otherwise."""
+        return _ops["astype"](self, dtype=np.dtype(dtype))
 
-    @property
-    def real(self):
-        return np.real(self)
-
-    @property
-    def imag(self):
-        return np.imag(self)
-
-    def __len__(self) -> int:
-        shape = self.shape
-        if not shape:
-            raise TypeError("len() of a 0-d traced value")
-        return shape[0]
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    def __reversed__(self):
-        for i in range(len(self) - 1, -1, -1):
-            yield self[i]
+    def copy(self, order="C"):
+        """The value itself: a traced value is immutable, so it is its own copy."""
+        return self
 
     # ---- no silent conversion ---------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -484,10 +463,29 @@ class Tracer:
             "boolean array, so `if x > 0:` works), or use np.where for a differentiable choice."
         )
 
+    def item(self, *args):
+        raise _conversion_error(".item()")
+
+    def tolist(self):
+        raise _conversion_error(".tolist()")
+
+    # ---- immutable --------------------------------------------------------------------------------
     def __setitem__(self, index, value):
         raise TypeError(
             "Traced values are immutable: `x[i] = v` cannot be differentiated. Use "
             "autodiff.index_update(x, index, values) (or index_add) which returns a new array."
+        )
+
+    def sort(self, axis=-1, kind=None, order=None, **kwargs):
+        raise TypeError(
+            "Traced values are immutable: `x.sort()` sorts in place, which cannot be differentiated. Use "
+            "np.sort(x, axis) which returns a new, differentiable array."
+        )
+
+    def fill(self, value):
+        raise TypeError(
+            "Traced values are immutable: `x.fill(v)` cannot be differentiated. Use np.full_like(x, v) "
+            "for a new array (a constant), or autodiff.index_update(x, index, values)."
         )
 
     __hash__ = object.__hash__
@@ -512,261 +510,23 @@ class Tracer:
     def __reduce__(self):
         return self.__reduce_ex__(2)
 
-    # ---- comparisons give plain booleans, so Python control flow works ----------------------------
-    def __lt__(self, other):
-        return np.less(lower(self), lower(other))
-
-    def __le__(self, other):
-        return np.less_equal(lower(self), lower(other))
-
-    def __gt__(self, other):
-        return np.greater(lower(self), lower(other))
-
-    def __ge__(self, other):
-        return np.greater_equal(lower(self), lower(other))
-
-    def __eq__(self, other):
-        return np.equal(lower(self), lower(other))
-
-    def __ne__(self, other):
-        return np.not_equal(lower(self), lower(other))
-
-    # ---- arithmetic -------------------------------------------------------------------------------
-    def __add__(self, other):
-        return bind(_ops["add"], self, other)
-
-    def __radd__(self, other):
-        return bind(_ops["add"], other, self)
-
-    def __sub__(self, other):
-        return bind(_ops["subtract"], self, other)
-
-    def __rsub__(self, other):
-        return bind(_ops["subtract"], other, self)
-
-    def __mul__(self, other):
-        return bind(_ops["multiply"], self, other)
-
-    def __rmul__(self, other):
-        return bind(_ops["multiply"], other, self)
-
-    def __truediv__(self, other):
-        return bind(_ops["divide"], self, other)
-
-    def __rtruediv__(self, other):
-        return bind(_ops["divide"], other, self)
-
-    def __pow__(self, other):
-        return bind(_ops["power"], self, other)
-
-    def __rpow__(self, other):
-        return bind(_ops["power"], other, self)
-
-    def __matmul__(self, other):
-        return bind(_ops["matmul"], self, other)
-
-    def __rmatmul__(self, other):
-        return bind(_ops["matmul"], other, self)
-
-    def __neg__(self):
-        return bind(_ops["negative"], self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return bind(_ops["absolute"], self)
-
-    def __floordiv__(self, other):
-        return np.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return np.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return np.mod(self, other)
-
-    def __rmod__(self, other):
-        return np.mod(other, self)
-
-    def __getitem__(self, index):
-        return _ops["getitem"](self, index)
-
-    # ---- ndarray methods (all through NumPy's functions, hence through the registry) --------------
-    # Signatures follow ndarray's, positional order included (t.sum(0, None, None, True) is keepdims);
-    # `out=` cannot be honoured (a traced value is never written in place) and raises.
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _refuse_out(out, "sum")
-        return np.sum(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
-
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _refuse_out(out, "mean")
-        return np.mean(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
-
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
-        _refuse_out(out, "prod")
-        return np.prod(self, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
-
-    def max(self, axis=None, out=None, keepdims=False, **kwargs):
-        _refuse_out(out, "max")
-        return np.max(self, axis=axis, keepdims=keepdims, **kwargs)
-
-    def min(self, axis=None, out=None, keepdims=False, **kwargs):
-        _refuse_out(out, "min")
-        return np.min(self, axis=axis, keepdims=keepdims, **kwargs)
-
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-        _refuse_out(out, "var")
-        return np.var(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
-
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
-        _refuse_out(out, "std")
-        return np.std(self, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims, **kwargs)
-
-    def cumsum(self, axis=None, dtype=None, out=None):
-        _refuse_out(out, "cumsum")
-        return np.cumsum(self, axis=axis, dtype=dtype)
-
-    def cumprod(self, axis=None, dtype=None, out=None):
-        _refuse_out(out, "cumprod")
-        return np.cumprod(self, axis=axis, dtype=dtype)
-
-    def argmax(self, axis=None, out=None, **kwargs):
-        return np.argmax(lower(self), axis=axis, out=out, **kwargs)
-
-    def argmin(self, axis=None, out=None, **kwargs):
-        return np.argmin(lower(self), axis=axis, out=out, **kwargs)
-
-    def argsort(self, axis=-1, kind=None, order=None, **kwargs):
-        return np.argsort(lower(self), axis=axis, kind=kind, order=order, **kwargs)
-
-    def nonzero(self):
-        return np.nonzero(lower(self))
-
-    def reshape(self, *shape, order="C", copy=None):
-        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-            shape = tuple(shape[0])
-        return np.reshape(self, shape, order=order)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
-            axes = axes[0]
-        return np.transpose(self, axes if axes else None)
-
-    def swapaxes(self, axis1, axis2):
-        return np.swapaxes(self, axis1, axis2)
-
-    def ravel(self, order="C"):
-        return np.ravel(self, order=order)
-
-    def flatten(self, order="C"):
-        return np.ravel(self, order=order)
-
-    def squeeze(self, axis=None):
-        return np.squeeze(self, axis=axis)
-
-    def dot(self, b, out=None):
-        _refuse_out(out, "dot")
-        return np.dot(self, b)
-
-    def clip(self, min=None, max=None, out=None, **kwargs):
-        _refuse_out(out, "clip")
-        return np.clip(self, min, max, **kwargs)
-
-    def conj(self):
-        return np.conjugate(self)
-
-    conjugate = conj
-
-    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
-        return _ops["astype"](self, dtype=np.dtype(dtype))
-
-    def copy(self, order="C"):
-        return self   # immutable: the value is its own copy
-
-    def trace(self, offset=0, axis1=0, axis2=1, dtype=None, out=None):
-        _refuse_out(out, "trace")
-        return np.trace(self, offset=offset, axis1=axis1, axis2=axis2, dtype=dtype)
-
-    def diagonal(self, offset=0, axis1=0, axis2=1):
-        return np.diagonal(self, offset=offset, axis1=axis1, axis2=axis2)
-
-    def repeat(self, repeats, axis=None):
-        return np.repeat(self, repeats, axis=axis)
-
-    def take(self, indices, axis=None, out=None, mode="raise"):
-        _refuse_out(out, "take")
-        return np.take(self, indices, axis=axis, mode=mode)
-
-    def item(self, *args):
-        raise _conversion_error(".item()")
-
-    def tolist(self):
-        raise _conversion_error(".tolist()")
-
-    def all(self, axis=None, out=None, keepdims=False, **kwargs):
-        return np.all(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
-
-    def any(self, axis=None, out=None, keepdims=False, **kwargs):
-        return np.any(lower(self), axis=axis, out=out, keepdims=keepdims, **kwargs)
-
-    def round(self, decimals=0, out=None):
-        _refuse_out(out, "round")
-        return np.round(self, decimals)
-
-    def __round__(self, ndigits=None):
-        return np.round(self, ndigits or 0)
-
-    def sort(self, axis=-1, kind=None, order=None, **kwargs):
-        raise TypeError(
-            "Traced values are immutable: `x.sort()` sorts in place, which cannot be differentiated. Use "
-            "np.sort(x, axis) which returns a new, differentiable array."
-        )
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.asarray(lower(self)).nbytes)
-
-    @property
-    def itemsize(self) -> int:
-        return int(self.dtype.itemsize)
-
-    def fill(self, value):
-        raise TypeError(
-            "Traced values are immutable: `x.fill(v)` cannot be differentiated. Use np.full_like(x, v) "
-            "for a new array (a constant), or autodiff.index_update(x, index, values)."
-        )
-
     # ---- NumPy's dispatch protocols ---------------------------------------------------------------
+    # A box (a Tensor) among the arguments: NotImplemented, so NumPy asks the box, which unboxes every
+    # argument and calls the function again; no box reaches bind.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if kwargs.get("out") is not None:
-            raise TypeError(
-                f"np.{ufunc.__name__}(..., out=...) would write into an array in place, which cannot be "
-                "differentiated; use the returned value instead."
-            )
-        kwargs.pop("out", None)
-        if method != "__call__":
-            target = _ufunc_methods.get((ufunc, method))
-            if target is None:
-                raise NotImplementedError(_missing_method_message(ufunc, method))
-            return target(*inputs, **kwargs)
-        target = _dispatch.get(ufunc)
-        if target is None:
-            raise NotImplementedError(_missing_rule_message(ufunc.__name__))
-        if not kwargs and type(target) is Primitive:
-            return bind(target, *inputs)
-        if kwargs:
-            dtype = kwargs.pop("dtype", None)
-            if kwargs:
-                raise NotImplementedError(
-                    f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)} is not supported on "
-                    "traced values; compute the result without them (e.g. np.where for `where=`)."
-                )
-            out = target(*inputs)
-            return out if dtype is None else out.astype(dtype)
-        return target(*inputs)
+        for x in inputs:
+            if isinstance(x, Boxed):
+                return NotImplemented
+        if method == "__call__" and not kwargs:
+            target = _dispatch.get(ufunc)
+            if type(target) is Primitive:    # the common case: a registered ufunc, applied
+                return bind(target, *inputs)
+        return _apply_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        for t in types:
+            if issubclass(t, Boxed):
+                return NotImplemented
         target = _dispatch.get(func)
         if target is None:
             name = getattr(func, "__module__", "numpy") + "." + getattr(func, "__name__", repr(func))
@@ -774,15 +534,71 @@ class Tracer:
         return target(*args, **kwargs)
 
 
-_drop_sequence_slot(Tracer)
-
-
-def _refuse_out(out: Any, method: str) -> None:
-    if out is not None:
+def _apply_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """``Tracer.__array_ufunc__`` beyond a plain call of a registered ufunc: ``out=`` (refused), ufunc
+    methods (``np.add.reduce``: their adapters), adapters, and the ``dtype=`` keyword (a cast after)."""
+    if kwargs.get("out") is not None:
         raise TypeError(
-            f"x.{method}(..., out=...) would write into an array in place, which cannot be differentiated "
-            "when x is traced; use the returned value instead."
+            f"np.{ufunc.__name__}(..., out=...) would write into an array in place, which cannot be "
+            "differentiated; use the returned value instead."
         )
+    kwargs.pop("out", None)
+    if method != "__call__":
+        handler = _ufunc_methods.get((ufunc, method))
+        if handler is None:
+            raise NotImplementedError(_missing_method_message(ufunc, method))
+        return handler(*inputs, **kwargs)
+    target = _dispatch.get(ufunc)
+    if target is None:
+        raise NotImplementedError(_missing_rule_message(ufunc.__name__))
+    if not kwargs:
+        return bind(target, *inputs) if type(target) is Primitive else target(*inputs)
+    dtype = kwargs.pop("dtype", None)
+    if kwargs:
+        raise NotImplementedError(
+            f"np.{ufunc.__name__} with keyword arguments {sorted(kwargs)} is not supported on "
+            "traced values; compute the result without them (e.g. np.where for `where=`)."
+        )
+    out = target(*inputs)
+    return out if dtype is None else out.astype(dtype)
+
+
+def _tracer_operator(row: operators.Operator) -> Callable:
+    """Tracer's method for an operator of the table: a direct :func:`bind` of the registered primitive.
+
+    No NumPy dispatch and no extra call on the hot path (``x * y``): the method calls ``bind`` itself. A
+    box as the other operand gives NotImplemented, so Python asks the box's reflected operator.
+    Comparisons give plain booleans; ``//`` and ``%`` go through NumPy's dispatch to their adapters.
+    """
+    ufunc, op = row.ufunc, row.op
+    if row.compare:
+        def compare(self, other):
+            return ufunc(lower(self), lower(other))
+        return compare
+    if op is None:
+        if row.reflected:
+            return lambda self, other: ufunc(other, self)
+        return lambda self, other: ufunc(self, other)
+    if row.arity == 1:
+        def unary(self):
+            return bind(_ops[op], self)
+        return unary
+    if row.reflected:
+        def reflected(self, other):
+            if isinstance(other, Boxed):
+                return NotImplemented
+            return bind(_ops[op], other, self)
+        return reflected
+
+    def binary(self, other):
+        if isinstance(other, Boxed):
+            return NotImplemented
+        return bind(_ops[op], self, other)
+    return binary
+
+
+operators.install(Tracer, _tracer_operator, noun="traced value", state="traced")
+_drop_sequence_slot(Tracer)
 
 
 def _dtype_of(x: Any) -> np.dtype:
@@ -856,6 +672,11 @@ class Primitive:
         self.domain: Callable[[np.random.Generator], Sample] | None = None
 
     def __call__(self, *args, **params):
+        """Apply the primitive: :func:`bind`, after unboxing the boxes among ``args`` (a Tensor applied to
+        a primitive, ``stop_gradient(variable)``), whose result is boxed again. ``bind`` never sees a box."""
+        for a in args:
+            if isinstance(a, Boxed):
+                return a._autodiff_box(bind(self, *_unboxed(args), **params))
         return bind(self, *args, **params)
 
     def __repr__(self) -> str:
@@ -1053,11 +874,12 @@ def bind(prim: Primitive, *args, **params):
     """Apply ``prim`` to ``args``: hand the call to the innermost active transformation among them.
 
     Tracers of transformations that have ended are replaced by the values they hold (constants), so a
-    traced value that escaped its transformation never yields a wrong derivative.
+    traced value that escaped its transformation never yields a wrong derivative. ``args`` hold no boxes:
+    they are unboxed where they can enter (``Primitive.__call__``, the Tracer operators and NumPy
+    protocols, the Tensor's), so this loop, run for every primitive application, looks for tracers only.
     """
     top = None
     stale = False
-    boxed = None
     for a in args:
         if isinstance(a, Tracer):
             trace = a._trace
@@ -1065,11 +887,6 @@ def bind(prim: Primitive, *args, **params):
                 stale = True
             elif top is None or trace.level > top.level:
                 top = trace
-        elif isinstance(a, Boxed):
-            boxed = a
-    if boxed is not None:
-        values = tuple(a._autodiff_value() if isinstance(a, Boxed) else a for a in args)
-        return boxed._autodiff_box(bind(prim, *values, **params))
     if stale:
         args = tuple(drop_inactive(a) for a in args)
     if top is None:
@@ -1093,10 +910,12 @@ def apply_below(trace: Trace | Literal[False], prim: Primitive, args: list | tup
 class Boxed:
     """Base of user-facing boxes around values (the TensorFlow-style Tensor of autodiff.tensor).
 
-    A primitive applied to a box (``stop_gradient(variable)``, ``tracer * tensor``) works on the boxed
+    A primitive applied to a box (``stop_gradient(variable)``, ``tensor * tracer``) works on the boxed
     value (``_autodiff_value()``, as the active transformations see it) and boxes its result again
-    (``_autodiff_box(result)``); without this, a box would reach a NumPy implementation or a rule as
-    an opaque object.
+    (``_autodiff_box(result)``). Boxes are unpacked where they enter, never in :func:`bind`:
+    ``Primitive.__call__`` unboxes them, and the Tracer's operators and NumPy protocols return
+    NotImplemented for them (so the box's own, unboxing, implementation runs). Without this a box would
+    reach a NumPy implementation or a rule as an opaque object.
     """
 
     __slots__ = ()
@@ -1106,6 +925,11 @@ class Boxed:
 
     def _autodiff_box(self, value: Any) -> Any:
         raise NotImplementedError
+
+
+def _unboxed(args: tuple) -> tuple:
+    """``args`` with every box replaced by its value as the active transformations see it."""
+    return tuple(a._autodiff_value() if isinstance(a, Boxed) else a for a in args)
 
 
 def strip_inner(x: Any, trace: Trace) -> Any:

@@ -6,7 +6,10 @@ a ``ForwardAccumulator``, or a tracer of a functional ``grad``/``jvp``). Every o
 function on a Tensor (``__array_ufunc__``/``__array_function__``) unboxes its arguments with :func:`read`,
 calls the same NumPy function on the values — which dispatches to the core's tracers, or runs plain
 NumPy — and boxes the result(s) again. So the tape API adds no rules of its own: it is the functional
-core seen through boxes.
+core seen through boxes. The operators, ndarray methods and properties are the table of
+``autodiff.operators``, the same as the tracers'. A primitive called on a Tensor (``stop_gradient(v)``)
+is unboxed by ``Primitive.__call__``; a tracer's operator or NumPy protocol meeting a Tensor returns
+NotImplemented, so the Tensor's own (unboxing) implementation runs: no box reaches ``bind``.
 
 Watching. A constant or a :class:`Variable` holds a plain array; a tape or accumulator that *watches* it
 substitutes its own tracer when the value is read. :func:`read` walks the active transformations of this
@@ -31,6 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autodiff import operators
 from autodiff.core import Boxed, Trace, Tracer, active_traces, is_float_dtype, lower
 
 __all__ = ["Tensor", "Variable", "constant", "read", "box", "TensorWatcher", "Watched", "tensor_function"]
@@ -165,18 +169,12 @@ def _new_tensor(value: Any) -> Tensor:
     return t
 
 
-def _ufunc(fn: np.ufunc, *args: Any) -> Tensor:
-    return box(fn(*(read(a) for a in args)))
-
-
-def _compare(fn: np.ufunc, a: Any, b: Any) -> Tensor:
-    return _new_tensor(fn(lower(read(a)), lower(read(b))))
-
-
 class Tensor(Boxed):
     """An immutable value (array) of the TensorFlow-style API: operators and NumPy functions give Tensors.
 
-    ``.numpy()`` is the plain NumPy value (it breaks the derivative path, as in TensorFlow).
+    ``.numpy()`` is the plain NumPy value (it breaks the derivative path, as in TensorFlow). The
+    operators, ndarray methods and array properties are the table of ``autodiff.operators``, shared
+    with the core's tracers (installed below the class).
     """
 
     __slots__ = ("_value", "__weakref__")
@@ -196,7 +194,7 @@ class Tensor(Boxed):
         return read(self)
 
     def _autodiff_box(self, value: Any) -> Any:
-        """Box what a primitive applied to Tensors returned (core.bind calls this)."""
+        """Box what a primitive applied to Tensors returned (``Primitive.__call__`` calls this)."""
         return box(value)
 
     # A Tensor is immutable, so it is its own copy: same value, same derivative (TensorFlow's eager
@@ -221,23 +219,6 @@ class Tensor(Boxed):
     def dtype(self) -> np.dtype:
         """The NumPy dtype of the value."""
         return np.asarray(lower(self._value)).dtype
-
-    @property
-    def ndim(self) -> int:
-        """The number of axes."""
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        """The number of entries."""
-        return int(np.prod(self.shape, dtype=int))
-
-    @property
-    def T(self) -> Tensor:
-        """The transpose (axes reversed)."""
-        # np.transpose dispatches to Tensor.__array_function__ and returns a Tensor; NumPy's stubs type
-        # the call by its ndarray signature, which cannot express that dispatch.
-        return np.transpose(self)  # type: ignore[return-value]
 
     def __repr__(self) -> str:
         return f"Tensor({_format(self._value)}, shape={self.shape}, dtype={self.dtype})"
@@ -276,133 +257,15 @@ class Tensor(Boxed):
             x = x.primal
         return x
 
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d Tensor")
-        return self.shape[0]
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
     __hash__ = object.__hash__
 
-    # ---- operators --------------------------------------------------------------------------------
-    def __add__(self, other):
-        return _ufunc(np.add, self, other)
-
-    def __radd__(self, other):
-        return _ufunc(np.add, other, self)
-
-    def __sub__(self, other):
-        return _ufunc(np.subtract, self, other)
-
-    def __rsub__(self, other):
-        return _ufunc(np.subtract, other, self)
-
-    def __mul__(self, other):
-        return _ufunc(np.multiply, self, other)
-
-    def __rmul__(self, other):
-        return _ufunc(np.multiply, other, self)
-
-    def __truediv__(self, other):
-        return _ufunc(np.divide, self, other)
-
-    def __rtruediv__(self, other):
-        return _ufunc(np.divide, other, self)
-
-    def __floordiv__(self, other):
-        return _ufunc(np.floor_divide, self, other)
-
-    def __rfloordiv__(self, other):
-        return _ufunc(np.floor_divide, other, self)
-
-    def __mod__(self, other):
-        return _ufunc(np.mod, self, other)
-
-    def __rmod__(self, other):
-        return _ufunc(np.mod, other, self)
-
-    def __pow__(self, other):
-        return _ufunc(np.power, self, other)
-
-    def __rpow__(self, other):
-        return _ufunc(np.power, other, self)
-
-    def __matmul__(self, other):
-        return _ufunc(np.matmul, self, other)
-
-    def __rmatmul__(self, other):
-        return _ufunc(np.matmul, other, self)
-
-    def __neg__(self):
-        return _ufunc(np.negative, self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _ufunc(np.absolute, self)
-
-    def __lt__(self, other):
-        return _compare(np.less, self, other)
-
-    def __le__(self, other):
-        return _compare(np.less_equal, self, other)
-
-    def __gt__(self, other):
-        return _compare(np.greater, self, other)
-
-    def __ge__(self, other):
-        return _compare(np.greater_equal, self, other)
-
-    def __eq__(self, other):
-        return _compare(np.equal, self, other)
-
-    def __ne__(self, other):
-        return _compare(np.not_equal, self, other)
-
     def __getitem__(self, index):
+        """``self[index]``: the value indexed, as a Tensor (Tensors in the index are plain indices)."""
         return box(read(self)[_index(index)])
 
-    # ---- common ndarray methods, through NumPy's functions ------------------------------------------
-    def sum(self, axis=None, keepdims=False):
-        return np.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return np.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
-
-    def prod(self, axis=None, keepdims=False):
-        return np.prod(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
-            shape = tuple(shape[0])
-        return np.reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
-            axes = tuple(axes[0])
-        return np.transpose(self, axes or None)
-
     def astype(self, dtype):
+        """The value cast to ``dtype``, as a Tensor."""
         return box(read(self).astype(dtype))
-
-    def dot(self, other):
-        return np.dot(self, other)
-
-    def ravel(self):
-        return np.ravel(self)
-
-    def squeeze(self, axis=None):
-        return np.squeeze(self, axis=axis)
 
     # ---- NumPy's dispatch protocols ---------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -419,6 +282,31 @@ class Tensor(Boxed):
         args = _unbox_nest(args)
         kwargs = {k: _unbox_nest(v) for k, v in kwargs.items()}
         return box(func(*args, **kwargs))
+
+
+def _tensor_operator(row: operators.Operator) -> Callable:
+    """Tensor's method for an operator of the table: the ufunc applied to the values (:func:`read`), the
+    result boxed. Comparisons give Tensors of plain booleans (no derivative)."""
+    ufunc = row.ufunc
+    if row.compare:
+        def compare(self, other):
+            return _new_tensor(ufunc(lower(read(self)), lower(read(other))))
+        return compare
+    if row.arity == 1:
+        def unary(self):
+            return box(ufunc(read(self)))
+        return unary
+    if row.reflected:
+        def reflected(self, other):
+            return box(ufunc(read(other), read(self)))
+        return reflected
+
+    def binary(self, other):
+        return box(ufunc(read(self), read(other)))
+    return binary
+
+
+operators.install(Tensor, _tensor_operator, noun="Tensor", state="a Tensor")
 
 
 def _note_implicit_conversion(tensor: Tensor) -> None:

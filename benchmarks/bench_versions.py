@@ -82,7 +82,7 @@ cases = {
     "hessian n=100": (lambda h: lambda: h(x100))(ad.hessian(scalar_f)),
     "hvp n=100": lambda: ad.hvp(scalar_f, (x100,), (v100,)),
 }
-only = sys.argv[2:] or list(cases)
+only = [name for name in cases if not sys.argv[2:] or any(word in name for word in sys.argv[2:])]
 budget = float(sys.argv[1])
 out = {}
 for name in only:
@@ -108,19 +108,21 @@ def source_tree(rev: str, tmp: Path) -> Path:
     return where
 
 
-def run_round(tree: Path, budget: float) -> dict[str, float]:
-    """One timing of every case in a fresh interpreter importing autodiff from ``tree``."""
+def run_round(tree: Path, budget: float, only: list[str]) -> dict[str, float]:
+    """One timing of the cases (those whose names contain a word of ``only``; all if it is empty) in a
+    fresh interpreter importing autodiff from ``tree``."""
     env = {**os.environ, **PINNED, "PYTHONPATH": str(tree)}
-    done = subprocess.run([sys.executable, "-c", WORKER, str(budget)], env=env, cwd=str(tree),
+    done = subprocess.run([sys.executable, "-c", WORKER, str(budget), *only], env=env, cwd=str(tree),
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(old: Path, new: Path, rounds: int, budget: float) -> list[tuple[str, float, float, float]]:
+def compare(old: Path, new: Path, rounds: int, budget: float,
+            only: list[str]) -> list[tuple[str, float, float, float]]:
     """(case, best old, best new, median of per-round new/old ratios) for every case."""
     per_round = []
     for _ in range(rounds):
-        per_round.append((run_round(old, budget), run_round(new, budget)))
+        per_round.append((run_round(old, budget, only), run_round(new, budget, only)))
     rows = []
     for name in per_round[0][0]:
         olds = [o[name] for o, _ in per_round]
@@ -136,11 +138,12 @@ def main() -> None:
     parser.add_argument("new", nargs="?", default=str(ROOT), help="commit or directory (default: this tree)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per case per round")
+    parser.add_argument("--only", nargs="*", default=[], help="time only the cases whose names contain one")
     args = parser.parse_args()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             trees = [source_tree(rev, Path(tmp)) for rev in (args.old, args.new)]
-            rows = compare(trees[0], trees[1], args.rounds, args.budget)
+            rows = compare(trees[0], trees[1], args.rounds, args.budget, args.only)
     finally:
         # the temporary worktrees are gone with the directory; drop git's records of them
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)

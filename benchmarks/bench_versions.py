@@ -30,29 +30,12 @@ PINNED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS"
 WORKER = r"""
 import json, sys, time
 import numpy as np
+sys.path.insert(0, "benchmarks")      # the version's own benchmark problems (cwd is its tree)
 import autodiff as ad
-
-def scalar_loop(x):
-    for _ in range(400):
-        x = np.sin(x) * 0.999 + 0.01 * x
-    return x
-
-def mlp_loss(params, X, Y):
-    W1, b1, W2, b2, W3, b3 = params
-    h = np.tanh(X @ W1 + b1)
-    h = np.tanh(h @ W2 + b2)
-    z = h @ W3 + b3
-    z = z - np.max(z, axis=1, keepdims=True)
-    logp = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
-    return -np.sum(Y * logp) / X.shape[0]
+from bench_core import mlp_loss, mlp_problem, scalar_loop
 
 rng = np.random.default_rng(0)
-sizes = [784, 512, 512, 10]
-params = []
-for a, b in zip(sizes[:-1], sizes[1:]):
-    params += [rng.standard_normal((a, b)) / np.sqrt(a), np.zeros(b)]
-X = rng.standard_normal((256, 784))
-Y = np.eye(10)[rng.integers(0, 10, 256)]
+params, X, Y = mlp_problem()
 
 def chain(n, m):
     W1 = rng.standard_normal((64, n)) / np.sqrt(n)
@@ -69,8 +52,8 @@ def scalar_f(x):
 
 x10, x300, x1000, x100 = (rng.standard_normal(k) for k in (10, 300, 1000, 100))
 v100 = rng.standard_normal(100)
-grad_mlp = ad.grad(mlp_loss)
-grad_loop = ad.grad(scalar_loop)
+grad_mlp = ad.grad(mlp_loss(np))
+grad_loop = ad.grad(scalar_loop(np))
 cases = {
     "per-op overhead (scalar loop grad, 1600 ops)": lambda: grad_loop(0.3),
     "MLP gradient (784-512-512-10, batch 256)": lambda: grad_mlp(params, X, Y),

@@ -32,11 +32,26 @@ class JVPTrace(Trace):
               params: dict) -> Any:
         """``Dual(ans, sum_i J_i t_i)`` from the JVP rules of the traced arguments (``ans`` when the sum
         has no term)."""
+        jvps = prim.jvps
+        if len(traced) == 1 and prim.elementwise and jvps is not None and traced[0] < len(jvps):
+            # The hot case: one traced argument, its tangent a plain array shaped like it and the output,
+            # so nothing to line up (no broadcasting) and no batch axes (so no diagonal batch): its rule.
+            i = traced[0]
+            t, x = args[i].tangent, primals[i]
+            if type(t) in _PLAIN and type(x) in _PLAIN and type(ans) in _PLAIN \
+                    and t.shape == x.shape == ans.shape:
+                rule = jvps[i]
+                out = None if rule is None else rule(t, ans, *primals, **params)
+                return ans if out is None else new_dual(self, ans, out)
         if prim.elementwise:
             out = _elementwise_tangent(prim, args, traced, primals, ans, params)
         else:
             out = _checked_tangent(prim, args, traced, primals, ans, params, self.batch_ndim)
         return ans if out is None else new_dual(self, ans, out)
+
+
+# Plain values with a ``shape``: arrays and the NumPy scalars an operation on 0-d arrays returns.
+_PLAIN = frozenset({np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64})
 
 
 def _elementwise_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any],

@@ -229,6 +229,11 @@ _gc_found_middle = _gc_found_oldest = 0   # the thresholds of generations 1 and 
 # Tracers: the values a transformation hands to user code.
 # --------------------------------------------------------------------------------------------------
 
+PLAIN_TYPES = frozenset({np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64})
+"""Types of the plain values the hot paths read ``shape`` and ``dtype`` of directly: arrays and the NumPy
+scalars an operation on 0-d arrays returns."""
+
+
 def shape_of(x: Any) -> tuple:
     """``np.shape(x)`` without NumPy's dispatch: ndarrays, NumPy scalars and tracers carry ``.shape``.
 

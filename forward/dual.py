@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from autodiff.core import PLAIN_TYPES as _PLAIN
 from autodiff.core import Primitive, Trace, Tracer, lower, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of
 from autodiff.shapes import align_tangent, fit_tangent
@@ -42,16 +43,16 @@ class JVPTrace(Trace):
                     and t.shape == x.shape == ans.shape:
                 rule = jvps[i]
                 out = None if rule is None else rule(t, ans, *primals, **params)
-                return ans if out is None else new_dual(self, ans, out)
+                if out is None:
+                    return ans
+                d = object.__new__(Dual)   # new_dual, inlined
+                d.primal, d.tangent, d._trace = ans, out, self
+                return d
         if prim.elementwise:
             out = _elementwise_tangent(prim, args, traced, primals, ans, params)
         else:
             out = _checked_tangent(prim, args, traced, primals, ans, params, self.batch_ndim)
         return ans if out is None else new_dual(self, ans, out)
-
-
-# Plain values with a ``shape``: arrays and the NumPy scalars an operation on 0-d arrays returns.
-_PLAIN = frozenset({np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64})
 
 
 def _elementwise_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any],

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from autodiff.core import (
+    PLAIN_TYPES,
     Primitive,
     Trace,
     Tracer,
@@ -91,7 +92,7 @@ class Tape(Trace):
         value = ans
         while isinstance(value, Tracer):
             value = value.primal
-        if type(value) is np.ndarray:
+        if type(value) in PLAIN_TYPES:
             complex_out, shape = value.dtype.kind == "c", value.shape
         else:
             complex_out, shape = _is_complex(value), shape_of(value)

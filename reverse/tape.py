@@ -177,6 +177,9 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
+_NUMPY_SCALARS = PLAIN_TYPES - {np.ndarray}   # immutable, never structured: their sum is just a + b
+
+
 class _Accumulator:
     """Sums the cotangents reaching each node (``structured.combine``), in place where that is safe.
 
@@ -194,7 +197,12 @@ class _Accumulator:
     def add(self, node: Node, c: Any) -> None:
         cots = self.cots
         prev = cots.get(node)
-        cots[node] = c if prev is None else combine(prev, c, self.owned)
+        if prev is None:
+            cots[node] = c
+        elif type(prev) is type(c) and type(c) in _NUMPY_SCALARS:
+            cots[node] = prev + c    # combine's dense sum, without its kind tests (scalar loops)
+        else:
+            cots[node] = combine(prev, c, self.owned)
 
     def pop(self, node: Node) -> Any:
         """The summed cotangent of ``node``, in its structured form; it is no longer owned (a pullback

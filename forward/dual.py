@@ -34,9 +34,11 @@ class JVPTrace(Trace):
         """``Dual(ans, sum_i J_i t_i)`` from the JVP rules of the traced arguments (``ans`` when the sum
         has no term)."""
         jvps = prim.jvps
-        if len(traced) == 1 and prim.elementwise and jvps is not None and traced[0] < len(jvps):
+        if self.batch_ndim < 1 and len(traced) == 1 and prim.elementwise and jvps is not None \
+                and traced[0] < len(jvps):
             # The hot case: one traced argument, its tangent a plain array shaped like it and the output,
             # so nothing to line up (no broadcasting) and no batch axes (so no diagonal batch): its rule.
+            # (A trace that knows its tangents carry batch axes, jacfwd's, skips the test.)
             i = traced[0]
             t, x = args[i].tangent, primals[i]
             if type(t) in _PLAIN and type(x) in _PLAIN and type(ans) in _PLAIN \

@@ -240,13 +240,17 @@ def shape_of(x: Any) -> tuple:
     Rules ask for shapes of possibly traced values all the time; going through ``np.shape`` would cost a
     round trip through ``__array_function__`` each time.
     """
+    while isinstance(x, Tracer):   # down to the plain value: a tracer's shape property is a call per level
+        x = x.primal
     shape = getattr(x, "shape", None)
     return shape if shape is not None else np.shape(x)
 
 
 def ndim_of(x: Any) -> int:
     """``np.ndim(x)`` without NumPy's dispatch (see :func:`shape_of`)."""
-    return len(shape_of(x))
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x.ndim if type(x) in PLAIN_TYPES else len(shape_of(x))
 
 
 def lower(x: Any) -> Any:

@@ -163,21 +163,22 @@ def _run_dask(client: Any, task: Callable, key: str, shared: Any, point: Any, ch
     the fingerprint, and a worker that lost it answers ``_MISSING`` and gets the chunk again with the
     dependency (the scheduler copies the part to it from wherever it still lives).
     """
-    ref, holders = sent.get(key) or (None, set())
-    if ref is None or ref.status != "finished":          # new, or its last replica was lost
-        blob = _pickle(shared)
-        stats.payload_bytes, stats.payload_sends = len(blob), worker_count(client)
-        ref, holders = client.scatter(blob, broadcast=True, hash=False), set()
-        fresh = True
-    else:
-        fresh = False
+    known: Any = sent.get(key)
+    fresh = known is None or known[0].status != "finished"   # new, or its last replica was lost
+    ref, holders = (_scatter(client, shared, stats), set()) if fresh else known
     _remember(sent, key, (ref, holders))
     slots = _worker_slots(client)
 
     def submit(chunk: tuple[int, int], worker: str | None) -> Any:
-        dep = None if worker in holders else ref
-        if dep is not None and not fresh:
-            stats.payload_sends += 1          # a copy of the part travels to that worker
+        nonlocal ref
+        dep = None
+        if worker not in holders:
+            if ref.status != "finished":                  # lost while this call ran (a worker died)
+                ref = _scatter(client, shared, stats)
+                _remember(sent, key, (ref, holders))
+            elif not fresh:
+                stats.payload_sends += 1                  # a copy of the part travels to that worker
+            dep = ref
         return client.submit(_run_in_dask_worker, task, key, dep, point, chunk, pure=False,
                              workers=None if worker is None else [worker], allow_other_workers=True)
 
@@ -187,6 +188,14 @@ def _run_dask(client: Any, task: Callable, key: str, shared: Any, point: Any, ch
     except BaseException:
         client.cancel(futures)
         raise
+
+
+def _scatter(client: Any, shared: Any, stats: RunStats) -> Any:
+    """The pickled function part on every worker (a broadcast); its future."""
+    blob = _pickle(shared)
+    stats.payload_bytes = len(blob)
+    stats.payload_sends += worker_count(client)
+    return client.scatter(blob, broadcast=True, hash=False)
 
 
 def _collect_dask(futures: list, chunks: Sequence, holders: set, submit: Callable,

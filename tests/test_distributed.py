@@ -267,3 +267,14 @@ def test_chunks_in_workers_run_with_the_tuned_heap(request, which):
     x = RNG.standard_normal(10)
     got = ad.jacfwd(needs_the_tuned_heap, chunk_size=5, executor=executor)(x)
     np.testing.assert_allclose(got, ad.jacfwd(lambda x: np.tanh(W1 @ x))(x), rtol=1e-13)
+
+
+def test_dask_after_the_workers_restarted(dask_client):
+    """The scattered function part and the workers' caches are gone after a restart: the next call
+    scatters it again (the future kept from the first call is cancelled)."""
+    x = RNG.standard_normal(10)
+    jac = ad.jacfwd(layers, chunk_size=3, executor=dask_client)
+    jac(x)
+    dask_client.restart()
+    np.testing.assert_allclose(jac(x), ad.jacfwd(layers)(x), rtol=1e-13)
+    assert autodiff.executor.last_run.payload_sends == 2

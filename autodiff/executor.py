@@ -12,12 +12,18 @@ What travels, and how often:
   It is addressed by a fingerprint of its contents (its pickle with every large array replaced by a
   hash of the array's bytes), so an array changed in place between two calls is a new function part:
   a stale copy on a worker can never be used. Dask: ``client.scatter(..., broadcast=True)``, the
-  future kept while the fingerprint is recent. Process pools: one task per worker is kept in flight,
+  future kept while the fingerprint is recent; a task depends on it only until its worker has cached
+  the unpickled part (then only the fingerprint travels), and tasks are placed round-robin over the
+  workers (see ``_run_dask`` for why). Process pools: one task per worker is kept in flight,
   and tasks carry the pickled function part until every worker has reported (by process id) that it
   holds it in its small per-process cache; after that only the fingerprint travels. A worker that lost
   it (restarted, or evicted it) answers "cache miss" and its task is sent again with the payload.
 - the *point* (the inputs, small) and the chunk's bounds go with every task.
 - thread pools share the caller's memory: nothing is pickled.
+
+In pool and Dask workers a chunk runs with the tuned heap (``autodiff.heap.tuned``), as it runs in
+the caller, as ``ad.jacobian`` and ``ad.hessian`` do; see ``_worker_heap`` for the variable a Dask
+Nanny sets.
 
 A function part that cannot be pickled raises ``TypeError`` naming the object that failed, before any
 task is sent. A task that fails raises in the caller, with the worker's traceback attached (as

@@ -13,7 +13,7 @@ possible, since this machine is shared):
 - the A/B of a chunk: the same chunk's thread CPU time and page faults inside the workers against
   in-process, in the same run.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_distributed.py [--quick]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_distributed.py [--quick] [--repeat N]
 """
 
 from __future__ import annotations
@@ -160,13 +160,13 @@ def predictions(d: float, e: float, o: float, payload: int) -> list[list[str]]:
     return rows
 
 
-def run(quick: bool = False) -> Section:
+def run(quick: bool = False, repeat: int | None = None) -> Section:
     import distributed
 
     progress("distributed Jacobian")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # the workers inherit it
     layers = 20 if quick else LAYERS
-    repeat = 1 if quick else 3
+    repeat = repeat or (1 if quick else 3)
     load_before = os.getloadavg()[0]
     f, x = heavy(layers=layers)
     jac = ad.jacfwd(f, chunk_size=CHUNK)
@@ -233,6 +233,8 @@ except ImportError:  # pragma: no cover - the distributed extra brings it
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 layers, one run each: a smoke test")
-    sec = run(quick=parser.parse_args().quick)
+    parser.add_argument("--repeat", type=int, default=None, help="runs per timing, best taken (default 3)")
+    args = parser.parse_args()
+    sec = run(quick=args.quick, repeat=args.repeat)
     print(sec.body)
     print(table(["target", "value", "limit", "verdict"], [t.row() for t in sec.targets]))

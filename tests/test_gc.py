@@ -59,8 +59,15 @@ def _unreachable_after(use) -> int:
 
 
 def test_the_machinery_makes_no_reference_cycles():
-    found = _unreachable_after(_workload)
-    assert found == 0, f"{found} objects in reference cycles: the machinery must free all it makes"
+    # Up to three measurements: cycles the machinery makes appear in every run of the workload, while
+    # another thread's garbage (a Dask cluster an earlier test module closed still winds down its
+    # threads) lands in one window at most; so the machinery is clean iff some run finds none.
+    found = []
+    for _ in range(3):
+        found.append(_unreachable_after(_workload))
+        if found[-1] == 0:
+            break
+    assert found[-1] == 0, f"{found} objects in reference cycles: the machinery must free all it makes"
 
 
 def _tape_uses():

@@ -24,7 +24,7 @@ import numpy as np
 
 from autodiff.core import Boxed, Primitive, Trace, Tracer, shape_of, trace_scope
 from autodiff.shapes import align_tangent, fit_tangent, unbroadcast
-from autodiff.structured import densify
+from autodiff.structured import IndexedCotangent
 
 __all__ = ["Program", "Stale", "record"]
 
@@ -164,10 +164,10 @@ def _holds_traced(x: Any, depth: int = 0) -> bool:
 class _Op:
     """One recorded operation: ``values[slot] = impl(*args, **params)``."""
 
-    __slots__ = ("prim", "refs", "params", "slot", "shape", "dtype", "template", "fill")
+    __slots__ = ("prim", "impl", "refs", "params", "slot", "shape", "dtype", "template", "fill")
 
     def __init__(self, prim: Primitive, refs: list, params: dict, slot: int, ans: Any) -> None:
-        self.prim, self.refs, self.params, self.slot = prim, tuple(refs), params, slot
+        self.prim, self.impl, self.refs, self.params, self.slot = prim, prim.impl, tuple(refs), params, slot
         self.shape, self.dtype = ans.shape, ans.dtype
         self.template = [r.value if type(r) is _Const else None for r in refs]
         self.fill = tuple((i, r if type(r) is int else r.slot) for i, r in enumerate(refs)
@@ -257,10 +257,7 @@ class Program:
             args = op.template.copy()
             for i, s in op.fill:
                 args[i] = values[s]
-            ans = op.prim.impl(*args, **op.params)
-            if getattr(ans, "shape", None) != op.shape or ans.dtype != op.dtype:
-                raise Stale
-            values.append(ans)
+            values.append(_apply(op, args))
             arguments.append(args)
         return values, arguments
 
@@ -289,53 +286,36 @@ class Program:
 
     def vjp(self, inputs: list, cotangent: Any) -> tuple[Any, list]:
         """``(f(inputs), [cotangent of each input, or None])`` for the output's ``cotangent`` (with
-        leading batch axes, if any): the rules' pullbacks in reverse order, as a tape's sweep would."""
-        if self._vjp_plan is None:
-            self._vjp_plan = self._plan(jvp=False)
+        leading batch axes): the rules' pullbacks in reverse order, as a tape's sweep would."""
+        plan = self._vjp_plan
+        if plan is None:
+            plan = self._vjp_plan = self._plan(jvp=False)
         values, arguments = self._run(inputs)
         cots: dict[int, Any] = {self.out_slot: cotangent}
         ops = self.ops
         for k in range(len(ops) - 1, -1, -1):
-            g = cots.pop(ops[k].slot, None)
-            if g is None or not self._vjp_plan[k]:
-                continue
-            self._pull(ops[k], self._vjp_plan[k], densify(g), values, arguments[k], cots)
+            flows = plan[k]
+            if flows:
+                g = cots.pop(ops[k].slot, None)
+                if g is not None:
+                    _pull(ops[k], flows, g, values, arguments[k], cots)
         return values[self.out_slot], [cots.get(i) for i in range(self.n_inputs)]
-
-    @staticmethod
-    def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) -> None:
-        ans = values[op.slot]
-        nb = np.ndim(g) - len(op.shape)
-        for i, parent, rule in flows:
-            c = rule(ans, *args, **op.params)(g)
-            if c is None:
-                continue
-            c = densify(c)
-            shape = shape_of(values[parent])
-            if op.prim.elementwise:
-                if shape != op.shape:
-                    c = unbroadcast(c, shape, nb)
-            elif shape_of(c)[nb:] != shape or len(shape_of(c)) != nb + len(shape):
-                raise Stale          # a misshapen rule result: the tape reports it
-            prev = cots.get(parent)
-            cots[parent] = c if prev is None else prev + c
 
     def jvp(self, inputs: list, tangents: list, batch_ndim: int) -> tuple[Any, Any]:
         """``(f(inputs), its tangent)`` for input ``tangents`` (None: no tangent), each with
         ``batch_ndim`` leading batch axes: the rules in order, as forward mode would push them."""
-        if self._jvp_plan is None:
-            self._jvp_plan = self._plan(jvp=True)
+        plan = self._jvp_plan
+        if plan is None:
+            plan = self._jvp_plan = self._plan(jvp=True)
         values = list(inputs)
         tans = list(tangents)
-        for op, flows in zip(self.ops, self._jvp_plan):
+        for op, flows in zip(self.ops, plan):
             args = op.template.copy()
             for i, s in op.fill:
                 args[i] = values[s]
-            ans = op.prim.impl(*args, **op.params)
-            if getattr(ans, "shape", None) != op.shape or ans.dtype != op.dtype:
-                raise Stale
+            ans = _apply(op, args)
             values.append(ans)
-            tans.append(self._push(op, flows, ans, args, values, tans, batch_ndim) if flows else None)
+            tans.append(_push(op, flows, ans, args, values, tans, batch_ndim) if flows else None)
         out = tans[self.out_slot]
         value = values[self.out_slot]
         if out is None:
@@ -343,27 +323,66 @@ class Program:
             out = np.zeros(tuple(shape_of(given)[:batch_ndim]) + value.shape, value.dtype)
         return value, out
 
-    @staticmethod
-    def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, nbt: int) -> Any:
-        out = None
-        nb = -1
-        for i, s, rule in flows:
-            t = tans[s]
-            if t is None:
-                continue
-            if op.prim.elementwise:
-                x = values[s]
-                if shape_of(x) != op.shape:
-                    nb = np.ndim(t) - np.ndim(x)
-                    t = align_tangent(t, x, ans)
-            ti = rule(t, ans, *args, **op.params) if op.params else rule(t, ans, *args)
-            if ti is None:
-                continue
-            if not op.prim.elementwise:
-                got = shape_of(ti)
-                if len(got) != nbt + len(op.shape) or got[nbt:] != op.shape:
-                    raise Stale      # a misshapen rule result: forward mode reports it
-            out = ti if out is None else out + ti
-        if out is not None and nb >= 0:
-            out = fit_tangent(out, ans, nb)
-        return out
+
+def _apply(op: _Op, args: list) -> Any:
+    """``op``'s result on ``args``, which must have the recording's shape and dtype."""
+    ans = op.impl(*args, **op.params) if op.params else op.impl(*args)
+    if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype and ans.dtype != op.dtype):
+        raise Stale
+    return ans
+
+
+def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) -> None:
+    """``g`` (the cotangent of ``op``'s result) pulled back to the slots of its arguments (a tape's
+    ``_pull_elementwise`` and ``_pull_checked``, on plain arrays)."""
+    if type(g) is IndexedCotangent:
+        g = g.materialize()
+    ans = values[op.slot]
+    params = op.params
+    elementwise = op.prim.elementwise
+    nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - len(op.shape)
+    for i, parent, rule in flows:
+        c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
+        if c is None:
+            continue
+        if type(c) is IndexedCotangent:
+            c = c.materialize()
+        shape = values[parent].shape
+        if elementwise:
+            if shape != op.shape:
+                c = unbroadcast(c, shape, nb)
+        else:
+            got = c.shape if type(c) is np.ndarray else shape_of(c)
+            if got[nb:] != shape or len(got) != nb + len(shape):
+                raise Stale          # a misshapen rule result: the tape reports it
+        prev = cots.get(parent)
+        cots[parent] = c if prev is None else prev + c
+
+
+def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, nbt: int) -> Any:
+    """The tangent of ``op``'s result from its arguments' tangents (forward mode's
+    ``_elementwise_tangent`` and ``_checked_tangent``, on plain arrays)."""
+    out = None
+    nb = -1
+    params = op.params
+    elementwise = op.prim.elementwise
+    for i, s, rule in flows:
+        t = tans[s]
+        if t is None:
+            continue
+        if elementwise:
+            x = values[s]
+            if x.shape != op.shape:
+                nb = len(t.shape if type(t) is np.ndarray else shape_of(t)) - len(x.shape)
+                t = align_tangent(t, x, ans)
+        ti = rule(t, ans, *args, **params) if params else rule(t, ans, *args)
+        if ti is None:
+            continue
+        if not elementwise:
+            got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
+            if len(got) != nbt + len(op.shape) or got[nbt:] != op.shape:
+                raise Stale          # a misshapen rule result: forward mode reports it
+        out = ti if out is None else out + ti
+    if out is not None and nb >= 0:
+        out = fit_tangent(out, ans, nb)
+    return out

@@ -412,16 +412,21 @@ class _Adjoint(_FlatSystem):
         n, k, system = self.n, self.k, self.system
         a = z[n:n + k * n]
         value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
-        out = np.zeros(len(z))
+        out = np.empty(len(z))
         out[:n] = value
-        if cots[0] is not None:
-            np.negative(np.reshape(cots[0], (-1,)), out=out[n:n + k * n])
+        _negated_into(out[n:n + k * n], cots[0])
         a_p = out[n + k * n:].reshape(k, self.n_params)
         for (_, shape, offset), c in zip(system.slots, cots[2:]):
-            if c is not None:
-                size = math.prod(shape)
-                np.negative(np.reshape(c, (k, size)), out=a_p[:, offset:offset + size])
+            _negated_into(a_p[:, offset:offset + math.prod(shape)], c)
         return out
+
+
+def _negated_into(out: np.ndarray, c: Any) -> None:
+    """``out = -c`` (c reshaped to out's shape; None, the symbolic zero, gives zeros)."""
+    if c is None:
+        out[...] = 0.0
+    else:
+        np.negative(np.asarray(c).reshape(out.shape), out=out)
 
 
 def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any, n: int, P: int) -> Program | None:

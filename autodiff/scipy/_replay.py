@@ -266,7 +266,7 @@ class Program:
         return self._run(inputs)[0][self.out_slot]
 
     def _plan(self, jvp: bool) -> list:
-        """Per operation, the (argument position, slot, rule) through which derivatives flow; an
+        """Per operation, the (argument slot, rule) pairs through which derivatives flow; an
         operation with none computes a constant (to the derivatives)."""
         live = self.live + [False] * len(self.ops)
         plan = []
@@ -279,7 +279,7 @@ class Program:
                         rule = rules[i] if rules is not None and i < len(rules) else (
                             op.prim.jvp_rule(i) if jvp else op.prim.vjp_rule(i))
                         if rule is not None:
-                            flows.append((i, r, rule))
+                            flows.append((r, rule))
             live[op.slot] = bool(flows)
             plan.append(flows)
         return plan
@@ -341,7 +341,7 @@ def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) ->
     params = op.params
     elementwise = op.prim.elementwise
     nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - len(op.shape)
-    for i, parent, rule in flows:
+    for parent, rule in flows:
         c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
         if c is None:
             continue
@@ -366,7 +366,7 @@ def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, 
     nb = -1
     params = op.params
     elementwise = op.prim.elementwise
-    for i, s, rule in flows:
+    for s, rule in flows:
         t = tans[s]
         if t is None:
             continue

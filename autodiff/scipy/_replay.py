@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff.core import Boxed, Primitive, Trace, Tracer, shape_of, trace_scope
+from autodiff.scipy._replay_rules import shortcut
 from autodiff.shapes import align_tangent, fit_tangent, unbroadcast
 from autodiff.structured import IndexedCotangent
 
@@ -266,8 +267,8 @@ class Program:
         return self._run(inputs)[0][self.out_slot]
 
     def _plan(self, jvp: bool) -> list:
-        """Per operation, the (argument slot, rule) pairs through which derivatives flow; an
-        operation with none computes a constant (to the derivatives)."""
+        """Per operation, the (argument slot, rule, shortcut or None) through which derivatives flow;
+        an operation with none computes a constant (to the derivatives)."""
         live = self.live + [False] * len(self.ops)
         plan = []
         for op in self.ops:
@@ -279,7 +280,7 @@ class Program:
                         rule = rules[i] if rules is not None and i < len(rules) else (
                             op.prim.jvp_rule(i) if jvp else op.prim.vjp_rule(i))
                         if rule is not None:
-                            flows.append((r, rule))
+                            flows.append((r, rule, shortcut(op.prim, i, rule, jvp)))
             live[op.slot] = bool(flows)
             plan.append(flows)
         return plan
@@ -341,13 +342,15 @@ def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) ->
     params = op.params
     elementwise = op.prim.elementwise
     nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - len(op.shape)
-    for parent, rule in flows:
-        c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
+    for parent, rule, fast in flows:
+        shape = values[parent].shape
+        c = fast(g, ans, *args) if fast is not None and (shape == op.shape or not elementwise) else None
+        if c is None:
+            c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
         if c is None:
             continue
         if type(c) is IndexedCotangent:
             c = c.materialize()
-        shape = values[parent].shape
         if elementwise:
             if shape != op.shape:
                 c = unbroadcast(c, shape, nb)
@@ -366,15 +369,20 @@ def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, 
     nb = -1
     params = op.params
     elementwise = op.prim.elementwise
-    for s, rule in flows:
+    for s, rule, fast in flows:
         t = tans[s]
         if t is None:
             continue
+        ti = fast(t, ans, *args) if fast is not None else None
+        if ti is not None:
+            out = ti if out is None else out + ti
+            continue
         if elementwise:
             x = values[s]
-            if x.shape != op.shape:
-                nb = len(t.shape if type(t) is np.ndarray else shape_of(t)) - len(x.shape)
-                t = align_tangent(t, x, ans)
+            if x.shape != op.shape:          # broadcast: line the tangent's batch axes up first
+                nb = len(shape_of(t)) - len(x.shape)
+                if nb:
+                    t = align_tangent(t, x, ans)
         ti = rule(t, ans, *args, **params) if params else rule(t, ans, *args)
         if ti is None:
             continue
@@ -384,5 +392,7 @@ def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, 
                 raise Stale          # a misshapen rule result: forward mode reports it
         out = ti if out is None else out + ti
     if out is not None and nb >= 0:
-        out = fit_tangent(out, ans, nb)
+        got = shape_of(out)
+        if got[nb:] != op.shape or len(got) != nb + len(op.shape):
+            out = fit_tangent(out, ans, nb)
     return out

@@ -86,12 +86,14 @@ class _System(_FlatSystem):
                 offset += math.prod(shape)
         self.n_params = offset
         self.flat_y = len(y_shape) == 1
+        self.all_numeric = len(self.slots) == len(args)
+        self.spans = [(offset, offset + math.prod(shape), shape) for _, shape, offset in self.slots]
         self._program: Program | None | bool = False     # False: not recorded yet; None: not replayable
 
     def unpack(self, p: Any) -> list:
         """The numeric arguments read back from the flat parameter vector ``p`` (in their shapes)."""
         if type(p) is np.ndarray:      # the solver's own calls: ndarray methods, no NumPy dispatch
-            return [p[offset:offset + math.prod(shape)].reshape(shape) for _, shape, offset in self.slots]
+            return [p[start:stop].reshape(shape) for start, stop, shape in self.spans]
         return [np.reshape(p[offset:offset + math.prod(shape)], shape) for _, shape, offset in self.slots]
 
     def replay_inputs(self, y: np.ndarray, t: Any, p: np.ndarray) -> list:
@@ -122,6 +124,8 @@ class _System(_FlatSystem):
 
     def rhs(self, y: Any, t: Any, numeric: list) -> Any:
         """``func`` at ``y`` (in y0's shape) with the numeric arguments ``numeric`` (in their shapes)."""
+        if self.all_numeric:       # every argument is differentiable: nothing to interleave
+            return self.func(t, y, *numeric) if self.tfirst else self.func(y, t, *numeric)
         args = list(self.static)
         for (i, _, _), a in zip(self.slots, numeric):
             args[i] = a
@@ -291,7 +295,7 @@ class _ForwardSensitivity(_FlatSystem):
         self.n_params = self.P * (1 + k) if with_dp else self.P   # this system's: [p, dp]
 
     def __call__(self, z: Any, t: Any, q: Any) -> Any:
-        program = _program_at(self.system, z, t, q, self.n, self.P)
+        program = _program_at(self.system, z, t, q)
         if program is not None:
             try:
                 return self._replayed(program, z, t, q)
@@ -316,14 +320,13 @@ class _ForwardSensitivity(_FlatSystem):
         tangents = [z[n:].reshape(batch + system.y_shape), None]
         if self.with_dp:
             dp = q[P:].reshape(k, P)
-            tangents += [dp[:, offset:offset + math.prod(shape)].reshape(batch + shape)
-                         for _, shape, offset in system.slots]
+            tangents += [dp[:, start:stop].reshape(batch + shape) for start, stop, shape in system.spans]
         else:
             tangents += [None] * len(system.slots)
         value, tangent = program.jvp(inputs, tangents, len(batch))
         out = np.empty(n + k * n)
         out[:n] = value
-        out[n:] = np.reshape(tangent, (-1,))
+        out[n:] = tangent.reshape(-1) if type(tangent) is np.ndarray else np.reshape(tangent, (-1,))
         return out
 
 
@@ -389,7 +392,7 @@ class _Adjoint(_FlatSystem):
         self.n_params = system.n_params
 
     def __call__(self, z: Any, t: Any, p: Any) -> Any:
-        program = _program_at(self.system, z, t, p, self.n, self.n_params)
+        program = _program_at(self.system, z, t, p)
         if program is not None:
             try:
                 return self._replayed(program, z, t, p)
@@ -416,8 +419,8 @@ class _Adjoint(_FlatSystem):
         out[:n] = value
         _negated_into(out[n:n + k * n], cots[0])
         a_p = out[n + k * n:].reshape(k, self.n_params)
-        for (_, shape, offset), c in zip(system.slots, cots[2:]):
-            _negated_into(a_p[:, offset:offset + math.prod(shape)], c)
+        for (start, stop, _), c in zip(system.spans, cots[2:]):
+            _negated_into(a_p[:, start:stop], c)
         return out
 
 
@@ -429,13 +432,16 @@ def _negated_into(out: np.ndarray, c: Any) -> None:
         np.negative(np.asarray(c).reshape(out.shape), out=out)
 
 
-def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any, n: int, P: int) -> Program | None:
+def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any) -> Program | None:
     """The replayable recording of func for a sensitivity system's right-hand side at a plain point
     (the solver's calls), else None: traced points (derivatives of derivatives) trace func as usual."""
-    if not isinstance(system, _System) or type(z) is not np.ndarray or type(p) is not np.ndarray \
+    if type(z) is not np.ndarray or type(p) is not np.ndarray or not isinstance(system, _System) \
             or isinstance(t, (Tracer, Boxed)):
         return None
-    return system.program(z[:n], t, p[:P])
+    program = system._program
+    if type(program) is Program:
+        return program
+    return system.program(z[:math.prod(system.y_shape)], t, p[:system.n_params])
 
 
 def _adjoint(g, ans, y0, t, p, system, options) -> tuple[Any, Any, Any]:

@@ -254,12 +254,16 @@ class Program:
         """Every slot's value at ``inputs``, and each operation's arguments (checked: shapes, dtypes)."""
         values = list(inputs)
         arguments = []
+        add_value, add_arguments = values.append, arguments.append
         for op in self.ops:
             args = op.template.copy()
             for i, s in op.fill:
                 args[i] = values[s]
-            values.append(_apply(op, args))
-            arguments.append(args)
+            ans = op.impl(*args, **op.params) if op.params else op.impl(*args)
+            if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype and ans.dtype != op.dtype):
+                raise Stale
+            add_value(ans)
+            add_arguments(args)
         return values, arguments
 
     def value(self, inputs: list) -> Any:
@@ -267,9 +271,11 @@ class Program:
         return self._run(inputs)[0][self.out_slot]
 
     def _plan(self, jvp: bool) -> list:
-        """Per operation, the (argument slot, rule, shortcut or None) through which derivatives flow;
-        an operation with none computes a constant (to the derivatives)."""
+        """Per operation, the ``(argument slot, rule, shortcut or None, argument shape, broadcast)``
+        through which derivatives flow (an operation with none computes a constant to the
+        derivatives). Every replay checks the recording's shapes, so they are known here."""
         live = self.live + [False] * len(self.ops)
+        shapes = list(self.input_shapes) + [op.shape for op in self.ops]
         plan = []
         for op in self.ops:
             flows = []
@@ -280,7 +286,9 @@ class Program:
                         rule = rules[i] if rules is not None and i < len(rules) else (
                             op.prim.jvp_rule(i) if jvp else op.prim.vjp_rule(i))
                         if rule is not None:
-                            flows.append((r, rule, shortcut(op.prim, i, rule, jvp)))
+                            broadcast = op.prim.elementwise and shapes[r] != op.shape
+                            fast = None if broadcast else shortcut(op.prim, i, rule, jvp)
+                            flows.append((r, rule, fast, shapes[r], broadcast))
             live[op.slot] = bool(flows)
             plan.append(flows)
         return plan
@@ -340,21 +348,19 @@ def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) ->
         g = g.materialize()
     ans = values[op.slot]
     params = op.params
-    elementwise = op.prim.elementwise
+    checked = not op.prim.elementwise
     nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - len(op.shape)
-    for parent, rule, fast in flows:
-        shape = values[parent].shape
-        c = fast(g, ans, *args) if fast is not None and (shape == op.shape or not elementwise) else None
+    for parent, rule, fast, shape, broadcast in flows:
+        c = None if fast is None else fast(g, ans, *args)
         if c is None:
             c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
-        if c is None:
-            continue
-        if type(c) is IndexedCotangent:
-            c = c.materialize()
-        if elementwise:
-            if shape != op.shape:
-                c = unbroadcast(c, shape, nb)
-        else:
+            if c is None:
+                continue
+            if type(c) is IndexedCotangent:
+                c = c.materialize()
+        if broadcast:
+            c = unbroadcast(c, shape, nb)
+        elif checked:
             got = c.shape if type(c) is np.ndarray else shape_of(c)
             if got[nb:] != shape or len(got) != nb + len(shape):
                 raise Stale          # a misshapen rule result: the tape reports it
@@ -368,28 +374,24 @@ def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, 
     out = None
     nb = -1
     params = op.params
-    elementwise = op.prim.elementwise
-    for s, rule, fast in flows:
+    checked = not op.prim.elementwise
+    for s, rule, fast, shape, broadcast in flows:
         t = tans[s]
         if t is None:
             continue
-        ti = fast(t, ans, *args) if fast is not None else None
-        if ti is not None:
-            out = ti if out is None else out + ti
-            continue
-        if elementwise:
-            x = values[s]
-            if x.shape != op.shape:          # broadcast: line the tangent's batch axes up first
-                nb = len(shape_of(t)) - len(x.shape)
-                if nb:
-                    t = align_tangent(t, x, ans)
-        ti = rule(t, ans, *args, **params) if params else rule(t, ans, *args)
+        ti = None if fast is None else fast(t, ans, *args)
         if ti is None:
-            continue
-        if not elementwise:
+            if broadcast:                # line the tangent's batch axes up with the output's first
+                nb = len(shape_of(t)) - len(shape)
+                if nb:
+                    t = align_tangent(t, values[s], ans)
+            ti = rule(t, ans, *args, **params) if params else rule(t, ans, *args)
+            if ti is None:
+                continue
+        if checked:
             got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
             if len(got) != nbt + len(op.shape) or got[nbt:] != op.shape:
-                raise Stale          # a misshapen rule result: forward mode reports it
+                raise Stale              # a misshapen rule result: forward mode reports it
         out = ti if out is None else out + ti
     if out is not None and nb >= 0:
         got = shape_of(out)

@@ -413,23 +413,23 @@ class _Adjoint(_FlatSystem):
     def _replayed(self, program: Program, z: np.ndarray, t: Any, p: np.ndarray) -> np.ndarray:
         """The right-hand side by replaying func's recorded operations and VJP rules (same values)."""
         n, k, system = self.n, self.k, self.system
-        a = z[n:n + k * n]
+        a = -z[n:n + k * n]        # pulled back, -a gives the right-hand side's -aᵀJ directly
         value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
         out = np.empty(len(z))
         out[:n] = value
-        _negated_into(out[n:n + k * n], cots[0])
+        _put(out[n:n + k * n], cots[0])
         a_p = out[n + k * n:].reshape(k, self.n_params)
         for (start, stop, _), c in zip(system.spans, cots[2:]):
-            _negated_into(a_p[:, start:stop], c)
+            _put(a_p[:, start:stop], c)
         return out
 
 
-def _negated_into(out: np.ndarray, c: Any) -> None:
-    """``out = -c`` (c reshaped to out's shape; None, the symbolic zero, gives zeros)."""
+def _put(out: np.ndarray, c: Any) -> None:
+    """``out = c`` (c reshaped to out's shape; None, the symbolic zero, gives zeros)."""
     if c is None:
         out[...] = 0.0
     else:
-        np.negative(np.asarray(c).reshape(out.shape), out=out)
+        out[...] = np.asarray(c).reshape(out.shape)
 
 
 def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any) -> Program | None:

@@ -236,3 +236,18 @@ def test_a_rule_registered_anew_is_not_shortcut():
     tanh = registry["tanh"]
     assert shortcut(tanh, 0, tanh.vjps[0], jvp=False) is not None
     assert shortcut(tanh, 0, lambda ans, x: (lambda g: g), jvp=False) is None
+
+
+@pytest.mark.parametrize("forward", [False, True])
+def test_a_stale_replay_falls_back_to_tracing(forward):
+    system = _system(coupled, (W, 0.5))
+    y, t, p = _point(system)
+    if forward:
+        rhs, z, q = I._ForwardSensitivity(system, 3, 1, False), np.concatenate([y, np.ones(3)]), p
+    else:
+        rhs, z, q = I._Adjoint(system, 3, 1), np.concatenate([y, np.ones(3), np.zeros(system.n_params)]), p
+    want = rhs(z, t, q)
+    system._program.ops[0].shape = (99,)    # as if an operation's result had another shape now
+    got = rhs(z, t, q)
+    assert system._program is None           # traced from now on
+    np.testing.assert_allclose(got, want, rtol=1e-13)

@@ -57,7 +57,7 @@ class _Meta:
 
     __slots__ = ("shape", "dtype", "slot", "trace")
 
-    def __init__(self, shape: tuple, dtype: np.dtype, slot: int, trace: _Recorder) -> None:
+    def __init__(self, shape: tuple, dtype: np.dtype, slot: int, trace: Trace) -> None:
         self.shape, self.dtype, self.slot, self.trace = shape, dtype, slot, trace
 
     @property
@@ -191,7 +191,8 @@ class _Recorder(Trace):
         return _Var(self, value, len(self.values) - 1)
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        vals, refs = [], []
+        vals: list[Any] = []
+        refs: list[Any] = []
         for a in args:
             if type(a) is _Var and a._trace is self:
                 vals.append(a._value)
@@ -253,14 +254,15 @@ class Program:
     def _run(self, inputs: list) -> tuple[list, list]:
         """Every slot's value at ``inputs``, and each operation's arguments (checked: shapes, dtypes)."""
         values = list(inputs)
-        arguments = []
+        arguments: list[list] = []
         add_value, add_arguments = values.append, arguments.append
         for op in self.ops:
             args = op.template.copy()
             for i, s in op.fill:
                 args[i] = values[s]
             ans = op.impl(*args, **op.params) if op.params else op.impl(*args)
-            if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype and ans.dtype != op.dtype):
+            if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype
+                                                            and ans.dtype != op.dtype):
                 raise Stale
             add_value(ans)
             add_arguments(args)

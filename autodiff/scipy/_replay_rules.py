@@ -86,7 +86,8 @@ def _table(shortcuts: dict, kind: str) -> dict[tuple[Primitive, int], tuple[Call
     for (name, argnum), fast in shortcuts.items():
         prim = registry[name]
         rules = prim.vjps if kind == "vjp" else prim.jvps
-        table[(prim, argnum)] = (rules[argnum], fast)
+        if rules is not None and argnum < len(rules) and rules[argnum] is not None:
+            table[(prim, argnum)] = (rules[argnum], fast)
     return table
 
 

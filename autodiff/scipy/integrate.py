@@ -20,6 +20,13 @@ derivatives work. The derivatives are those of the exact solution, computed to t
 not the derivative of LSODA's particular steps — so they agree with finite differences and with each
 other to about ``rtol``.
 
+The sensitivity systems evaluate ``func``'s JVPs or VJPs hundreds of times. Rather than tracing ``func``
+at each evaluation, its primitive operations are recorded once per solve and replayed — their NumPy
+implementations and the registry's rules called directly on plain arrays (``autodiff.scipy._replay``).
+That recording never lets ``func`` see a value, so a ``func`` whose Python code branches on one
+(``if y[0] > 0:``) is detected and traced at every evaluation instead; derivatives of derivatives
+(traced points) trace ``func`` as well.
+
 ``func`` must not close over traced values: pass everything it should be differentiated with respect to
 in ``args`` (a closed-over traced value raises ``TypeError`` saying so, rather than being treated as a
 constant).
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import scipy.integrate
@@ -298,9 +305,9 @@ class _ForwardSensitivity(_FlatSystem):
         program = _program_at(self.system, z, t, q)
         if program is not None:
             try:
-                return self._replayed(program, z, t, q)
+                return self._replayed(program, cast(_System, self.system), z, t, q)
             except Stale:
-                self.system.forget_program()
+                cast(_System, self.system).forget_program()
         n, k, P = self.n, self.k, self.P
         g, primals = self.system.linearized(z[:n], t, q[:P])
         tangents = [np.reshape(z[n:], (k,) + shape_of(primals[0]))]
@@ -312,9 +319,9 @@ class _ForwardSensitivity(_FlatSystem):
             f, tangent = _jvp_batched(lambda yy: g(yy, *fixed), primals[:1], tangents, k)
         return np.concatenate([f, np.reshape(tangent, (-1,))])
 
-    def _replayed(self, program: Program, z: np.ndarray, t: Any, q: np.ndarray) -> np.ndarray:
+    def _replayed(self, program: Program, system: _System, z: np.ndarray, t: Any, q: np.ndarray) -> Any:
         """The right-hand side by replaying func's recorded operations and JVP rules (same values)."""
-        n, k, P, system = self.n, self.k, self.P, self.system
+        n, k, P = self.n, self.k, self.P
         inputs = system.replay_inputs(z[:n], t, q[:P])
         batch = () if k == 1 else (k,)
         tangents = [z[n:].reshape(batch + system.y_shape), None]
@@ -395,9 +402,9 @@ class _Adjoint(_FlatSystem):
         program = _program_at(self.system, z, t, p)
         if program is not None:
             try:
-                return self._replayed(program, z, t, p)
+                return self._replayed(program, cast(_System, self.system), z, t, p)
             except Stale:
-                self.system.forget_program()
+                cast(_System, self.system).forget_program()
         n, k = self.n, self.k
         g, primals = self.system.linearized(z[:n], t, p)
         a = np.reshape(z[n:n + k * n], (k,) + shape_of(primals[0]))
@@ -410,9 +417,9 @@ class _Adjoint(_FlatSystem):
         a_p = np.reshape(self.system.flatten(cotangents[1:], k), (-1,))
         return np.concatenate([rec.values[0], -a_y, -a_p])
 
-    def _replayed(self, program: Program, z: np.ndarray, t: Any, p: np.ndarray) -> np.ndarray:
+    def _replayed(self, program: Program, system: _System, z: np.ndarray, t: Any, p: np.ndarray) -> Any:
         """The right-hand side by replaying func's recorded operations and VJP rules (same values)."""
-        n, k, system = self.n, self.k, self.system
+        n, k = self.n, self.k
         a = -z[n:n + k * n]        # pulled back, -a gives the right-hand side's -aᵀJ directly
         value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
         out = np.empty(len(z))

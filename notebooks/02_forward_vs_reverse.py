@@ -210,7 +210,7 @@ print(f"Where the modes differ by more than 1.5x ({clear.sum()} pairs): the rule
 #
 # A second effect changes the cost of one direction: from 100 inputs or outputs up, neither mode
 # multiplies by its identity seed. The seed is known to be diagonal, stays diagonal through elementwise
-# steps, and a matrix product with it is a row scaling (`autodiff/diagonal.py`), so forward mode's
+# steps, and a matrix product with it is a row scaling (`autodiff/structured.py`), so forward mode's
 # first layer costs n × 64 multiplications here instead of n × n × 64, and at n = m both modes run the
 # same single matrix product that forms the Jacobian.
 #

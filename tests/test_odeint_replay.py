@@ -11,7 +11,7 @@ import pytest
 
 import autodiff as ad
 from autodiff.scipy import integrate as I
-from autodiff.scipy._replay import Stale, record
+from autodiff.scipy._replay import Program, Stale, record
 from autodiff.scipy.integrate import odeint
 
 TIGHT = {"rtol": 1e-11, "atol": 1e-11}
@@ -165,6 +165,10 @@ def test_a_replay_checks_the_recorded_shapes():
     np.testing.assert_allclose(program.value([np.ones(3), np.asarray(2.0)]), np.sin(1.0) * 2.0)
     with pytest.raises(Stale):
         program.value([np.ones(4), np.asarray(2.0)])
+    with pytest.raises(Stale):                                  # the compiled replays check too
+        program.vjp([np.ones(4), np.asarray(2.0)], np.ones(4))
+    with pytest.raises(Stale):
+        program.jvp([np.ones(4), np.asarray(2.0)], [np.ones(4), None], 0)
 
 
 def test_a_func_that_reads_a_value_is_not_recorded():
@@ -239,7 +243,7 @@ def test_a_rule_registered_anew_is_not_shortcut():
 
 
 @pytest.mark.parametrize("forward", [False, True])
-def test_a_stale_replay_falls_back_to_tracing(forward):
+def test_a_stale_replay_falls_back_to_tracing(forward, monkeypatch):
     system = _system(coupled, (W, 0.5))
     y, t, p = _point(system)
     if forward:
@@ -247,7 +251,10 @@ def test_a_stale_replay_falls_back_to_tracing(forward):
     else:
         rhs, z, q = I._Adjoint(system, 3, 1), np.concatenate([y, np.ones(3), np.zeros(system.n_params)]), p
     want = rhs(z, t, q)
-    system._program.ops[0].shape = (99,)    # as if an operation's result had another shape now
+
+    def stale(*args, **kwargs):
+        raise Stale
+    monkeypatch.setattr(Program, "jvp" if forward else "vjp", stale)   # as if a shape had changed
     got = rhs(z, t, q)
     assert system._program is None           # traced from now on
     np.testing.assert_allclose(got, want, rtol=1e-13)

@@ -3,7 +3,8 @@
 ``odeint``'s sensitivity systems evaluate the same right-hand side f hundreds of times, each time at a new
 point. Tracing f anew at each point (a tape, or Duals) costs far more than f's few NumPy operations. A
 :class:`Program` records f's primitive operations once and then, at each new point, calls their NumPy
-implementations and their JVP/VJP rules directly, on plain arrays.
+implementations and their JVP/VJP rules directly, on plain arrays (the program written out as one
+straight-line Python function per mode: ``autodiff.scipy._replay_compile``).
 
 That is only the derivative of f if f would have applied the *same* operations at the new point. The
 recording guarantees it by never letting f see a value: f runs on :class:`_Var` tracers whose ``primal``
@@ -23,9 +24,8 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff.core import Boxed, Primitive, Trace, Tracer, shape_of, trace_scope
+from autodiff.scipy._replay_compile import compile_jvp, compile_vjp
 from autodiff.scipy._replay_rules import shortcut
-from autodiff.shapes import align_tangent, fit_tangent, unbroadcast
-from autodiff.structured import IndexedCotangent
 
 __all__ = ["Program", "Stale", "record"]
 
@@ -241,15 +241,15 @@ def record(fun: Callable, inputs: list, differentiable: list[bool]) -> Program |
 class Program:
     """Recorded operations on ``n_inputs`` input slots; the output is slot ``out_slot``."""
 
-    __slots__ = ("ops", "n_inputs", "out_slot", "live", "input_shapes", "_vjp_plan", "_jvp_plan")
+    __slots__ = ("ops", "n_inputs", "out_slot", "live", "input_shapes", "_vjp", "_jvp")
 
     def __init__(self, ops: list[_Op], n_inputs: int, out_slot: int, differentiable: list[bool],
                  input_shapes: list[tuple]) -> None:
         self.ops, self.n_inputs, self.out_slot = ops, n_inputs, out_slot
         self.live = list(differentiable)
         self.input_shapes = input_shapes
-        self._vjp_plan: list | None = None
-        self._jvp_plan: list | None = None
+        self._vjp: Callable | None = None          # compiled on first use (autodiff.scipy._replay_compile)
+        self._jvp: dict[int, Callable] = {}        # by the tangents' number of batch axes
 
     def _run(self, inputs: list) -> tuple[list, list]:
         """Every slot's value at ``inputs``, and each operation's arguments (checked: shapes, dtypes)."""
@@ -298,105 +298,19 @@ class Program:
     def vjp(self, inputs: list, cotangent: Any) -> tuple[Any, list]:
         """``(f(inputs), [cotangent of each input, or None])`` for the output's ``cotangent`` (with
         leading batch axes): the rules' pullbacks in reverse order, as a tape's sweep would."""
-        plan = self._vjp_plan
-        if plan is None:
-            plan = self._vjp_plan = self._plan(jvp=False)
-        values, arguments = self._run(inputs)
-        cots: dict[int, Any] = {self.out_slot: cotangent}
-        ops = self.ops
-        for k in range(len(ops) - 1, -1, -1):
-            flows = plan[k]
-            if flows:
-                g = cots.pop(ops[k].slot, None)
-                if g is not None:
-                    _pull(ops[k], flows, g, values, arguments[k], cots)
-        return values[self.out_slot], [cots.get(i) for i in range(self.n_inputs)]
+        compiled = self._vjp
+        if compiled is None:
+            compiled = self._vjp = compile_vjp(self, self._plan(jvp=False))
+        return compiled(inputs, cotangent)
 
     def jvp(self, inputs: list, tangents: list, batch_ndim: int) -> tuple[Any, Any]:
         """``(f(inputs), its tangent)`` for input ``tangents`` (None: no tangent), each with
         ``batch_ndim`` leading batch axes: the rules in order, as forward mode would push them."""
-        plan = self._jvp_plan
-        if plan is None:
-            plan = self._jvp_plan = self._plan(jvp=True)
-        values = list(inputs)
-        tans = list(tangents)
-        for op, flows in zip(self.ops, plan):
-            args = op.template.copy()
-            for i, s in op.fill:
-                args[i] = values[s]
-            ans = _apply(op, args)
-            values.append(ans)
-            tans.append(_push(op, flows, ans, args, values, tans, batch_ndim) if flows else None)
-        out = tans[self.out_slot]
-        value = values[self.out_slot]
+        compiled = self._jvp.get(batch_ndim)
+        if compiled is None:
+            compiled = self._jvp[batch_ndim] = compile_jvp(self, self._plan(jvp=True), batch_ndim)
+        value, out = compiled(inputs, tangents)
         if out is None:
             given = next(t for t in tangents if t is not None)
             out = np.zeros(tuple(shape_of(given)[:batch_ndim]) + value.shape, value.dtype)
         return value, out
-
-
-def _apply(op: _Op, args: list) -> Any:
-    """``op``'s result on ``args``, which must have the recording's shape and dtype."""
-    ans = op.impl(*args, **op.params) if op.params else op.impl(*args)
-    if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype and ans.dtype != op.dtype):
-        raise Stale
-    return ans
-
-
-def _pull(op: _Op, flows: list, g: Any, values: list, args: list, cots: dict) -> None:
-    """``g`` (the cotangent of ``op``'s result) pulled back to the slots of its arguments (a tape's
-    ``_pull_elementwise`` and ``_pull_checked``, on plain arrays)."""
-    if type(g) is IndexedCotangent:
-        g = g.materialize()
-    ans = values[op.slot]
-    params = op.params
-    checked = not op.prim.elementwise
-    nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - len(op.shape)
-    for parent, rule, fast, shape, broadcast in flows:
-        c = None if fast is None else fast(g, ans, *args)
-        if c is None:
-            c = rule(ans, *args, **params)(g) if params else rule(ans, *args)(g)
-            if c is None:
-                continue
-            if type(c) is IndexedCotangent:
-                c = c.materialize()
-        if broadcast:
-            c = unbroadcast(c, shape, nb)
-        elif checked:
-            got = c.shape if type(c) is np.ndarray else shape_of(c)
-            if got[nb:] != shape or len(got) != nb + len(shape):
-                raise Stale          # a misshapen rule result: the tape reports it
-        prev = cots.get(parent)
-        cots[parent] = c if prev is None else prev + c
-
-
-def _push(op: _Op, flows: list, ans: Any, args: list, values: list, tans: list, nbt: int) -> Any:
-    """The tangent of ``op``'s result from its arguments' tangents (forward mode's
-    ``_elementwise_tangent`` and ``_checked_tangent``, on plain arrays)."""
-    out = None
-    nb = -1
-    params = op.params
-    checked = not op.prim.elementwise
-    for s, rule, fast, shape, broadcast in flows:
-        t = tans[s]
-        if t is None:
-            continue
-        ti = None if fast is None else fast(t, ans, *args)
-        if ti is None:
-            if broadcast:                # line the tangent's batch axes up with the output's first
-                nb = len(shape_of(t)) - len(shape)
-                if nb:
-                    t = align_tangent(t, values[s], ans)
-            ti = rule(t, ans, *args, **params) if params else rule(t, ans, *args)
-            if ti is None:
-                continue
-        if checked:
-            got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
-            if len(got) != nbt + len(op.shape) or got[nbt:] != op.shape:
-                raise Stale              # a misshapen rule result: forward mode reports it
-        out = ti if out is None else out + ti
-    if out is not None and nb >= 0:
-        got = shape_of(out)
-        if got[nb:] != op.shape or len(got) != nb + len(op.shape):
-            out = fit_tangent(out, ans, nb)
-    return out

@@ -195,8 +195,10 @@ plt.show()
 #   parameters the fixed cost of differentiating `func` once per right-hand side evaluation dominates,
 #   and only at large n does the arithmetic of n directions (an n × n seed pushed through every
 #   evaluation) take over.
-# - Neither mode comes close to the cost of a plain solve for a system this small: each right-hand side
-#   evaluation of a sensitivity system differentiates `func` (a JVP or a VJP through this package's
-#   tracer, tens of microseconds) where the plain evaluation costs about two microseconds, and the
-#   solver takes more steps when the sensitivities are part of its error control.
+# - Neither mode reaches the cost of a plain solve for a system this small. `func` is traced once per
+#   solve and its operations are replayed with their JVP or VJP rules at every right-hand side
+#   evaluation (`autodiff.scipy._replay`: no tracer per evaluation), which still costs several times
+#   the plain evaluation of about two microseconds; the adjoint solve takes about as many evaluations
+#   backwards as the plain solve forwards, and the forward sensitivities, part of the solver's error
+#   control, about a tenth more.
 # - Memory stays flat as the solver takes more steps: neither mode keeps anything per step.

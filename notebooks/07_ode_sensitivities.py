@@ -189,7 +189,7 @@ plt.show()
 #
 # - Reverse mode's cost does not depend on n (one adjoint solve for the scalar loss, whatever the
 #   number of parameters) and grows with m: one backward solve per output direction — from 16 to 256
-#   outputs it grows about tenfold.
+#   outputs it grows more than tenfold.
 # - Forward mode's cost does not depend on m (one sensitivity solve for the whole trajectory) and grows
 #   with n, but slowly at first: all n directions ride in one batched solve, so below a few hundred
 #   parameters the fixed cost of differentiating `func` once per right-hand side evaluation dominates,

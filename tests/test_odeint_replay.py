@@ -258,3 +258,16 @@ def test_a_stale_replay_falls_back_to_tracing(forward, monkeypatch):
     got = rhs(z, t, q)
     assert system._program is None           # traced from now on
     np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_a_value_given_to_a_metadata_function_is_not_replaced():
+    # np.full_like's fill value is a value: a recording that answered it from shape and dtype alone
+    # would replay the wrong constant (it did: zeros), so such a func is traced at every point
+    def filled(y, s):
+        return np.full_like(y, y[0]) - y
+
+    point = [np.array([2.0, 3.0]), np.asarray(0.1)]
+    assert record(filled, point, [True, False]) is None
+    shaped_only = record(lambda y, s: np.zeros_like(y, dtype=float) + np.ones_like(y) * np.size(y) - y,
+                         point, [True, False])
+    np.testing.assert_array_equal(shaped_only.value([np.array([5.0, 3.0]), np.asarray(0.1)]), [-3.0, -1.0])

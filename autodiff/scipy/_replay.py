@@ -42,9 +42,10 @@ class Stale(Exception):
     the caller must trace f at this point instead."""
 
 
-# NumPy functions of shape and dtype only: a _Meta may answer them.
-_METADATA = (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj, np.zeros_like,
-             np.ones_like, np.empty_like, np.full_like)
+# NumPy functions of their arguments' shapes and dtypes only: a _Meta may answer them. The *_like
+# functions only for their first argument (np.full_like's fill value is a value: it is not here).
+_METADATA = (np.shape, np.ndim, np.size, np.result_type, np.iscomplexobj, np.isrealobj)
+_LIKE = (np.zeros_like, np.ones_like, np.empty_like)
 
 
 class _Meta:
@@ -74,6 +75,8 @@ class _Meta:
         return self.shape[0]
 
     def __array_function__(self, func, types, args, kwargs):
+        if func in _LIKE and not _holds_traced((args[1:], kwargs)):
+            return func(*_stand_ins(args[:1]), *args[1:], **kwargs)
         if func not in _METADATA:
             raise _Opaque
         return func(*_stand_ins(args), **dict(zip(kwargs, _stand_ins(kwargs.values()))))

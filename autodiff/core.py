@@ -90,16 +90,17 @@ class Trace:
                 ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) \
                     else prim.impl(p, **params)
                 return ans if prim.nondiff else self.apply(prim, args, _FIRST, (p,), ans, params)
-        primals: list[Any] = []
-        traced: list[int] = []
-        below: Trace | Literal[False] | None = None   # the one trace of the values one level down
-        for a in args:
-            if type(a) is own and a._trace is self:
-                traced.append(len(primals))
-                a = a.primal
-            if isinstance(a, Tracer):
-                below = a._trace if below is None or below is a._trace else False
-            primals.append(a)
+        elif len(args) == 2:
+            # the common two-argument call, also without lists; traced values one level down (rare at two
+            # arguments) go to bind, which finds the innermost of them as apply_below would
+            a, b = args
+            pa = a.primal if type(a) is own and a._trace is self else a
+            pb = b.primal if type(b) is own and b._trace is self else b
+            ans = bind(prim, pa, pb, **params) if isinstance(pa, Tracer) or isinstance(pb, Tracer) \
+                else prim.impl(pa, pb, **params)
+            return ans if prim.nondiff else \
+                self.apply(prim, args, _PAIRS[pa is not a, pb is not b], (pa, pb), ans, params)
+        traced, primals, below = _split(args, own, self)
         ans = prim.impl(*primals, **params) if below is None else apply_below(below, prim, primals, params)
         return ans if prim.nondiff else self.apply(prim, args, traced, primals, ans, params)
 
@@ -114,7 +115,27 @@ class Trace:
         raise NotImplementedError
 
 
+def _split(args: tuple, own: type[Tracer],
+           trace: Trace) -> tuple[list[int], list[Any], Trace | Literal[False] | None]:
+    """``Trace.process``'s general case: the indices of ``trace``'s tracers among ``args`` (of type
+    ``own``), the values one level down (their primals and the other arguments), and the one trace of the
+    traced values among those (None: no traced value; False: several traces)."""
+    primals: list[Any] = []
+    traced: list[int] = []
+    below: Trace | Literal[False] | None = None
+    for a in args:
+        if type(a) is own and a._trace is trace:
+            traced.append(len(primals))
+            a = a.primal
+        if isinstance(a, Tracer):
+            below = a._trace if below is None or below is a._trace else False
+        primals.append(a)
+    return traced, primals, below
+
+
 _FIRST = (0,)   # ``traced`` of a one-argument call
+# ``traced`` of a two-argument call, by (first traced, second traced)
+_PAIRS = {(True, False): (0,), (False, True): (1,), (True, True): (0, 1), (False, False): ()}
 
 
 def active_traces() -> tuple[Trace, ...]:
@@ -208,19 +229,28 @@ _gc_found_middle = _gc_found_oldest = 0   # the thresholds of generations 1 and 
 # Tracers: the values a transformation hands to user code.
 # --------------------------------------------------------------------------------------------------
 
+PLAIN_TYPES = frozenset({np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64})
+"""Types of the plain values the hot paths read ``shape`` and ``dtype`` of directly: arrays and the NumPy
+scalars an operation on 0-d arrays returns."""
+
+
 def shape_of(x: Any) -> tuple:
     """``np.shape(x)`` without NumPy's dispatch: ndarrays, NumPy scalars and tracers carry ``.shape``.
 
     Rules ask for shapes of possibly traced values all the time; going through ``np.shape`` would cost a
     round trip through ``__array_function__`` each time.
     """
+    while isinstance(x, Tracer):   # down to the plain value: a tracer's shape property is a call per level
+        x = x.primal
     shape = getattr(x, "shape", None)
     return shape if shape is not None else np.shape(x)
 
 
 def ndim_of(x: Any) -> int:
     """``np.ndim(x)`` without NumPy's dispatch (see :func:`shape_of`)."""
-    return len(shape_of(x))
+    while isinstance(x, Tracer):
+        x = x.primal
+    return x.ndim if type(x) in PLAIN_TYPES else len(shape_of(x))
 
 
 def lower(x: Any) -> Any:
@@ -419,15 +449,23 @@ class Tracer:
         _drop_sequence_slot(cls)
 
     # ---- what the table derives the other properties from -------------------------------------------
+    # Both walk down to the plain value: under nested transformations a property call per level (rules
+    # ask for shapes all the time, and a tracer's primal is a tracer one level down) would add up.
     @property
     def shape(self) -> tuple[int, ...]:
         """The shape of the value."""
-        return shape_of(self.primal)
+        x = self.primal
+        while isinstance(x, Tracer):
+            x = x.primal
+        return x.shape if type(x) is np.ndarray else shape_of(x)
 
     @property
     def dtype(self) -> np.dtype:
         """The NumPy dtype of the value."""
-        return _dtype_of(self.primal)
+        x = self.primal
+        while isinstance(x, Tracer):
+            x = x.primal
+        return x.dtype if type(x) is np.ndarray else _dtype_of(x)
 
     def __getitem__(self, index):
         """``self[index]``: basic and advanced indexing, differentiable (``autodiff.rules.shape``)."""
@@ -878,6 +916,10 @@ def bind(prim: Primitive, *args, **params):
     they are unboxed where they can enter (``Primitive.__call__``, the Tracer operators and NumPy
     protocols, the Tensor's), so this loop, run for every primitive application, looks for tracers only.
     """
+    if len(args) == 1:   # the common one-argument call: its tracer's trace, if active, is the innermost
+        a = args[0]
+        if isinstance(a, Tracer) and a._trace.active:
+            return a._trace.process(prim, args, params)
     top = None
     stale = False
     for a in args:

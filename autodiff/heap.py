@@ -90,8 +90,9 @@ def active() -> bool:
 
 
 def _apply(settings: dict[int, int]) -> None:
+    mallopt = _libc.mallopt
     for param, value in settings.items():
-        _libc.mallopt(param, min(int(value), 2**31 - 1))
+        mallopt(param, value if type(value) is int and value < 2**31 else min(int(value), 2**31 - 1))
 
 
 class tuned:

@@ -14,12 +14,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from autodiff.core import (
+    PLAIN_TYPES,
     Primitive,
     Trace,
     Tracer,
     _dtype_of,
     gc_paused,
-    lower,
     ndim_of,
     shape_of,
 )
@@ -87,27 +87,57 @@ class Tape(Trace):
               params: dict) -> Any:
         """A tracer of ``ans`` whose node has one staged VJP per traced argument with a derivative
         (``ans`` itself when none has one)."""
+        # The plain value under ``ans`` (a tracer under an outer transformation): its dtype and shape, read
+        # here without calls for the common plain array.
+        value = ans
+        while isinstance(value, Tracer):
+            value = value.primal
+        if type(value) in PLAIN_TYPES:
+            complex_out, shape = value.dtype.kind == "c", value.shape
+        else:
+            complex_out, shape = _is_complex(value), shape_of(value)
         rules = prim.vjps
-        value = lower(ans)
-        complex_out = _is_complex(value)
-        parents, vjps = [], []
-        for i in traced:
-            rule = rules[i] if rules is not None and i < len(rules) else prim.vjp_rule(i)
+        if len(traced) == 1 and rules is not None and traced[0] < len(rules):
+            # the common case, one traced argument: its staged VJP, without the lists of the general case
+            i = traced[0]
+            rule = rules[i]
             if rule is None:
-                continue
-            parents.append(args[i]._node)
+                return ans
             pullback = rule(ans, *primals, **params)
             if complex_out and _dtype_of(primals[i]).kind != "c":
                 pullback = _real_part(pullback)
-            vjps.append(pullback)
-        if not parents:
-            return ans
-        # The shape is read from the plain value: under an outer transformation ``ans`` is a tracer, whose
-        # shape property costs two more calls per recorded operation.
-        node = Node(tuple(parents), tuple(vjps), shape_of(value), prim.elementwise, prim)
+            parents, vjps = (args[i]._node,), (pullback,)
+        else:
+            parents, vjps = _staged(prim, args, traced, primals, ans, params, complex_out)
+            if not parents:
+                return ans
+        node = object.__new__(Node)   # Node's fields set here: no __init__ frame on the hot path
+        node.parents, node.vjps, node.shape, node.elementwise, node.prim = \
+            parents, vjps, shape, prim.elementwise, prim
         if self.nodes is not None:
             self.nodes.append(node)
-        return TapeTracer(self, ans, node)
+        out = object.__new__(TapeTracer)
+        out.primal, out._trace, out._node = ans, self, node
+        return out
+
+
+def _staged(prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequence[Any], ans: Any,
+            params: dict, complex_out: bool) -> tuple[tuple, tuple]:
+    """The parents' nodes and staged VJPs of an operation (``Tape.apply``'s general case): one per traced
+    argument whose derivative is not declared zero; a real argument of a complex result gets the real
+    part of its cotangent."""
+    rules = prim.vjps
+    parents, vjps = [], []
+    for i in traced:
+        rule = rules[i] if rules is not None and i < len(rules) else prim.vjp_rule(i)
+        if rule is None:
+            continue
+        parents.append(args[i]._node)
+        pullback = rule(ans, *primals, **params)
+        if complex_out and _dtype_of(primals[i]).kind != "c":
+            pullback = _real_part(pullback)
+        vjps.append(pullback)
+    return tuple(parents), tuple(vjps)
 
 
 def _is_complex(value: Any) -> bool:
@@ -147,6 +177,9 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
+_NUMPY_SCALARS = PLAIN_TYPES - {np.ndarray}   # immutable, never structured: their sum is just a + b
+
+
 class _Accumulator:
     """Sums the cotangents reaching each node (``structured.combine``), in place where that is safe.
 
@@ -164,7 +197,12 @@ class _Accumulator:
     def add(self, node: Node, c: Any) -> None:
         cots = self.cots
         prev = cots.get(node)
-        cots[node] = c if prev is None else combine(prev, c, self.owned)
+        if prev is None:
+            cots[node] = c
+        elif type(prev) is type(c) and type(c) in _NUMPY_SCALARS:
+            cots[node] = prev + c    # combine's dense sum, without its kind tests (scalar loops)
+        else:
+            cots[node] = combine(prev, c, self.owned)
 
     def pop(self, node: Node) -> Any:
         """The summed cotangent of ``node``, in its structured form; it is no longer owned (a pullback

@@ -189,6 +189,32 @@ def test_a_killed_worker_is_retried_by_dask(tmp_path):
     np.testing.assert_allclose(got, ad.jacfwd(lambda x: np.tanh(W1 @ x))(x), rtol=1e-13)
 
 
+def dies_once_when_armed(x, armed, died):
+    """Kills the first worker that runs it once the ``armed`` file exists (``died`` records it)."""
+    if os.path.exists(armed) and not os.path.exists(died):
+        with open(died, "w") as fh:
+            fh.write("died")
+        os._exit(1)
+    return np.tanh(W1 @ x)
+
+
+def test_a_worker_killed_on_a_later_call_is_retried_by_dask(dask_client, tmp_path):
+    """Later calls' tasks carry only the fingerprint: the task of a worker that dies runs again on the
+    other one, and the next call also uses the restarted worker (which has no cached copy)."""
+    armed, died = str(tmp_path / "armed"), str(tmp_path / "died")
+    x = RNG.standard_normal(10)
+    want = ad.jacfwd(lambda x: np.tanh(W1 @ x))(x)
+    dask_client.wait_for_workers(2, timeout=60)
+    jac = ad.jacfwd(lambda x: dies_once_when_armed(x, armed, died), chunk_size=2, executor=dask_client)
+    np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+    dask_client.amm.run_once()
+    open(armed, "w").close()
+    np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+    assert os.path.exists(died)                       # a worker did die
+    dask_client.wait_for_workers(2, timeout=60)       # the Nanny restarts it (a new address)
+    np.testing.assert_allclose(jac(x), want, rtol=1e-13)
+
+
 def bratu(u):
     """A tridiagonal residual: 3 colors."""
     inner = u[:-2] - 2 * u[1:-1] + u[2:] + 0.5 * np.exp(u[1:-1])
@@ -204,3 +230,77 @@ def test_sparse_jacobian_on_an_executor(request, which, mode):
     want = ad.sparse_jacobian(bratu, mode=mode)(u)
     assert (got != want).nnz == 0 and got.nnz == want.nnz
     np.testing.assert_allclose(got.toarray(), ad.jacfwd(bratu)(u), rtol=1e-14)
+
+
+def test_dask_spreads_later_calls_over_both_workers(dask_client):
+    """Regression: the scheduler's Active Memory Manager drops the broadcast's extra replicas of the
+    function part once no task waits for them; tasks that depended on it then all ran on the one
+    worker left holding it (the heavy Jacobian as slow as in-process)."""
+    big = RNG.standard_normal((400, 10))
+
+    def f(x):
+        return np.tanh(big @ x)
+
+    x = RNG.standard_normal(10)
+    jac = ad.jacfwd(f, chunk_size=1, executor=dask_client)          # 10 tasks
+    jac(x)
+    dask_client.amm.run_once()                                       # what it does every 2 s
+    with distributed.get_task_stream(dask_client) as stream:
+        np.testing.assert_allclose(jac(2 * x), ad.jacfwd(f)(2 * x), rtol=1e-13)
+    workers = [t["worker"] for t in stream.data]
+    assert len(workers) == 10 and len(set(workers)) == 2, workers
+
+
+def test_dask_worker_that_lost_the_function_part_gets_it_again(dask_client):
+    big = RNG.standard_normal((400, 10))
+
+    def f(x):
+        return np.sin(big @ x)
+
+    x = RNG.standard_normal(10)
+    jac = ad.jacrev(f, chunk_size=50, executor=dask_client)
+    jac(x)
+    dask_client.run(lambda: autodiff.executor._CACHE.clear())        # as after a worker restart
+    np.testing.assert_allclose(jac(x), ad.jacrev(f)(x), rtol=1e-13)
+    assert autodiff.executor.last_run.payload_sends >= 1             # a copy went to the workers again
+    jac(x)
+    assert autodiff.executor.last_run.payload_sends == 0
+
+
+def needs_the_tuned_heap(x):
+    from autodiff import heap
+
+    if not heap.active():
+        raise RuntimeError("the chunk ran without the tuned heap")
+    return np.tanh(W1 @ x)
+
+
+def _heap_can_be_tuned():
+    from autodiff import heap
+
+    dasks = os.environ.get("MALLOC_TRIM_THRESHOLD_") == "65536"      # the Nanny's, see executor.py
+    return sys.platform.startswith("linux") and (heap.available() or dasks)
+
+
+@pytest.mark.parametrize("which", ["process_pool", "dask_client"])
+def test_chunks_in_workers_run_with_the_tuned_heap(request, which):
+    """Regression: Dask's Nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which switched the
+    tuned heap off (and glibc's mmap threshold with it: every block over 128 KiB page-faulted in afresh,
+    1.4-2x the chunk's CPU time); pool workers ran their chunks on glibc's default heap."""
+    if not _heap_can_be_tuned():
+        pytest.skip("the heap cannot be tuned here (not glibc, or MALLOC_* set by the user)")
+    executor = request.getfixturevalue(which)
+    x = RNG.standard_normal(10)
+    got = ad.jacfwd(needs_the_tuned_heap, chunk_size=5, executor=executor)(x)
+    np.testing.assert_allclose(got, ad.jacfwd(lambda x: np.tanh(W1 @ x))(x), rtol=1e-13)
+
+
+def test_dask_after_the_workers_restarted(dask_client):
+    """The scattered function part and the workers' caches are gone after a restart: the next call
+    scatters it again (the future kept from the first call is cancelled)."""
+    x = RNG.standard_normal(10)
+    jac = ad.jacfwd(layers, chunk_size=3, executor=dask_client)
+    jac(x)
+    dask_client.restart()
+    np.testing.assert_allclose(jac(x), ad.jacfwd(layers)(x), rtol=1e-13)
+    assert autodiff.executor.last_run.payload_sends == 2

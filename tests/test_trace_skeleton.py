@@ -138,3 +138,52 @@ def test_renew_level_reactivates_a_trace():
     later = CountingTrace()
     trace.renew_level()
     assert trace.active and trace.level > later.level > old
+
+
+# ---- the skeleton's short paths (one and two arguments) hand apply what the general split would --------
+
+class IndexTrace(CountingTrace):
+    """Records the ``traced`` indices and the primals' types ``apply`` is given."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list = []
+
+    def apply(self, prim, args, traced, primals, ans, params):
+        self.seen.append((prim.name, tuple(traced), tuple(type(p).__name__ for p in primals)))
+        return super().apply(prim, args, traced, primals, ans, params)
+
+
+@pytest.mark.parametrize("call, want", [
+    (lambda c, k: c * k, ("multiply", (0,))),              # this trace's value first
+    (lambda c, k: k - c, ("subtract", (1,))),              # second
+    (lambda c, k: c + c, ("add", (0, 1))),                 # both
+    (lambda c, k: np.where(k > 0, c, k), ("where", (1,))),  # three arguments: the general split
+])
+def test_apply_gets_the_indices_of_this_traces_values(call, want):
+    trace = IndexTrace()
+    k = np.array([2.0, -1.0])
+    with trace_scope(trace):
+        out = call(Counted(trace, np.array([0.5, 3.0])), k)
+    assert [s[:2] for s in trace.seen] == [want]
+    np.testing.assert_array_equal(out.primal, call(np.array([0.5, 3.0]), k))
+
+
+def test_two_arguments_one_from_the_transformation_below():
+    """x * y with x a Dual of the jvp outside and y this trace's value: the product is computed by the jvp
+    (its tangent is y's primal times x's tangent), and apply sees a Dual primal."""
+    traces = []
+
+    def g(x):
+        trace = IndexTrace()          # made inside the jvp: the innermost transformation
+        traces.append(trace)
+        with trace_scope(trace):
+            out = x * Counted(trace, np.array([3.0, -2.0]))
+        return out.primal
+
+    value, tangent = ad.jvp(g, (np.array([0.5, 4.0]),), (np.array([1.0, 10.0]),))
+    np.testing.assert_array_equal(value, [1.5, -8.0])
+    np.testing.assert_array_equal(tangent, [3.0, -20.0])
+    assert traces[0].seen == [("multiply", (1,), ("Dual", "ndarray"))]

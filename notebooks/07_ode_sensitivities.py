@@ -189,14 +189,16 @@ plt.show()
 #
 # - Reverse mode's cost does not depend on n (one adjoint solve for the scalar loss, whatever the
 #   number of parameters) and grows with m: one backward solve per output direction — from 16 to 256
-#   outputs it grows about tenfold.
+#   outputs it grows more than tenfold.
 # - Forward mode's cost does not depend on m (one sensitivity solve for the whole trajectory) and grows
 #   with n, but slowly at first: all n directions ride in one batched solve, so below a few hundred
 #   parameters the fixed cost of differentiating `func` once per right-hand side evaluation dominates,
 #   and only at large n does the arithmetic of n directions (an n × n seed pushed through every
 #   evaluation) take over.
-# - Neither mode comes close to the cost of a plain solve for a system this small: each right-hand side
-#   evaluation of a sensitivity system differentiates `func` (a JVP or a VJP through this package's
-#   tracer, tens of microseconds) where the plain evaluation costs about two microseconds, and the
-#   solver takes more steps when the sensitivities are part of its error control.
+# - Neither mode reaches the cost of a plain solve for a system this small. `func` is traced once per
+#   solve and its operations are replayed with their JVP or VJP rules at every right-hand side
+#   evaluation (`autodiff.scipy._replay`: no tracer per evaluation), which still costs several times
+#   the plain evaluation of about two microseconds; the adjoint solve takes about as many evaluations
+#   backwards as the plain solve forwards, and the forward sensitivities, part of the solver's error
+#   control, about a tenth more.
 # - Memory stays flat as the solver takes more steps: neither mode keeps anything per step.

@@ -20,6 +20,13 @@ derivatives work. The derivatives are those of the exact solution, computed to t
 not the derivative of LSODA's particular steps — so they agree with finite differences and with each
 other to about ``rtol``.
 
+The sensitivity systems evaluate ``func``'s JVPs or VJPs hundreds of times. Rather than tracing ``func``
+at each evaluation, its primitive operations are recorded once per solve and replayed — their NumPy
+implementations and the registry's rules called directly on plain arrays (``autodiff.scipy._replay``).
+That recording never lets ``func`` see a value, so a ``func`` whose Python code branches on one
+(``if y[0] > 0:``) is detected and traced at every evaluation instead; derivatives of derivatives
+(traced points) trace ``func`` as well.
+
 ``func`` must not close over traced values: pass everything it should be differentiated with respect to
 in ``args`` (a closed-over traced value raises ``TypeError`` saying so, rather than being treated as a
 constant).
@@ -29,13 +36,14 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import scipy.integrate
 
 from autodiff.core import Boxed, Sample, Tracer, defdomain, defjvp, defvjp, lower, primitive, shape_of
 from autodiff.pytree import tree_flatten
+from autodiff.scipy._replay import Program, Stale, record
 from forward.jvp import push_forward
 from reverse.vjp import Recording
 
@@ -84,19 +92,56 @@ class _System(_FlatSystem):
                 self.slots.append((i, shape, offset))
                 offset += math.prod(shape)
         self.n_params = offset
+        self.flat_y = len(y_shape) == 1
+        self.all_numeric = len(self.slots) == len(args)
+        self.spans = [(offset, offset + math.prod(shape), shape) for _, shape, offset in self.slots]
+        self._program: Program | None | bool = False     # False: not recorded yet; None: not replayable
 
     def unpack(self, p: Any) -> list:
         """The numeric arguments read back from the flat parameter vector ``p`` (in their shapes)."""
+        if type(p) is np.ndarray:      # the solver's own calls: ndarray methods, no NumPy dispatch
+            return [p[start:stop].reshape(shape) for start, stop, shape in self.spans]
         return [np.reshape(p[offset:offset + math.prod(shape)], shape) for _, shape, offset in self.slots]
+
+    def replay_inputs(self, y: np.ndarray, t: Any, p: np.ndarray) -> list:
+        """The inputs of :meth:`program` at the flat point (y, t, p): y in its shape, t, each argument."""
+        return [y if self.flat_y else y.reshape(self.y_shape), np.asarray(t, dtype=float)] + self.unpack(p)
+
+    def program(self, y: np.ndarray, t: Any, p: np.ndarray) -> Program | None:
+        """func's operations recorded once (at the first point asked for) to be replayed at every
+        other point, or None when func cannot be replayed (``autodiff.scipy._replay``): then the
+        sensitivity systems trace func at each point."""
+        if self._program is False:
+            live = [True, False] + [True] * len(self.slots)     # time gets no derivative here
+            self._program = record(self._flat_rhs, self.replay_inputs(y, t, p), live)
+        return self._program if isinstance(self._program, Program) else None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_program"] = False          # a recording is this process's: record again after unpickling
+        return state
+
+    def forget_program(self) -> None:
+        """A replay met shapes other than the recording's: trace func at each point from now on."""
+        self._program = None
+
+    def _flat_rhs(self, y: Any, t: Any, *numeric: Any) -> Any:
+        out = self.rhs(y, t, list(numeric))
+        return out if len(shape_of(out)) == 1 else np.reshape(out, (-1,))
 
     def rhs(self, y: Any, t: Any, numeric: list) -> Any:
         """``func`` at ``y`` (in y0's shape) with the numeric arguments ``numeric`` (in their shapes)."""
+        if self.all_numeric:       # every argument is differentiable: nothing to interleave
+            return self.func(t, y, *numeric) if self.tfirst else self.func(y, t, *numeric)
         args = list(self.static)
         for (i, _, _), a in zip(self.slots, numeric):
             args[i] = a
         return self.func(t, y, *args) if self.tfirst else self.func(y, t, *args)
 
     def __call__(self, y: Any, t: Any, p: Any) -> Any:
+        if type(y) is np.ndarray and self.flat_y:      # the solver's own calls: no reshaping to do
+            out = self.rhs(y, t, self.unpack(p))
+            return out if type(out) is np.ndarray and out.ndim == 1 else np.reshape(out, (-1,))
         return np.reshape(self.rhs(np.reshape(y, self.y_shape), t, self.unpack(p)), (-1,))
 
     def linearized(self, y: Any, t: Any, p: Any) -> tuple[Callable, list]:
@@ -257,6 +302,12 @@ class _ForwardSensitivity(_FlatSystem):
         self.n_params = self.P * (1 + k) if with_dp else self.P   # this system's: [p, dp]
 
     def __call__(self, z: Any, t: Any, q: Any) -> Any:
+        program = _program_at(self.system, z, t, q)
+        if program is not None:
+            try:
+                return self._replayed(program, cast(_System, self.system), z, t, q)
+            except Stale:
+                cast(_System, self.system).forget_program()
         n, k, P = self.n, self.k, self.P
         g, primals = self.system.linearized(z[:n], t, q[:P])
         tangents = [np.reshape(z[n:], (k,) + shape_of(primals[0]))]
@@ -267,6 +318,23 @@ class _ForwardSensitivity(_FlatSystem):
             fixed = primals[1:]
             f, tangent = _jvp_batched(lambda yy: g(yy, *fixed), primals[:1], tangents, k)
         return np.concatenate([f, np.reshape(tangent, (-1,))])
+
+    def _replayed(self, program: Program, system: _System, z: np.ndarray, t: Any, q: np.ndarray) -> Any:
+        """The right-hand side by replaying func's recorded operations and JVP rules (same values)."""
+        n, k, P = self.n, self.k, self.P
+        inputs = system.replay_inputs(z[:n], t, q[:P])
+        batch = () if k == 1 else (k,)
+        tangents = [z[n:].reshape(batch + system.y_shape), None]
+        if self.with_dp:
+            dp = q[P:].reshape(k, P)
+            tangents += [dp[:, start:stop].reshape(batch + shape) for start, stop, shape in system.spans]
+        else:
+            tangents += [None] * len(system.slots)
+        value, tangent = program.jvp(inputs, tangents, len(batch))
+        out = np.empty(n + k * n)
+        out[:n] = value
+        out[n:] = tangent.reshape(-1) if type(tangent) is np.ndarray else np.reshape(tangent, (-1,))
+        return out
 
 
 def _jvp_batched(fun: Callable, primals: list, tangents: list, k: int) -> tuple[Any, Any]:
@@ -331,6 +399,12 @@ class _Adjoint(_FlatSystem):
         self.n_params = system.n_params
 
     def __call__(self, z: Any, t: Any, p: Any) -> Any:
+        program = _program_at(self.system, z, t, p)
+        if program is not None:
+            try:
+                return self._replayed(program, cast(_System, self.system), z, t, p)
+            except Stale:
+                cast(_System, self.system).forget_program()
         n, k = self.n, self.k
         g, primals = self.system.linearized(z[:n], t, p)
         a = np.reshape(z[n:n + k * n], (k,) + shape_of(primals[0]))
@@ -342,6 +416,39 @@ class _Adjoint(_FlatSystem):
         a_y = np.reshape(cotangents[0], (-1,))
         a_p = np.reshape(self.system.flatten(cotangents[1:], k), (-1,))
         return np.concatenate([rec.values[0], -a_y, -a_p])
+
+    def _replayed(self, program: Program, system: _System, z: np.ndarray, t: Any, p: np.ndarray) -> Any:
+        """The right-hand side by replaying func's recorded operations and VJP rules (same values)."""
+        n, k = self.n, self.k
+        a = -z[n:n + k * n]        # pulled back, -a gives the right-hand side's -aᵀJ directly
+        value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
+        out = np.empty(len(z))
+        out[:n] = value
+        _put(out[n:n + k * n], cots[0])
+        a_p = out[n + k * n:].reshape(k, self.n_params)
+        for (start, stop, _), c in zip(system.spans, cots[2:]):
+            _put(a_p[:, start:stop], c)
+        return out
+
+
+def _put(out: np.ndarray, c: Any) -> None:
+    """``out = c`` (c reshaped to out's shape; None, the symbolic zero, gives zeros)."""
+    if c is None:
+        out[...] = 0.0
+    else:
+        out[...] = np.asarray(c).reshape(out.shape)
+
+
+def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any) -> Program | None:
+    """The replayable recording of func for a sensitivity system's right-hand side at a plain point
+    (the solver's calls), else None: traced points (derivatives of derivatives) trace func as usual."""
+    if type(z) is not np.ndarray or type(p) is not np.ndarray or not isinstance(system, _System) \
+            or isinstance(t, (Tracer, Boxed)):
+        return None
+    program = system._program
+    if type(program) is Program:
+        return program
+    return system.program(z[:math.prod(system.y_shape)], t, p[:system.n_params])
 
 
 def _adjoint(g, ans, y0, t, p, system, options) -> tuple[Any, Any, Any]:

@@ -259,8 +259,8 @@ def _worker_heap() -> Any:
     """
     from autodiff import heap
 
-    if getattr(heap, "_user_chose", False) and _only_dasks_trim_default():
-        heap._user_chose = False
+    if _only_dasks_trim_default():
+        heap.disregard_environment()
     return heap.tuned()
 
 

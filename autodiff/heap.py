@@ -84,6 +84,17 @@ def available() -> bool:
     return _libc is not None and not _user_chose
 
 
+def disregard_environment() -> None:
+    """Let :func:`tuned` change the heap although ``MALLOC_*_`` variables are set.
+
+    For a process whose variables a launcher set rather than the user (a Dask Nanny sets
+    ``MALLOC_TRIM_THRESHOLD_`` in every worker it starts): the variables' own effect on glibc stays
+    outside :func:`tuned` blocks, and inside them the tuned settings apply as they do elsewhere.
+    """
+    global _user_chose
+    _user_chose = False
+
+
 def active() -> bool:
     """True while some transformation holds the tuned heap."""
     return _users > 0

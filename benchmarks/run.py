@@ -98,9 +98,17 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
 - **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
   measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
-- **Hessian-vector product** (at or over the limit): Python overhead of two nested traces, about 25
-  `process` calls per HVP at ~2-4 µs each, plus ~45 µs fixed cost of `jvp(grad(f))` (argument handling,
-  one tape, one sweep) and ~3-6 µs for the heap setting's two `mallopt` calls, against g ≈ 10 µs.
+- **Hessian-vector product** (missed: 17-20x in this round's runs, limit 15x): the cost is fixed Python
+  work per call, not arithmetic. The same g at other sizes (one quiet run, BLAS on one thread, `ad.hvp`
+  against g): A 4 × 2: 320 µs (23.8x a 13 µs g); A 200 × 100 (this benchmark): 257 µs (14.0x in that
+  run); A 2000 × 1000: 2.87 ms (4.7x); A 4000 × 2000: 10.7 ms (4.2x). An HVP of the 4 × 2 problem costs
+  as much as this one, so ~200 µs of every HVP is two nested traces' bookkeeping (about 890 Python
+  calls: ~25 `process` calls, one tape and one sweep over Duals, argument handling), against a g of ~11
+  µs; once g costs more than that, the HVP settles near 4-5x g (the arithmetic of forward-over-reverse).
+  Trimming this round (the skeleton's one- and two-argument short paths, leaner tape nodes and Duals)
+  cut Python calls per HVP from 1,039 to 892 and instructions by 2.6%; reverse-over-forward gives the
+  same HVP but ran ~10% slower. Reaching 15x at this size needs fewer frames per Dual operation, not
+  more short paths.
 - **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
   through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
   so the pass runs one 300 × 64 × 300 GEMM instead of two; forward and reverse mode are within 1.2x of

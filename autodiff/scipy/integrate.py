@@ -302,12 +302,9 @@ class _ForwardSensitivity(_FlatSystem):
         self.n_params = self.P * (1 + k) if with_dp else self.P   # this system's: [p, dp]
 
     def __call__(self, z: Any, t: Any, q: Any) -> Any:
-        program = _program_at(self.system, z, t, q)
-        if program is not None:
-            try:
-                return self._replayed(program, cast(_System, self.system), z, t, q)
-            except Stale:
-                cast(_System, self.system).forget_program()
+        replayed = _replayed_rhs(self, z, t, q)
+        if replayed is not None:
+            return replayed
         n, k, P = self.n, self.k, self.P
         g, primals = self.system.linearized(z[:n], t, q[:P])
         tangents = [np.reshape(z[n:], (k,) + shape_of(primals[0]))]
@@ -399,12 +396,9 @@ class _Adjoint(_FlatSystem):
         self.n_params = system.n_params
 
     def __call__(self, z: Any, t: Any, p: Any) -> Any:
-        program = _program_at(self.system, z, t, p)
-        if program is not None:
-            try:
-                return self._replayed(program, cast(_System, self.system), z, t, p)
-            except Stale:
-                cast(_System, self.system).forget_program()
+        replayed = _replayed_rhs(self, z, t, p)
+        if replayed is not None:
+            return replayed
         n, k = self.n, self.k
         g, primals = self.system.linearized(z[:n], t, p)
         a = np.reshape(z[n:n + k * n], (k,) + shape_of(primals[0]))
@@ -437,6 +431,21 @@ def _put(out: np.ndarray, c: Any) -> None:
         out[...] = 0.0
     else:
         out[...] = np.asarray(c).reshape(out.shape)
+
+
+def _replayed_rhs(sensitivity: Any, z: Any, t: Any, p: Any) -> Any:
+    """A sensitivity system's right-hand side by replaying func's recording (its ``_replayed``), or
+    None where the caller must trace func: no replayable recording, or this point met other shapes
+    than the recording's (then func is traced at every later point too)."""
+    program = _program_at(sensitivity.system, z, t, p)
+    if program is None:
+        return None
+    system = cast(_System, sensitivity.system)
+    try:
+        return sensitivity._replayed(program, system, z, t, p)
+    except Stale:
+        system.forget_program()
+        return None
 
 
 def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any) -> Program | None:

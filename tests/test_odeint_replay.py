@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from test_odeint import rk4
 
 import autodiff as ad
 from autodiff.scipy import integrate as I
@@ -105,17 +106,8 @@ def test_value_dependent_python_is_not_replayed(func, args):
 
 
 def _rk4_loss(func, y0, ts, args, steps=400):
-    y = y0
-    h = (ts[1] - ts[0]) / steps
-    s = ts[0]
-    for _ in range(steps):
-        k1 = func(y, s, *args)
-        k2 = func(y + h / 2 * k1, s + h / 2, *args)
-        k3 = func(y + h / 2 * k2, s + h / 2, *args)
-        k4 = func(y + h * k3, s + h, *args)
-        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        s = s + h
-    return np.sum(y ** 2)
+    """The loss of the tests below through the taped fixed-step RK4 of test_odeint (one interval)."""
+    return np.sum(rk4(func, y0, ts, args, steps_per_interval=steps)[-1] ** 2)
 
 
 def _rhs_flip(y, t, c):

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -63,8 +64,12 @@ class TensorWatcher:
     and may override ``_auto_watches(tensor)``.
     """
 
+    # What note_implicit_conversion says, once per watcher (None: nothing to say).
+    conversion_warning: ClassVar[str | None] = None
+
     def _init_watcher(self) -> None:
         self._watched: dict[int, Watched] = {}
+        self.warned_conversion = False
 
     def _tensor_view(self, tensor: Tensor, outer: Any) -> Any:
         """This trace's value for ``tensor``, given the value ``outer`` seen by the traces around it."""
@@ -93,7 +98,13 @@ class TensorWatcher:
         return False
 
     def note_implicit_conversion(self) -> None:
-        """A value traced by this watcher became a plain array implicitly (``np.asarray``): hook."""
+        """A value traced by this watcher became a plain array implicitly (``np.asarray``): warn once
+        (``conversion_warning``) that the derivative does not flow through that conversion."""
+        if self.warned_conversion or self.conversion_warning is None:
+            return
+        self.warned_conversion = True
+        # stacklevel: the user's line that converted (through _note_implicit_conversion and __array__)
+        warnings.warn(self.conversion_warning, UserWarning, stacklevel=4)
 
     def _new_view(self, tensor: Tensor, outer: Any) -> tuple[Any, Any]:
         raise NotImplementedError

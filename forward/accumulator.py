@@ -13,7 +13,6 @@ products both ways.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -31,29 +30,21 @@ class _AccumulatorTrace(JVPTrace, TensorWatcher):
     """The forward-mode trace of one ForwardAccumulator: a JVPTrace that reads each watched Tensor as a
     Dual of its tangent."""
 
+    conversion_warning = (
+        "A Tensor computed inside an active ForwardAccumulator was converted to a NumPy array "
+        "implicitly (np.asarray, np.array, or a SciPy function that calls them): its tangent does "
+        "not flow through that conversion, so jvp() misses the terms computed from it. Use NumPy "
+        "functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut the path "
+        "on purpose. This warning is shown once per accumulator.")
+
     def __init__(self) -> None:
         super().__init__()
         self._init_watcher()
         self.active = False   # until the accumulator is entered
-        self.warned_conversion = False
 
     # ---- TensorWatcher: a watched primal read after its outer value changed gets a new Dual ---------
     def _rebuild(self, tangent: Any, outer: Any) -> Any:
         return new_dual(self, outer, tangent)
-
-    def note_implicit_conversion(self) -> None:
-        """A Tensor it traces was converted to an array implicitly: say once that the tangent is cut."""
-        if self.warned_conversion:
-            return
-        self.warned_conversion = True
-        warnings.warn(
-            "A Tensor computed inside an active ForwardAccumulator was converted to a NumPy array "
-            "implicitly (np.asarray, np.array, or a SciPy function that calls them): its tangent does "
-            "not flow through that conversion, so jvp() misses the terms computed from it. Use NumPy "
-            "functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut the path "
-            "on purpose. This warning is shown once per accumulator.",
-            UserWarning, stacklevel=4,
-        )
 
 
 class ForwardAccumulator:

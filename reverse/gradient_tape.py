@@ -49,6 +49,12 @@ class _Recording(Tape, TensorWatcher):
     """One recording of a GradientTape: the reverse-mode trace and the Tensors it watches."""
 
     nodes: list[Node]   # recorded with keep_nodes=True: always a list, never None
+    conversion_warning = (
+        "A Tensor recorded by an active GradientTape was converted to a NumPy array implicitly "
+        "(np.asarray, np.array, or a SciPy function that calls them): the gradient does not flow "
+        "through that conversion, so terms computed from it are missing from the gradient. Use "
+        "NumPy functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut "
+        "the path on purpose. This warning is shown once per tape.")
 
     def __init__(self, watch_accessed_variables: bool) -> None:
         Tape.__init__(self, keep_nodes=True)
@@ -56,7 +62,6 @@ class _Recording(Tape, TensorWatcher):
         self.active = False           # until the tape is entered
         self.auto_watch = watch_accessed_variables
         self.variables: list[Variable] = []   # watched Variables, in the order first watched
-        self.warned_conversion = False
 
     def _auto_watches(self, tensor: Tensor) -> bool:
         return (self.auto_watch and isinstance(tensor, Variable) and tensor.trainable
@@ -118,20 +123,6 @@ class _Recording(Tape, TensorWatcher):
             node.vjps = ()
         self.nodes.clear()
         self._watched.clear()   # its leaf tracers point back here: drop the cycle, free at once
-
-    def note_implicit_conversion(self) -> None:
-        """A watched value was converted to an array implicitly: say once that the path is cut there."""
-        if self.warned_conversion:
-            return
-        self.warned_conversion = True
-        warnings.warn(
-            "A Tensor recorded by an active GradientTape was converted to a NumPy array implicitly "
-            "(np.asarray, np.array, or a SciPy function that calls them): the gradient does not flow "
-            "through that conversion, so terms computed from it are missing from the gradient. Use "
-            "NumPy functions on the Tensor (or autodiff.scipy in place of scipy), or .numpy() to cut "
-            "the path on purpose. This warning is shown once per tape.",
-            UserWarning, stacklevel=4,
-        )
 
 
 class _PersistentRecording(_Recording):

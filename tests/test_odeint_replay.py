@@ -263,3 +263,58 @@ def test_a_value_given_to_a_metadata_function_is_not_replaced():
     shaped_only = record(lambda y, s: np.zeros_like(y, dtype=float) + np.ones_like(y) * np.size(y) - y,
                          point, [True, False])
     np.testing.assert_array_equal(shaped_only.value([np.array([5.0, 3.0]), np.asarray(0.1)]), [-3.0, -1.0])
+
+
+def test_programs_of_one_skeleton_share_their_code_but_not_their_constants():
+    """Two closures of one func over different constants write out the same source: it is compiled
+    once, and each replay still computes with its own constants (what tracing gives)."""
+    def closing_over(C):
+        def f(y, t, W, c):
+            return np.tanh(W @ y) * C - c * y
+        return f
+
+    constants = (np.array([1.0, 2.0, 3.0]), np.array([-1.0, 0.5, 4.0]))
+    systems = [_system(closing_over(C), (W, 0.5)) for C in constants]
+    for system in systems:
+        y, t, p = _point(system)
+        z = np.concatenate([y, RNG.standard_normal(3), RNG.standard_normal(system.n_params)])
+        replayed, traced = _both(I._Adjoint(system, 3, 1), system, z, t, p)
+        np.testing.assert_allclose(replayed, traced, rtol=1e-13, atol=1e-15)
+    first, second = (s._program._vjp for s in systems)
+    assert first.__code__ is second.__code__ and first.__globals__ is not second.__globals__
+
+
+def test_a_func_with_a_column_output_is_solved_through_the_flat_system():
+    """The primal solve hands SciPy func itself only when func returns a flat vector of y0's length."""
+    t = np.linspace(0.0, 1.0, 3)
+    y0 = np.array([0.3, -0.2, 0.5])
+
+    def column(y, t, W):
+        return (np.tanh(W @ y) - 0.5 * y)[:, None]
+
+    def flat(y, t, W):
+        return np.tanh(W @ y) - 0.5 * y
+
+    got = ad.grad(lambda W: np.sum(odeint(column, y0, t, (W,), **TIGHT) ** 2))(W)
+    want = ad.grad(lambda W: np.sum(odeint(flat, y0, t, (W,), **TIGHT) ** 2))(W)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_the_times_cotangent_is_computed_only_when_asked_for(monkeypatch):
+    """f at the output times (for t's cotangent) is evaluated only when t is differentiated."""
+    calls = []
+    original = I._rhs_at_outputs
+    monkeypatch.setattr(I, "_rhs_at_outputs", lambda *a: calls.append(1) or original(*a))
+    t = np.linspace(0.0, 1.0, 4)
+    y0 = np.array([0.3, -0.2, 0.5])
+
+    def loss(W, t):
+        return np.sum(odeint(coupled, y0, t, (W, 0.5), **TIGHT) ** 2)
+
+    ad.grad(loss)(W, t)
+    assert calls == []
+    got = ad.grad(loss, argnums=1)(W, t)
+    assert calls
+    eps = 1e-6
+    fd = [(loss(W, t + eps * e) - loss(W, t - eps * e)) / (2 * eps) for e in np.eye(4)]
+    np.testing.assert_allclose(got, fd, rtol=1e-5, atol=1e-7)

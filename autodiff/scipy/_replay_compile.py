@@ -12,6 +12,11 @@ one differs), so the shapes the code was written for hold.
 Names in the generated code: ``v<slot>`` values, ``c<slot>`` cotangents, ``t<slot>`` tangents; the
 operations' implementations, constants, parameters, rules and shapes are bound by name
 (``impl<k>``, ``k<k>_<i>``, ``p<k>``, ``r<k>_<j>``, ``s<slot>``, ...) in the function's globals.
+
+A program is recorded again at every solve, and writing its source out costs more than recording it.
+So the source is a pure function of the program's *skeleton* — which slots each operation reads,
+which rules have shortcuts, which arguments broadcast, the ranks of the shapes — written out and
+compiled once per skeleton; each recording only binds its own objects to the names.
 """
 
 from __future__ import annotations
@@ -24,42 +29,73 @@ from autodiff.core import shape_of
 from autodiff.shapes import align_tangent, fit_tangent, unbroadcast
 from autodiff.structured import IndexedCotangent
 
+# The skeleton of one operation: (its slot, the slot each argument reads or None for a constant,
+# whether it has parameters, its rank, whether it is elementwise, and its derivative flows — each
+# (argument position, the argument's slot, whether the rule has a shortcut, the argument's rank,
+# whether it broadcasts)).
+_OpSkeleton = tuple
 
-def _forward_lines(program: Any, names: dict) -> list[str]:
-    """The operations, each result checked: ``v<slot> = impl<k>(args)``."""
-    lines = [f"    {', '.join(f'v{i}' for i in range(program.n_inputs))}, = inputs"]
+
+def _bind(program: Any, plan: list, names: dict) -> tuple[_OpSkeleton, ...]:
+    """Bind the program's objects to their names in ``names``; return its skeleton (hashable)."""
+    from autodiff.scipy._replay import _Const
+
+    skeleton = []
     for k, op in enumerate(program.ops):
         names[f"impl{k}"], names[f"s{op.slot}"], names[f"d{op.slot}"] = op.impl, op.shape, op.dtype
-        call = f"impl{k}({_args(k, op, names)}{', **p%d' % k if op.params else ''})"
         names[f"p{k}"] = op.params
-        lines += [f"    v{op.slot} = {call}",
-                  f"    if getattr(v{op.slot}, 'shape', None) != s{op.slot} or (v{op.slot}.dtype is not "
-                  f"d{op.slot} and v{op.slot}.dtype != d{op.slot}):",
+        reads: list[int | None] = []
+        for i, r in enumerate(op.refs):
+            if type(r) is _Const:
+                names[f"k{k}_{i}"] = r.value
+                reads.append(None)
+            else:
+                reads.append(r if type(r) is int else r.slot)
+        flows = []
+        for j, (parent, rule, fast, shape, broadcast) in enumerate(plan[k]):
+            names[f"r{k}_{j}"], names[f"f{k}_{j}"], names[f"a{k}_{j}"] = rule, fast, shape
+            flows.append((parent, fast is not None, len(shape), broadcast))
+        skeleton.append((op.slot, tuple(reads), bool(op.params), len(op.shape), op.prim.elementwise,
+                         tuple(flows)))
+    return tuple(skeleton)
+
+
+def _forward_lines(n_inputs: int, skeleton: tuple) -> list[str]:
+    """The operations, each result checked: ``v<slot> = impl<k>(args)``."""
+    lines = [f"    {', '.join(f'v{i}' for i in range(n_inputs))}, = inputs"]
+    for k, (slot, reads, has_params, _, _, _) in enumerate(skeleton):
+        call = f"impl{k}({_args(k, reads)}{', **p%d' % k if has_params else ''})"
+        lines += [f"    v{slot} = {call}",
+                  f"    if getattr(v{slot}, 'shape', None) != s{slot} or (v{slot}.dtype is not "
+                  f"d{slot} and v{slot}.dtype != d{slot}):",
                   "        raise Stale"]
     return lines
 
 
-def _args(k: int, op: Any, names: dict) -> str:
+def _args(k: int, reads: tuple) -> str:
     """The argument list of operation ``k``: values by slot, constants by name."""
-    from autodiff.scipy._replay import _Const
-
-    parts = []
-    for i, r in enumerate(op.refs):
-        if type(r) is _Const:
-            names[f"k{k}_{i}"] = r.value
-            parts.append(f"k{k}_{i}")
-        else:
-            parts.append(f"v{r if type(r) is int else r.slot}")
-    return ", ".join(parts)
+    return ", ".join(f"k{k}_{i}" if r is None else f"v{r}" for i, r in enumerate(reads))
 
 
-def _compile(lines: list[str], names: dict, name: str) -> Callable:
+# Skeleton (and mode) -> compiled code of its source; bounded, as a process may record many programs.
+_CODE: dict[tuple, Any] = {}
+_CODE_LIMIT = 256
+
+
+def _compile(key: tuple, write: Callable[[], list[str]], names: dict, name: str) -> Callable:
+    """The function ``name`` of the source ``write()`` gives for ``key`` (compiled once per key),
+    its globals ``names``."""
     names.update(Stale=_stale(), IndexedCotangent=IndexedCotangent, np=np, shape_of=shape_of,
                  unbroadcast=unbroadcast, align_tangent=align_tangent, fit_tangent=fit_tangent)
-    source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<replay {name}>", "exec"), names)   # noqa: S102 - our own generated source
+    found = _CODE.get(key)
+    if found is None:
+        if len(_CODE) >= _CODE_LIMIT:      # many distinct programs: drop the oldest
+            del _CODE[next(iter(_CODE))]
+        source = "\n".join(write()) + "\n"
+        found = _CODE[key] = (compile(source, f"<replay {name}>", "exec"), source)
+    exec(found[0], names)   # noqa: S102 - our own generated source
     fn = names[name]
-    fn.source = source
+    fn.source = found[1]
     return fn
 
 
@@ -72,40 +108,45 @@ def compile_vjp(program: Any, plan: list) -> Callable:
     """``fn(inputs, g) -> (value, [cotangent of each input or None])``: the operations, then each
     operation's pullbacks in reverse order (a tape's sweep), for the output cotangent ``g``."""
     names: dict = {}
-    lines = ["def vjp(inputs, g):"] + _forward_lines(program, names)
-    slots = range(program.n_inputs + len(program.ops))
-    lines.append(f"    {' = '.join(f'c{s}' for s in slots)} = None")
-    lines.append(f"    c{program.out_slot} = g")
-    for k in range(len(program.ops) - 1, -1, -1):
-        if plan[k]:
-            lines += _pull_lines(k, program.ops[k], plan[k], names)
-    inputs = ", ".join(f"c{i}" for i in range(program.n_inputs))
-    lines.append(f"    return v{program.out_slot}, [{inputs}]")
-    return _compile(lines, names, "vjp")
+    skeleton = _bind(program, plan, names)
+    n_inputs, out_slot = program.n_inputs, program.out_slot
+
+    def write() -> list[str]:
+        lines = ["def vjp(inputs, g):"] + _forward_lines(n_inputs, skeleton)
+        slots = range(n_inputs + len(skeleton))
+        lines.append(f"    {' = '.join(f'c{s}' for s in slots)} = None")
+        lines.append(f"    c{out_slot} = g")
+        for k in range(len(skeleton) - 1, -1, -1):
+            if skeleton[k][5]:
+                lines += _pull_lines(k, skeleton[k])
+        inputs = ", ".join(f"c{i}" for i in range(n_inputs))
+        lines.append(f"    return v{out_slot}, [{inputs}]")
+        return lines
+    return _compile(("vjp", n_inputs, out_slot, skeleton), write, names, "vjp")
 
 
-def _pull_lines(k: int, op: Any, flows: list, names: dict) -> list[str]:
+def _pull_lines(k: int, op: _OpSkeleton) -> list[str]:
     """Operation ``k``'s cotangent pulled back to its arguments (``_pull`` of the tape, unrolled)."""
-    args, params = _args(k, op, names), (f", **p{k}" if op.params else "")
-    lines = [f"    if c{op.slot} is not None:",
-             f"        g = c{op.slot}",
+    slot, reads, has_params, ndim, elementwise, flows = op
+    args, params = _args(k, reads), (f", **p{k}" if has_params else "")
+    lines = [f"    if c{slot} is not None:",
+             f"        g = c{slot}",
              "        if type(g) is IndexedCotangent:",
              "            g = g.materialize()",
-             f"        nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - {len(op.shape)}"]
-    for j, (parent, rule, fast, shape, broadcast) in enumerate(flows):
-        names[f"r{k}_{j}"], names[f"f{k}_{j}"], names[f"a{k}_{j}"] = rule, fast, shape
-        shortcut = f"f{k}_{j}(g, v{op.slot}, {args})" if fast is not None else "None"
+             f"        nb = len(g.shape if type(g) is np.ndarray else shape_of(g)) - {ndim}"]
+    for j, (parent, has_fast, arg_ndim, broadcast) in enumerate(flows):
+        shortcut = f"f{k}_{j}(g, v{slot}, {args})" if has_fast else "None"
         lines.append(f"        x = {shortcut}")
         lines += ["        if x is None:",
-                  f"            x = r{k}_{j}(v{op.slot}, {args}{params})(g)",
+                  f"            x = r{k}_{j}(v{slot}, {args}{params})(g)",
                   "            if type(x) is IndexedCotangent:",
                   "                x = x.materialize()",
                   "        if x is not None:"]
         if broadcast:
             lines.append(f"            x = unbroadcast(x, a{k}_{j}, nb)")
-        elif not op.prim.elementwise:
+        elif not elementwise:
             lines += ["            got = x.shape if type(x) is np.ndarray else shape_of(x)",
-                      f"            if got[nb:] != a{k}_{j} or len(got) != nb + {len(shape)}:",
+                      f"            if got[nb:] != a{k}_{j} or len(got) != nb + {arg_ndim}:",
                       "                raise Stale"]
         lines.append(f"            c{parent} = x if c{parent} is None else c{parent} + x")
     return lines
@@ -115,40 +156,45 @@ def compile_jvp(program: Any, plan: list, nbt: int) -> Callable:
     """``fn(inputs, tangents) -> (value, tangent or None)``: the operations, each followed by its
     tangent from its arguments' (forward mode's trace, unrolled), every tangent with ``nbt`` batch axes."""
     names: dict = {}
-    lines = ["def jvp(inputs, tangents):"] + _forward_lines(program, names)
-    lines.append(f"    {', '.join(f't{i}' for i in range(program.n_inputs))}, = tangents")
-    for k, op in enumerate(program.ops):
-        lines += _push_lines(k, op, plan[k], names, nbt) if plan[k] else [f"    t{op.slot} = None"]
-    lines.append(f"    return v{program.out_slot}, t{program.out_slot}")
-    return _compile(lines, names, "jvp")
+    skeleton = _bind(program, plan, names)
+    n_inputs, out_slot = program.n_inputs, program.out_slot
+
+    def write() -> list[str]:
+        lines = ["def jvp(inputs, tangents):"] + _forward_lines(n_inputs, skeleton)
+        lines.append(f"    {', '.join(f't{i}' for i in range(n_inputs))}, = tangents")
+        for k, op in enumerate(skeleton):
+            lines += _push_lines(k, op, nbt) if op[5] else [f"    t{op[0]} = None"]
+        lines.append(f"    return v{out_slot}, t{out_slot}")
+        return lines
+    return _compile(("jvp", nbt, n_inputs, out_slot, skeleton), write, names, "jvp")
 
 
-def _push_lines(k: int, op: Any, flows: list, names: dict, nbt: int) -> list[str]:
+def _push_lines(k: int, op: _OpSkeleton, nbt: int) -> list[str]:
     """Operation ``k``'s tangent (``_push``, unrolled): each rule's term, summed."""
-    args, params = _args(k, op, names), (f", **p{k}" if op.params else "")
+    slot, reads, has_params, ndim, elementwise, flows = op
+    args, params = _args(k, reads), (f", **p{k}" if has_params else "")
     lines = ["    o = None", "    nb = -1"]
-    for j, (s, rule, fast, shape, broadcast) in enumerate(flows):
-        names[f"r{k}_{j}"], names[f"f{k}_{j}"] = rule, fast
-        shortcut = f"f{k}_{j}(t{s}, v{op.slot}, {args})" if fast is not None else "None"
+    for j, (s, has_fast, arg_ndim, broadcast) in enumerate(flows):
+        shortcut = f"f{k}_{j}(t{s}, v{slot}, {args})" if has_fast else "None"
         lines += [f"    if t{s} is not None:",
                   f"        x = {shortcut}",
                   "        if x is None:",
                   f"            t = t{s}"]
         if broadcast:
-            lines += [f"            nb = len(shape_of(t)) - {len(shape)}",
+            lines += [f"            nb = len(shape_of(t)) - {arg_ndim}",
                       "            if nb:",
-                      f"                t = align_tangent(t, v{s}, v{op.slot})"]
-        lines.append(f"            x = r{k}_{j}(t, v{op.slot}, {args}{params})")
+                      f"                t = align_tangent(t, v{s}, v{slot})"]
+        lines.append(f"            x = r{k}_{j}(t, v{slot}, {args}{params})")
         lines.append("        if x is not None:")
-        if not op.prim.elementwise:
+        if not elementwise:
             lines += ["            got = x.shape if type(x) is np.ndarray else shape_of(x)",
-                      f"            if len(got) != {nbt + len(op.shape)} or got[{nbt}:] != s{op.slot}:",
+                      f"            if len(got) != {nbt + ndim} or got[{nbt}:] != s{slot}:",
                       "                raise Stale"]
         lines.append("            o = x if o is None else o + x")
-    if any(f[4] for f in flows):
+    if any(f[3] for f in flows):
         lines += ["    if o is not None and nb >= 0:",
                   "        got = shape_of(o)",
-                  f"        if got[nb:] != s{op.slot} or len(got) != nb + {len(op.shape)}:",
-                  f"            o = fit_tangent(o, v{op.slot}, nb)"]
-    lines.append(f"    t{op.slot} = o")
+                  f"        if got[nb:] != s{slot} or len(got) != nb + {ndim}:",
+                  f"            o = fit_tangent(o, v{slot}, nb)"]
+    lines.append(f"    t{slot} = o")
     return lines

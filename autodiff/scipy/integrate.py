@@ -96,6 +96,7 @@ class _System(_FlatSystem):
         self.all_numeric = len(self.slots) == len(args)
         self.spans = [(offset, offset + math.prod(shape), shape) for _, shape, offset in self.slots]
         self._program: Program | None | bool = False     # False: not recorded yet; None: not replayable
+        self._unpacked: tuple | None = None                # (p, its arguments' views): replay_inputs
 
     def unpack(self, p: Any) -> list:
         """The numeric arguments read back from the flat parameter vector ``p`` (in their shapes)."""
@@ -104,8 +105,15 @@ class _System(_FlatSystem):
         return [np.reshape(p[offset:offset + math.prod(shape)], shape) for _, shape, offset in self.slots]
 
     def replay_inputs(self, y: np.ndarray, t: Any, p: np.ndarray) -> list:
-        """The inputs of :meth:`program` at the flat point (y, t, p): y in its shape, t, each argument."""
-        return [y if self.flat_y else y.reshape(self.y_shape), np.asarray(t, dtype=float)] + self.unpack(p)
+        """The inputs of :meth:`program` at the flat point (y, t, p): y in its shape, t, each argument.
+
+        The solver hands the same parameter array to every call of a solve, so its unpacked views are
+        kept for as long as it is that array (views: they read p's entries as they are).
+        """
+        unpacked = self._unpacked
+        if unpacked is None or unpacked[0] is not p:
+            unpacked = self._unpacked = (p, self.unpack(p))
+        return [y if self.flat_y else y.reshape(self.y_shape), np.asarray(t, dtype=float), *unpacked[1]]
 
     def program(self, y: np.ndarray, t: Any, p: np.ndarray) -> Program | None:
         """func's operations recorded once (at the first point asked for) to be replayed at every
@@ -119,6 +127,7 @@ class _System(_FlatSystem):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_program"] = False          # a recording is this process's: record again after unpickling
+        state["_unpacked"] = None
         return state
 
     def forget_program(self) -> None:
@@ -143,6 +152,23 @@ class _System(_FlatSystem):
             out = self.rhs(y, t, self.unpack(p))
             return out if type(out) is np.ndarray and out.ndim == 1 else np.reshape(out, (-1,))
         return np.reshape(self.rhs(np.reshape(y, self.y_shape), t, self.unpack(p)), (-1,))
+
+    def direct(self, y0: Any, t: Any, p: Any) -> tuple[Callable, tuple] | None:
+        """``(func, args)`` for SciPy to call func itself at plain points — the arguments unpacked from
+        ``p`` once per solve instead of at every step — or None where the flat system must mediate:
+        a y0 that is not a vector, a traced point, or a func whose output is not a flat vector of y0's
+        length (``__call__`` reshapes it)."""
+        if not self.flat_y or type(y0) is not np.ndarray or type(p) is not np.ndarray \
+                or isinstance(t, (Tracer, Boxed)):
+            return None
+        args = list(self.static)
+        for (i, _, _), a in zip(self.slots, self.unpack(p)):
+            args[i] = a
+        t0 = t[0] if np.ndim(t) else t
+        out = self.func(t0, y0, *args) if self.tfirst else self.func(y0, t0, *args)
+        if isinstance(out, (Tracer, Boxed)) or np.shape(out) != y0.shape:
+            return None
+        return self.func, tuple(args)
 
     def linearized(self, y: Any, t: Any, p: Any) -> tuple[Callable, list]:
         """``(g, primals)``: g(y, *numeric) = func's flat output, and its primal arguments at (y, p).
@@ -249,6 +275,11 @@ def _refusing_traced(func: Callable) -> Callable:
 
 def _solve(y0: np.ndarray, t: np.ndarray, p: np.ndarray, *, system: Callable, options: tuple) -> np.ndarray:
     """SciPy's LSODA on the flat system."""
+    direct = system.direct(y0, t, p) if isinstance(system, _System) else None
+    if direct is not None:      # func itself, as a plain odeint call would be made: no repacking per step
+        func, args = direct
+        return scipy.integrate.odeint(_refusing_traced(func), y0, t, args=args,
+                                      tfirst=cast(_System, system).tfirst, **dict(options))
     return scipy.integrate.odeint(_refusing_traced(system), y0, t, args=(p,), **dict(options))
 
 
@@ -416,6 +447,10 @@ class _Adjoint(_FlatSystem):
         n, k = self.n, self.k
         a = -z[n:n + k * n]        # pulled back, -a gives the right-hand side's -aᵀJ directly
         value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
+        if k == 1:      # [f, a_y, a_p] is the cotangents raveled in order: one concatenation
+            return np.concatenate([value, _raveled(cots[0], n),
+                                   *[_raveled(c, stop - start) for (start, stop, _), c in
+                                     zip(system.spans, cots[2:])]])
         out = np.empty(len(z))
         out[:n] = value
         _put(out[n:n + k * n], cots[0])
@@ -423,6 +458,13 @@ class _Adjoint(_FlatSystem):
         for (start, stop, _), c in zip(system.spans, cots[2:]):
             _put(a_p[:, start:stop], c)
         return out
+
+
+def _raveled(c: Any, size: int) -> np.ndarray:
+    """A cotangent as a flat vector of ``size`` entries (None, the symbolic zero, gives zeros)."""
+    if c is None:
+        return np.zeros(size)
+    return c.reshape(-1) if type(c) is np.ndarray else np.reshape(c, (-1,))
 
 
 def _put(out: np.ndarray, c: Any) -> None:
@@ -460,41 +502,48 @@ def _program_at(system: _FlatSystem, z: Any, t: Any, p: Any) -> Program | None:
     return system.program(z[:math.prod(system.y_shape)], t, p[:system.n_params])
 
 
-def _adjoint(g, ans, y0, t, p, system, options) -> tuple[Any, Any, Any]:
+def _adjoint(g, ans, y0, t, p, system, options, with_t: bool) -> tuple[Any, Any, Any]:
     """Cotangents of (y0, t, p) for the output cotangent ``g`` (batch axes in front), by one backward
-    sweep of adjoint solves between consecutive output times."""
+    sweep of adjoint solves between consecutive output times; t's is None unless ``with_t`` (it needs
+    f at every output time)."""
     batch, G = _flat_batch(g, 2)
     k, T, n = shape_of(G)
     P = system.n_params
     aug = _Adjoint(system, n, k)
-    F = _rhs_at_outputs(ans, t, p, system)
     a, a_p = G[:, T - 1], np.zeros((k, P))
-    t_bar = [np.sum(G[:, T - 1] * F[T - 1], axis=-1)] if T > 1 else []
     for i in range(T - 1, 0, -1):
         z0 = np.concatenate([ans[i], np.reshape(a, (-1,)), np.reshape(a_p, (-1,))])
         z = odeint_p(z0, np.stack([t[i], t[i - 1]]), p, system=aug, options=options)[1]
         a = np.reshape(z[n:n + k * n], (k, n)) + G[:, i - 1]
         a_p = np.reshape(z[n + k * n:], (k, P))
-        if i > 1:
-            t_bar.append(np.sum(G[:, i - 1] * F[i - 1], axis=-1))
-    t_bar.append(-np.sum((a - G[:, 0]) * F[0], axis=-1))
-    t_cotangent = np.stack(t_bar[::-1], axis=-1)
-    return (np.reshape(a, batch + (n,)), np.reshape(t_cotangent, batch + (T,)),
-            np.reshape(a_p, batch + (P,)))
+    t_cotangent = np.reshape(_t_cotangent(G, a, ans, t, p, system), batch + (T,)) if with_t else None
+    return np.reshape(a, batch + (n,)), t_cotangent, np.reshape(a_p, batch + (P,))
+
+
+def _t_cotangent(G, a0, ans, t, p, system) -> Any:
+    """The cotangent of the output times, (k, T): y(t_i) moves along f(y(t_i)) when t_i moves (the
+    output's own cotangent), and the whole solution moves against it when t_0 does (the adjoint
+    a0 that reached t_0, less the output cotangent added there)."""
+    T = shape_of(G)[1]
+    F = _rhs_at_outputs(ans, t, p, system)
+    t_bar = [np.sum(G[:, i] * F[i], axis=-1) for i in range(1, T)]
+    return np.stack([-np.sum((a0 - G[:, 0]) * F[0], axis=-1)] + t_bar, axis=-1)
 
 
 class _SharedAdjoint:
-    """One adjoint sweep per incoming cotangent, shared by the pullbacks of y0, t and p."""
+    """One adjoint sweep per incoming cotangent, shared by the pullbacks of y0, t and p; t's cotangent
+    is computed only once a pullback of t has been asked for (``want_t``)."""
 
-    __slots__ = ("g", "result")
+    __slots__ = ("g", "result", "want_t")
 
     def __init__(self) -> None:
         self.g: Any = None
         self.result: Any = None
+        self.want_t = False
 
     def get(self, g, ans, y0, t, p, system, options):
-        if self.g is not g:
-            self.result = _adjoint(g, ans, y0, t, p, system, options)
+        if self.g is not g or (self.want_t and self.result[1] is None):
+            self.result = _adjoint(g, ans, y0, t, p, system, options, self.want_t)
             self.g = g
         return self.result
 
@@ -519,6 +568,8 @@ def _shared_for(ans: Any) -> _SharedAdjoint:
 def _vjp_rule(which: int) -> Callable:
     def rule(ans, y0, t, p, *, system, options):
         shared = _shared_for(ans)
+        if which == 1:
+            shared.want_t = True
         dtype = lower((y0, t, p)[which]).dtype
 
         def pullback(g):

@@ -14,10 +14,11 @@ What travels, and how often:
   a stale copy on a worker can never be used. Dask: ``client.scatter(..., broadcast=True)``, the
   future kept while the fingerprint is recent; a task depends on it only until its worker has cached
   the unpickled part (then only the fingerprint travels), and tasks are placed round-robin over the
-  workers (see ``_run_dask`` for why). Process pools: one task per worker is kept in flight,
-  and tasks carry the pickled function part until every worker has reported (by process id) that it
-  holds it in its small per-process cache; after that only the fingerprint travels. A worker that lost
-  it (restarted, or evicted it) answers "cache miss" and its task is sent again with the payload.
+  workers (see ``_run_dask`` for why). Process pools: tasks carry the pickled function part,
+  one per worker in flight, until every worker has reported (by process id) that it holds it in its
+  small per-process cache; after that only the fingerprint travels, and the remaining tasks are
+  submitted at once. A worker that lost it (restarted, or evicted it) answers "cache miss" and its
+  task is sent again with the payload.
 - the *point* (the inputs, small) and the chunk's bounds go with every task.
 - thread pools share the caller's memory: nothing is pickled.
 
@@ -277,8 +278,9 @@ def _only_dasks_trim_default() -> bool:
 
 def _run_pool(executor: Any, task: Callable, key: str, shared: Any, point: Any, chunks: Sequence,
               bar: _Progress | None, sent: OrderedDict, stats: RunStats) -> list:
-    """Keep one task per worker in flight; a task carries the pickled function part until every worker
-    is known to hold it (each task reports its process id), then only its key."""
+    """Keep one task per worker in flight while a task carries the pickled function part — until every
+    worker is known to hold it (each task reports its process id); then submit the rest at once, each
+    with only its key."""
     workers = worker_count(executor)
     holders: set[int] = set(sent.get(key, ()))
     blob: bytes | None = None
@@ -296,7 +298,9 @@ def _run_pool(executor: Any, task: Callable, key: str, shared: Any, point: Any, 
         pending[future] = (i, chunk)
 
     while queue or pending:
-        while queue and len(pending) < workers:
+        # Until every worker holds the function part, one task per worker (each carries the payload);
+        # then the rest at once, so that no worker waits for the caller between two of its tasks.
+        while queue and (len(pending) < workers or len(holders) >= workers):
             i, chunk = queue.pop(0)
             submit(i, chunk, len(holders) < workers)
         done, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -195,7 +195,7 @@ plt.show()
 #   parameters the fixed cost of differentiating `func` once per right-hand side evaluation dominates,
 #   and only at large n does the arithmetic of n directions (an n × n seed pushed through every
 #   evaluation) take over.
-# - Neither mode reaches the cost of a plain solve for a system this small. `func` is traced once per
+# - Neither mode reaches the cost of a plain solve for a system this small. `func` is recorded once per
 #   solve and its operations are replayed with their JVP or VJP rules at every right-hand side
 #   evaluation (`autodiff.scipy._replay`: no tracer per evaluation), which still costs several times
 #   the plain evaluation of about two microseconds; the adjoint solve takes about as many evaluations

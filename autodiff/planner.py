@@ -64,6 +64,7 @@ class CostModel:
     diag_op: float        # seconds of bookkeeping per operation on the diagonal fast path, beyond the fill
     flop: float           # seconds per multiply-add of a small matrix product (one BLAS thread)
     flop_large: float     # the same for a product of at least LARGE_PRODUCT multiply-adds
+    transpose: float = 0.0  # seconds per element of a transposing copy (forward mode's result layout)
 
 
 def _best_time(fn: Callable[[], Any], repeat: int = 5, min_time: float = 0.004) -> float:
@@ -141,8 +142,12 @@ def _measure_model() -> CostModel:
         flop = _best_time(lambda: p @ q) / (48 * 64 * 48)
         p, q = np.ones((128, 128)), np.ones((128, 128))
         flop_large = _best_time(lambda: p @ q, repeat=3) / 128 ** 3
+        # forward mode's directions come out as the Jacobian's columns: the C-ordered result is a
+        # transposing copy, several times the cost per element of a contiguous pass
+        square = np.full((384, 384), 0.5)
+        transpose = _best_time(lambda: np.ascontiguousarray(square.T), repeat=3) / square.size
     return CostModel(call=call, op=op, elem=elem, elem_large=elem_large, fill=fill, diag_op=diag_op,
-                     flop=flop, flop_large=flop_large)
+                     flop=flop, flop_large=flop_large, transpose=transpose)
 
 
 _model: CostModel | None = None
@@ -285,14 +290,32 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
             per["reverse"][_elems(ks["reverse"] * _size(node.shape))] += extra * _size(node.shape)
         elif extra > 0:   # a sum of diagonal batches is one more diag(v)
             fixed["reverse"]["fills"] += extra * _size(node.shape) ** 2
-    # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once)
+    # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once): reverse
+    # mode's cotangents are the Jacobian's rows, forward mode's tangents its columns, which the C-ordered
+    # result transposes — unless they came out column-major (a product with a diagonal seed last)
     fixed["forward"]["fills"] += n * n     # dense, or a registered diagonal: an (n, n) array either way
     fixed["reverse"]["fills"] += m * m
-    for mode in fixed:
-        fixed[mode]["elems"] += n * m
+    fixed["reverse"]["elems"] += n * m
+    if _forward_column_major(outputs, fdiag):
+        fixed["forward"]["elems"] += n * m
+    else:
+        fixed["forward"]["transposed"] = float(n * m)
     return GraphCosts(n=n, m=m, nodes=len(computed), ops={"forward": len(computed), "reverse": len(computed)},
                       fixed=fixed, per_direction=per,
                       diagonal={"forward": len(fdiag), "reverse": len(rdiag)})
+
+
+def _forward_column_major(outputs: list, fdiag: set) -> bool:
+    """True when forward mode's one output tangent comes out column-major, so that the Jacobian needs no
+    transposing copy: a matrix product of a diagonal batch (a row scaling) followed by elementwise
+    operations of that one traced value only (NumPy keeps their arguments' layout)."""
+    if len(outputs) != 1 or outputs[0] is None:
+        return False
+    node = outputs[0]
+    while node.parents and node.elementwise and len(node.parents) == 1 and id(node) not in fdiag:
+        node = node.parents[0]
+    name = node.prim.name if node.prim is not None else ""
+    return name in _MATMULS and all(id(p) in fdiag for p in node.parents)
 
 
 @dataclass
@@ -310,9 +333,9 @@ class Prediction:
 
 
 def seconds_of(work: dict, model: CostModel) -> float:
-    """Seconds of a work dict (elems, fills, flops, flops_large) under ``model``."""
+    """Seconds of a work dict (elems, fills, transposed, flops, flops_large) under ``model``."""
     return (work.get("elems", 0.0) * model.elem + work.get("elems_large", 0.0) * model.elem_large
-            + work.get("fills", 0.0) * model.fill
+            + work.get("fills", 0.0) * model.fill + work.get("transposed", 0.0) * model.transpose
             + work.get("flops", 0.0) * model.flop + work.get("flops_large", 0.0) * model.flop_large)
 
 

@@ -131,3 +131,33 @@ def test_plan_reports_a_sparse_pattern_and_its_colors():
     assert ad.plan_jacobian(bratu, np.ones(200), sparsity=False).sparsity is None
     W = np.random.default_rng(0).standard_normal((30, 20))
     assert ad.plan_jacobian(lambda x: np.tanh(W @ x), np.ones(20)).sparsity is None   # dense: no report
+
+
+def test_forward_mode_pays_for_transposing_its_columns_unless_they_come_out_column_major(monkeypatch):
+    """Forward mode's tangents are the Jacobian's columns: the C-ordered result is a transposing copy
+    (``fixed["forward"]["transposed"]``), except after a row scaling by a diagonal seed, which comes out
+    column-major already (and stays so through elementwise operations of it). The model's account of
+    the copy is checked against the copies jacfwd actually makes."""
+    from autodiff import batching
+
+    copies = []
+    original = batching.contiguous
+
+    def spy(a):
+        copies.append(type(a) is np.ndarray and not (a.flags.c_contiguous and a.flags.writeable))
+        return original(a)
+
+    monkeypatch.setattr(batching, "contiguous", spy)
+    W = RNG.standard_normal((64, 300))
+    V = RNG.standard_normal((300, 64))
+    n = 300
+    for f, transposed in ((lambda x: W @ x, False), (lambda x: np.tanh(W @ x), False),
+                          (lambda x: np.sin(x), True), (lambda x: np.tanh(V @ np.tanh(W @ x)), True)):
+        x = RNG.standard_normal(n)
+        costs = _costs(f, x)
+        assert costs.fixed["forward"].get("transposed", 0.0) == (n * f(x).size if transposed else 0.0)
+        assert costs.fixed["reverse"].get("transposed", 0.0) == 0.0
+        copies.clear()
+        ad.jacfwd(f)(x)
+        assert copies == [transposed]
+    assert 0 < planner.cost_model().transpose < 1e-6

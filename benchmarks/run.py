@@ -105,15 +105,23 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   as much as this one, so ~200 µs of every HVP is two nested traces' bookkeeping (about 890 Python
   calls: ~25 `process` calls, one tape and one sweep over Duals, argument handling), against a g of ~11
   µs; once g costs more than that, the HVP settles near 4-5x g (the arithmetic of forward-over-reverse).
-  Trimming this round (the skeleton's one- and two-argument short paths, leaner tape nodes and Duals)
-  cut Python calls per HVP from 1,039 to 892 and instructions by 2.6%; reverse-over-forward gives the
-  same HVP but ran ~10% slower. Reaching 15x at this size needs fewer frames per Dual operation, not
-  more short paths.
+  Trimming in the previous round (the skeleton's one- and two-argument short paths, leaner tape nodes
+  and Duals) cut Python calls per HVP from 1,039 to 892 and instructions by 2.6%; reverse-over-forward
+  gives the same HVP but ran ~10% slower. Measured again this round, side by side in one process: an
+  HVP of `np.sum(x * x)` on 3 numbers (two operations) takes 134-160 µs, this benchmark's HVP 223 µs,
+  its g 18 µs — most of an HVP is per-call and per-operation bookkeeping (3 `gc_paused` blocks at ~2 µs,
+  `heap.tuned` at ~5 µs of which `mallopt` is 1.1 µs a call, a `Recording` of two operations 18 µs and
+  its backward sweep 22 µs), spread over many small pieces with no single one to remove. Reaching 15x
+  at this size needs fewer frames per Dual operation, not more short paths.
 - **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
   through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
-  so the pass runs one 300 × 64 × 300 GEMM instead of two; forward and reverse mode are within 1.2x of
-  each other here (a tie: the planner may take either), and f itself takes only ~7 µs, so the ratio
-  moves with the load more than most.
+  so the pass runs one 300 × 64 × 300 GEMM instead of two; f itself takes only ~7-12 µs, so the ratio
+  moves with the machine's speed more than most (reverse 50-51x in the previous round's runs, 60-62x
+  in this round's, with the reverse code unchanged). Forward mode is 1.2-1.8x slower here: its tangents
+  are the Jacobian's columns and the C-ordered result is a transposing copy (67 µs for 300 × 300,
+  against 24 µs for a plain copy). The planner predicted the two modes within 1% and one run's auto
+  took forward; it now prices that copy (`CostModel.transpose`, measured) and predicts forward
+  1.12-1.2x slower, so auto takes reverse.
 - **Default heap against a tuned heap**: `autodiff.heap.tuned` (around `jacobian`, `hessian`, `hvp`,
   `plan_jacobian`) keeps freed memory between calls, which removes the page faults that made medium
   Jacobians 2-4x slower with glibc's defaults. The remaining gap on small shapes (~10-20 %) is the fixed

@@ -14,7 +14,7 @@ the trim threshold to :data:`RETAIN_BYTES` (256 MiB) and the top pad to 64 MiB (
 restoring the trim threshold to glibc's value after each call gives the page faults back (chain
 512×512 reverse: 5.6-7.6 ms). So up to 256 MiB of freed memory stays with the process between
 transformations, as a buffer pool would keep it; :func:`release` hands it back to the OS and restores
-glibc's trim threshold and top pad. Two ``mallopt`` calls per transformation (~0.7 µs each).
+glibc's trim threshold and top pad. Two ``mallopt`` calls per transformation (~1 µs each).
 
 What user code sees does not change: values, dtypes and ownership are untouched, only where malloc
 takes memory from. Thread-safe: a counter under a lock, so overlapping transformations in several

@@ -90,8 +90,8 @@ def _jacobians(s: Settings, rows: list, targets: list, auto_rows: list) -> None:
         jx = jnp.asarray(x)
         jac_jax = (jax.jacfwd if n < m else jax.jacrev)(f_jax)
         jac_jax_jit, f_jax_jit = jax.jit(jac_jax), jax.jit(f_jax)
-        # the per-mode columns through ad.jacobian(mode=...), which tunes the heap as "auto" does (ad.jacfwd
-        # and ad.jacrev themselves do not yet: autodiff/heap.py)
+        # the per-mode columns through ad.jacobian(mode=...), the same call as "auto" (all three, like
+        # ad.jacfwd and ad.jacrev, run with the tuned heap: autodiff/heap.py)
         J_auto, J_fwd, J_rev = ad.jacobian(f), ad.jacobian(f, mode="forward"), ad.jacobian(f, mode="reverse")
         J_ag = _autograd_jacobian(f_ag, n, m)
         ref = J_fwd(x)

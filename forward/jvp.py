@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from autodiff import heap
 from autodiff.argnums import as_value, check_float_leaf
 from autodiff.batching import (
     Inputs,
@@ -97,13 +98,14 @@ def jacfwd(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
     ``chunk_size=k`` pushes k directions per pass (ceil(n/k) passes) to bound the memory the tangents
     take. With ``executor=`` (a concurrent.futures executor or a Dask Client) each chunk is a task that
     re-evaluates f there (``chunk_size=None``: one chunk per worker); ``progress=True`` shows a progress
-    bar over the chunks.
+    bar over the chunks. Runs with the tuned heap (``autodiff.heap.tuned``), as ``jacobian`` does.
     """
     check_chunk_size(chunk_size)
     check_executor(executor)
 
     def jacobian_fn(*args, **kwargs):
-        return forward_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
+        with heap.tuned():    # batched tangents: large temporaries, freed and allocated again per pass
+            return forward_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
 
     return jacobian_fn
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff import core
+from autodiff import core, heap
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.batching import Inputs, Outputs, check_chunk_size, check_plain, prepare, reverse_blocks, run
 from autodiff.core import drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
@@ -195,13 +195,15 @@ def jacrev(f: Callable, argnums: int | tuple[int, ...] = 0, *, chunk_size: int |
     ``chunk_size=k`` pulls k directions per backward pass (ceil(m/k) passes) to bound the memory the
     cotangents take. With ``executor=`` (a concurrent.futures executor or a Dask Client) each chunk is
     a task that records f there and pulls its directions (``chunk_size=None``: one chunk per worker);
-    ``progress=True`` shows a progress bar over the chunks.
+    ``progress=True`` shows a progress bar over the chunks. Runs with the tuned heap
+    (``autodiff.heap.tuned``), as ``jacobian`` does.
     """
     check_chunk_size(chunk_size)
     check_executor(executor)
 
     def jacobian_fn(*args, **kwargs):
-        return reverse_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
+        with heap.tuned():    # batched cotangents: large temporaries, freed and allocated again per pass
+            return reverse_jacobian(prepare(f, args, kwargs, argnums), chunk_size, executor, progress)
 
     return jacobian_fn
 

@@ -85,8 +85,11 @@ def test_transformations_hold_the_tuned_heap_while_they_run(applied):
         return np.sin(x) * x
 
     x = np.linspace(0.1, 1.0, 5)
-    for J in (ad.jacobian(f), ad.jacobian(f, mode="forward"), ad.jacobian(f, mode="reverse")):
+    for J in (ad.jacobian(f), ad.jacobian(f, mode="forward"), ad.jacobian(f, mode="reverse"),
+              ad.jacfwd(f), ad.jacrev(f)):
+        seen.clear()
         J(x)
+        assert seen and all(seen), J
     ad.hessian(lambda x: np.sum(f(x)))(x)
     ad.hvp(lambda x: np.sum(f(x)), (x,), (x,))
     assert seen and all(seen)

@@ -42,9 +42,9 @@ import numpy as np
 from autodiff import shapes
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.core import Tracer, shape_of
-from autodiff.diagonal import diagonal_matrix
 from autodiff.executor import _Progress, chunk_bounds, run_chunks
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.structured import identity_matrix
 
 __all__ = ["Inputs", "Outputs", "prepare", "check_chunk_size", "check_plain", "run", "local_bounds",
            "identity_seeds", "forward_blocks", "reverse_blocks", "per_example_seeds",
@@ -125,8 +125,9 @@ def identity_seeds(leaves: list[tuple[tuple, Any]], bounds: Bounds) -> list[np.n
     leaf: leaf j gets shape ``(stop - start,) + shape_j``. The same seeds as ``shapes.basis_rows``.
 
     Where a chunk covers a whole vector leaf of at least ``shapes.MIN_SIZE`` (= ``diagonal.MIN_SIZE``)
-    entries, its block is the identity registered as a diagonal batch (``diagonal_matrix``), which the
-    first operations keep diagonal instead of multiplying by it. Every other block is a shifted
+    entries, its block is the identity registered as a diagonal batch (``structured.identity_matrix``,
+    kept between calls while small), which the first operations keep diagonal instead of multiplying
+    by it. Every other block is a shifted
     identity, ``np.eye(k, size, start - offset)``: one strided fill, a fraction of the cost of an
     index-array assignment.
     """
@@ -137,7 +138,7 @@ def identity_seeds(leaves: list[tuple[tuple, Any]], bounds: Bounds) -> list[np.n
     for shape, dtype in leaves:
         size = math.prod(shape)
         if len(shape) == 1 and start == offset and k == size >= threshold:
-            out.append(diagonal_matrix(np.ones(size, dtype=dtype)))
+            out.append(identity_matrix(size, dtype))
         else:
             out.append(np.eye(k, size, start - offset, dtype=dtype).reshape((k,) + tuple(shape)))
         offset += size

@@ -38,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 
 from autodiff import heap
-from autodiff.structured import MIN_SIZE, diagonal_matrix, through_elementwise
+from autodiff.structured import IDENTITY_KEPT_BYTES, MIN_SIZE, diagonal_matrix, through_elementwise
 
 __all__ = ["CostModel", "cost_model", "GraphCosts", "graph_costs", "Prediction", "predict", "seconds_of",
            "LARGE_PRODUCT"]
@@ -293,8 +293,12 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
     # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once): reverse
     # mode's cotangents are the Jacobian's rows, forward mode's tangents its columns, which the C-ordered
     # result transposes — unless they came out column-major (a product with a diagonal seed last)
-    fixed["forward"]["fills"] += n * n     # dense, or a registered diagonal: an (n, n) array either way
-    fixed["reverse"]["fills"] += m * m
+    # dense, or a registered diagonal: an (n, n) array either way, except a small identity, which is
+    # built once and kept (structured.identity_matrix)
+    if not _kept_identity(inputs, fdiag, n):
+        fixed["forward"]["fills"] += n * n
+    if not _kept_identity(outputs, rdiag, m):
+        fixed["reverse"]["fills"] += m * m
     fixed["reverse"]["elems"] += n * m
     if _forward_column_major(outputs, fdiag):
         fixed["forward"]["elems"] += n * m
@@ -303,6 +307,13 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
     return GraphCosts(n=n, m=m, nodes=len(computed), ops={"forward": len(computed), "reverse": len(computed)},
                       fixed=fixed, per_direction=per,
                       diagonal={"forward": len(fdiag), "reverse": len(rdiag)})
+
+
+def _kept_identity(ends: list, diagonal: set, k: int) -> bool:
+    """True when a mode's seed is the kept identity: one vector leaf whose seed is a registered diagonal
+    (``diagonal``), small enough to be kept (float64 assumed)."""
+    return len(ends) == 1 and ends[0] is not None and id(ends[0]) in diagonal \
+        and k * k * 8 <= IDENTITY_KEPT_BYTES
 
 
 def _forward_column_major(outputs: list, fdiag: set) -> bool:

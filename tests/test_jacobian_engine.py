@@ -316,3 +316,25 @@ def test_identity_seeds_are_the_basis_rows():
             np.testing.assert_array_equal(g, w)
             assert (diagonal_of(g) is None) == (diagonal_of(w) is None)     # the diagonal batch is kept
     assert diagonal_of(batching.identity_seeds(leaves, (12, 132))[3]) is not None
+
+
+def test_small_identity_seeds_are_kept_and_never_reach_the_caller():
+    """A whole-vector identity seed up to structured.IDENTITY_KEPT_BYTES is built once and reused: the
+    same read-only registered array on the next call, never the Jacobian handed out (a caller writing
+    into that must not change the next call's seed); larger ones are built afresh."""
+    from autodiff import structured
+
+    leaves = [((300,), np.float64)]
+    first = batching.identity_seeds(leaves, (0, 300))[0]
+    assert batching.identity_seeds(leaves, (0, 300))[0] is first
+    assert not first.flags.writeable and structured.diagonal_of(first) is not None
+    x = np.linspace(0.0, 1.0, 300)
+    for jac in (ad.jacrev, ad.jacfwd, lambda f: ad.jacobian(f, mode="reverse")):
+        J = jac(lambda x: x)(x)
+        assert J.flags.writeable and J is not first
+        J[:] = 7.0                                  # the caller's to modify
+        np.testing.assert_array_equal(jac(lambda x: x)(x), np.eye(300))
+        np.testing.assert_allclose(jac(np.sin)(x), np.diag(np.cos(x)), rtol=1e-15)
+    big = int(np.sqrt(structured.IDENTITY_KEPT_BYTES / 8)) + 1
+    seeds = [batching.identity_seeds([((big,), np.float64)], (0, big))[0] for _ in range(2)]
+    assert seeds[0] is not seeds[1] and structured.diagonal_of(seeds[1]) is not None

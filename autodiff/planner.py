@@ -290,11 +290,21 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
             per["reverse"][_elems(ks["reverse"] * _size(node.shape))] += extra * _size(node.shape)
         elif extra > 0:   # a sum of diagonal batches is one more diag(v)
             fixed["reverse"]["fills"] += extra * _size(node.shape) ** 2
-    # the seeds (an identity batch unless diagonal) and the result (n·m entries, assembled once): reverse
-    # mode's cotangents are the Jacobian's rows, forward mode's tangents its columns, which the C-ordered
-    # result transposes — unless they came out column-major (a product with a diagonal seed last)
-    # dense, or a registered diagonal: an (n, n) array either way, except a small identity, which is
-    # built once and kept (structured.identity_matrix)
+    _add_seeds_and_result(fixed, inputs, outputs, fdiag, rdiag, n, m)
+    return GraphCosts(n=n, m=m, nodes=len(computed), ops={"forward": len(computed), "reverse": len(computed)},
+                      fixed=fixed, per_direction=per,
+                      diagonal={"forward": len(fdiag), "reverse": len(rdiag)})
+
+
+def _add_seeds_and_result(fixed: dict, inputs: list, outputs: list, fdiag: set, rdiag: set, n: int,
+                          m: int) -> None:
+    """Add to ``fixed`` the work of the seeds and of the result (n·m entries, assembled once).
+
+    A seed is an (n, n) identity batch, dense or a registered diagonal, except a small identity,
+    which is built once and kept (``structured.identity_matrix``). Reverse mode's cotangents are the
+    Jacobian's rows; forward mode's tangents are its columns, which the C-ordered result transposes —
+    unless they came out column-major (a product with a diagonal seed last).
+    """
     if not _kept_identity(inputs, fdiag, n):
         fixed["forward"]["fills"] += n * n
     if not _kept_identity(outputs, rdiag, m):
@@ -304,9 +314,6 @@ def graph_costs(nodes: list, inputs: list, outputs: list, n: int, m: int,
         fixed["forward"]["elems"] += n * m
     else:
         fixed["forward"]["transposed"] = float(n * m)
-    return GraphCosts(n=n, m=m, nodes=len(computed), ops={"forward": len(computed), "reverse": len(computed)},
-                      fixed=fixed, per_direction=per,
-                      diagonal={"forward": len(fdiag), "reverse": len(rdiag)})
 
 
 def _kept_identity(ends: list, diagonal: set, k: int) -> bool:

@@ -36,7 +36,7 @@ __all__ = [
     "ZERO", "DENSE", "INDEXED", "DIAGONAL", "SPLAT", "kind_of", "densify", "handed_out", "combine",
     "accepts_structured", "densify_for", "IndexedCotangent", "diagonal_matrix", "diagonal_of",
     "through_elementwise", "through_elementwise_sum", "diagonal_times", "splat_of", "scaling_keeps_splat",
-    "splat_times", "is_scratch", "MIN_SIZE",
+    "splat_times", "is_scratch", "MIN_SIZE", "identity_matrix", "IDENTITY_KEPT_BYTES",
 ]
 
 # ---- the kinds ---------------------------------------------------------------------------------------

@@ -168,14 +168,11 @@ def _holds_traced(x: Any, depth: int = 0) -> bool:
 class _Op:
     """One recorded operation: ``values[slot] = impl(*args, **params)``."""
 
-    __slots__ = ("prim", "impl", "refs", "params", "slot", "shape", "dtype", "template", "fill")
+    __slots__ = ("prim", "impl", "refs", "params", "slot", "shape", "dtype")
 
     def __init__(self, prim: Primitive, refs: list, params: dict, slot: int, ans: Any) -> None:
         self.prim, self.impl, self.refs, self.params, self.slot = prim, prim.impl, tuple(refs), params, slot
         self.shape, self.dtype = ans.shape, ans.dtype
-        self.template = [r.value if type(r) is _Const else None for r in refs]
-        self.fill = tuple((i, r if type(r) is int else r.slot) for i, r in enumerate(refs)
-                          if type(r) is not _Const)
 
 
 class _Recorder(Trace):
@@ -254,26 +251,11 @@ class Program:
         self._vjp: Callable | None = None          # compiled on first use (autodiff.scipy._replay_compile)
         self._jvp: dict[int, Callable] = {}        # by the tangents' number of batch axes
 
-    def _run(self, inputs: list) -> tuple[list, list]:
-        """Every slot's value at ``inputs``, and each operation's arguments (checked: shapes, dtypes)."""
-        values = list(inputs)
-        arguments: list[list] = []
-        add_value, add_arguments = values.append, arguments.append
-        for op in self.ops:
-            args = op.template.copy()
-            for i, s in op.fill:
-                args[i] = values[s]
-            ans = op.impl(*args, **op.params) if op.params else op.impl(*args)
-            if getattr(ans, "shape", None) != op.shape or (ans.dtype is not op.dtype
-                                                            and ans.dtype != op.dtype):
-                raise Stale
-            add_value(ans)
-            add_arguments(args)
-        return values, arguments
-
     def value(self, inputs: list) -> Any:
-        """The output at ``inputs``."""
-        return self._run(inputs)[0][self.out_slot]
+        """The output at ``inputs``: the compiled replay's operations, every shape and dtype checked
+        (:class:`Stale` when one differs), with a zero cotangent."""
+        shapes = list(self.input_shapes) + [op.shape for op in self.ops]
+        return self.vjp(inputs, np.zeros(shapes[self.out_slot]))[0]
 
     def _plan(self, jvp: bool) -> list:
         """Per operation, the ``(argument slot, rule, shortcut or None, argument shape, broadcast)``

@@ -182,10 +182,13 @@ class _System(_FlatSystem):
         return g, [np.reshape(y, self.y_shape)] + self.unpack(p)
 
     def flatten(self, parts: list, k: int) -> Any:
-        """k (co)tangents of the numeric arguments (each (k,) + shape) as one (k, P) array."""
+        """k (co)tangents of the numeric arguments (each (k,) + shape; None, the symbolic zero, gives
+        zeros) as one (k, P) array."""
         if not parts:
             return np.zeros((k, 0))
-        flat = [np.reshape(c, (k, -1)) for c in parts]
+        flat = [np.zeros((k, stop - start)) if c is None else
+                c.reshape(k, -1) if type(c) is np.ndarray else np.reshape(c, (k, -1))
+                for (start, stop, _), c in zip(self.spans, parts)]
         return flat[0] if len(flat) == 1 else np.concatenate(flat, axis=1)
 
     def split(self, flat: Any, k: int) -> list:
@@ -447,17 +450,8 @@ class _Adjoint(_FlatSystem):
         n, k = self.n, self.k
         a = -z[n:n + k * n]        # pulled back, -a gives the right-hand side's -aᵀJ directly
         value, cots = program.vjp(system.replay_inputs(z[:n], t, p), a if k == 1 else a.reshape(k, n))
-        if k == 1:      # [f, a_y, a_p] is the cotangents raveled in order: one concatenation
-            return np.concatenate([value, _raveled(cots[0], n),
-                                   *[_raveled(c, stop - start) for (start, stop, _), c in
-                                     zip(system.spans, cots[2:])]])
-        out = np.empty(len(z))
-        out[:n] = value
-        _put(out[n:n + k * n], cots[0])
-        a_p = out[n + k * n:].reshape(k, self.n_params)
-        for (start, stop, _), c in zip(system.spans, cots[2:]):
-            _put(a_p[:, start:stop], c)
-        return out
+        a_p = system.flatten(cots[2:], k)
+        return np.concatenate([value, _raveled(cots[0], k * n), a_p.reshape(-1)])
 
 
 def _raveled(c: Any, size: int) -> np.ndarray:
@@ -465,14 +459,6 @@ def _raveled(c: Any, size: int) -> np.ndarray:
     if c is None:
         return np.zeros(size)
     return c.reshape(-1) if type(c) is np.ndarray else np.reshape(c, (-1,))
-
-
-def _put(out: np.ndarray, c: Any) -> None:
-    """``out = c`` (c reshaped to out's shape; None, the symbolic zero, gives zeros)."""
-    if c is None:
-        out[...] = 0.0
-    else:
-        out[...] = np.asarray(c).reshape(out.shape)
 
 
 def _replayed_rhs(sensitivity: Any, z: Any, t: Any, p: Any) -> Any:

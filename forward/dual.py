@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from autodiff.core import PLAIN_TYPES as _PLAIN
-from autodiff.core import Primitive, Trace, Tracer, lower, shape_of
+from autodiff.core import Primitive, Trace, Tracer, call_rule, lower, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -44,7 +44,7 @@ class JVPTrace(Trace):
             if type(t) in _PLAIN and type(x) in _PLAIN and type(ans) in _PLAIN \
                     and t.shape == x.shape == ans.shape:
                 rule = jvps[i]
-                out = None if rule is None else rule(t, ans, *primals, **params)
+                out = None if rule is None else call_rule(rule, t, ans, primals, params)
                 if out is None:
                     return ans
                 d = object.__new__(Dual)   # new_dual, inlined
@@ -80,7 +80,7 @@ def _elementwise_tangent(prim: Primitive, args: tuple, traced: Sequence[int], pr
         if x_shape != ans_shape:
             nb = len(shape_of(t)) - len(x_shape)
             t = align_tangent(t, x, ans)
-        ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
+        ti = call_rule(rule, t, ans, primals, params)
         if ti is not None:
             out = ti if out is None else out + ti
     return fit_tangent(out, ans, nb) if nb >= 0 and out is not None else out
@@ -101,7 +101,7 @@ def _checked_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primal
         if rule is None:
             continue
         t = args[i].tangent
-        ti = rule(t, ans, *primals, **params) if params else rule(t, ans, *primals)
+        ti = call_rule(rule, t, ans, primals, params)
         if ti is None:
             continue
         got = ti.shape if type(ti) is np.ndarray else shape_of(ti)

@@ -22,6 +22,7 @@ from autodiff.core import (
     gc_paused,
     ndim_of,
     shape_of,
+    stage_rule,
 )
 from autodiff.shapes import unbroadcast
 from autodiff.structured import (
@@ -103,7 +104,7 @@ class Tape(Trace):
             rule = rules[i]
             if rule is None:
                 return ans
-            pullback = rule(ans, *primals, **params)
+            pullback = stage_rule(rule, ans, primals, params)
             if complex_out and _dtype_of(primals[i]).kind != "c":
                 pullback = _real_part(pullback)
             parents, vjps = (args[i]._node,), (pullback,)
@@ -133,7 +134,7 @@ def _staged(prim: Primitive, args: tuple, traced: Sequence[int], primals: Sequen
         if rule is None:
             continue
         parents.append(args[i]._node)
-        pullback = rule(ans, *primals, **params)
+        pullback = stage_rule(rule, ans, primals, params)
         if complex_out and _dtype_of(primals[i]).kind != "c":
             pullback = _real_part(pullback)
         vjps.append(pullback)

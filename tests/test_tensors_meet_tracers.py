@@ -20,18 +20,18 @@ C = np.array([1.5, 0.5, -2.0])
 
 @pytest.fixture
 def no_box_reaches_bind(monkeypatch):
-    """Replace core.bind (which every operator, protocol and Primitive.__call__ calls) by a spy that
-    fails on a box among the arguments; count its calls."""
-    real_bind = core.bind
+    """Replace core.bind_tuple (which bind, every operator, protocol and Primitive.__call__ call) by a
+    spy that fails on a box among the arguments; count its calls."""
+    real_bind = core.bind_tuple
     calls = []
 
-    def spy(prim, *args, **params):
+    def spy(prim, args, params):
         boxes = [a for a in args if isinstance(a, core.Boxed)]
         assert not boxes, f"a box reached bind({prim.name}, ...): {boxes!r}"
         calls.append(prim.name)
-        return real_bind(prim, *args, **params)
+        return real_bind(prim, args, params)
 
-    monkeypatch.setattr(core, "bind", spy)
+    monkeypatch.setattr(core, "bind_tuple", spy)
     return calls
 
 

@@ -2,13 +2,16 @@
 
 Each recorded operation is a :class:`Node` holding its parents (the nodes of its traced inputs) and
 one staged VJP per parent: a closure over exactly what the backward pass needs. The backward sweep
-visits nodes in reverse topological order — found iteratively, so a 10^5-deep chain is fine — and pulls
-the cotangent of each node back to its parents. Reverse mode thus costs one backward pass per output
+visits the nodes that receive a cotangent latest-made first — a node is always made after its parents,
+so that is a reverse topological order, kept in a heap (no recursion: a 10^5-deep chain is fine) — and
+pulls the cotangent of each node back to its parents. Reverse mode thus costs one backward pass per output
 direction, but it keeps the intermediates of the forward pass alive until that pass.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -38,13 +41,21 @@ from autodiff.structured import (
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
 
 
-class Node:
-    """One recorded value: its parents, the staged VJP towards each, and its shape."""
+# Every node's place in the order nodes are made in (process-wide; itertools.count is atomic under the
+# GIL). A node's parents exist when it is made, so they always have smaller numbers: the backward sweep
+# visits nodes by decreasing number and needs no topological sort.
+_next_seq = itertools.count().__next__
 
-    __slots__ = ("parents", "vjps", "shape", "elementwise", "prim", "__weakref__")
+
+class Node:
+    """One recorded value: its parents, the staged VJP towards each, its shape, and ``seq``, its number
+    in the order nodes are made (larger than its parents')."""
+
+    __slots__ = ("parents", "vjps", "shape", "elementwise", "prim", "seq", "__weakref__")
 
     def __init__(self, parents: tuple, vjps: tuple, shape: tuple, elementwise: bool = False,
                  prim: Primitive | None = None) -> None:
+        self.seq = _next_seq()
         self.parents = parents
         self.vjps = vjps
         self.shape = shape
@@ -113,8 +124,8 @@ class Tape(Trace):
             if not parents:
                 return ans
         node = object.__new__(Node)   # Node's fields set here: no __init__ frame on the hot path
-        node.parents, node.vjps, node.shape, node.elementwise, node.prim = \
-            parents, vjps, shape, prim.elementwise, prim
+        node.parents, node.vjps, node.shape, node.elementwise, node.prim, node.seq = \
+            parents, vjps, shape, prim.elementwise, prim, _next_seq()
         if self.nodes is not None:
             self.nodes.append(node)
         out = object.__new__(TapeTracer)
@@ -187,31 +198,57 @@ class _Accumulator:
     A sum this sweep created is owned by it (``owned``: id -> array): no rule holds a reference to it,
     so the next contribution may be added into it in place. Arrays that rules returned may be shared
     (an identity VJP returns its input), so they are never written to.
+
+    ``pending`` is a heap of (-seq, node) for the nodes holding a cotangent not yet pulled back, so
+    that :meth:`next_node` gives the latest-made of them; ``floor`` is the number of the last node
+    given out, which every node still to receive a cotangent must be below.
     """
 
-    __slots__ = ("cots", "owned")
+    __slots__ = ("cots", "owned", "pending", "floor")
 
     def __init__(self) -> None:
         self.cots: dict[Node, Any] = {}
         self.owned: dict[int, np.ndarray] = {}
+        self.pending: list[tuple[int, Node]] = []
+        self.floor = _NO_FLOOR
 
     def add(self, node: Node, c: Any) -> None:
         cots = self.cots
         prev = cots.get(node)
         if prev is None:
+            if node.seq >= self.floor:
+                raise _late_cotangent(node, self.floor)
             cots[node] = c
+            _heappush(self.pending, (-node.seq, node))
         elif type(prev) is type(c) and type(c) in _NUMPY_SCALARS:
             cots[node] = prev + c    # combine's dense sum, without its kind tests (scalar loops)
         else:
             cots[node] = combine(prev, c, self.owned)
 
-    def pop(self, node: Node) -> Any:
-        """The summed cotangent of ``node``, in its structured form; it is no longer owned (a pullback
-        may return it as it is, and then others hold it)."""
-        c = self.cots.pop(node, None)
+    def next_node(self) -> tuple[Node, Any]:
+        """The latest-made node holding a cotangent, and that cotangent summed, in its structured form;
+        it is no longer owned (a pullback may return it as it is, and then others hold it). Every node
+        made after it that can reach it has been given out already, so its cotangent is complete."""
+        node = _heappop(self.pending)[1]
+        self.floor = node.seq
+        c = self.cots.pop(node)
         if self.owned and self.owned.get(id(c)) is c:
             del self.owned[id(c)]
-        return c
+        return node, c
+
+
+_NO_FLOOR = float("inf")
+_heappush, _heappop = heapq.heappush, heapq.heappop
+
+
+def _late_cotangent(node: Node, floor: float) -> RuntimeError:
+    """A cotangent reaching a node made after one the sweep has already pulled back: the graph's
+    order is broken (a node whose parents were made after it), and the gradient would be wrong."""
+    return RuntimeError(
+        f"internal error in the backward sweep: a cotangent reached node {node.seq} after node "
+        f"{floor:.0f}, which was made before it, had been pulled back; a node's parents must be made "
+        "before it. Please report this with the function being differentiated."
+    )
 
 
 def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool = False) -> dict:
@@ -232,8 +269,9 @@ def _sweep(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: bool)
         acc.add(node, g)
     want = set(wanted)
     result: dict[Node, Any] = {}
-    for node in toposort(list(acc.cots)):
-        g = acc.pop(node)
+    pending = acc.pending
+    while pending:
+        node, g = acc.next_node()
         if type(g) is IndexedCotangent:    # the one structured form that is not an array
             g = densify_for(g, node.vjps)
         if node in want:

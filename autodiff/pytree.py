@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 __all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
 
 
@@ -78,16 +80,23 @@ def _flatten_into(tree: Any, leaves: list) -> TreeDef:
 
 
 _CONTAINERS = (tuple, list, dict, type(None))
+_ndarray = np.ndarray
 
 
 def tree_flatten(tree: Any) -> tuple[list, TreeDef]:
     """Leaves of ``tree`` (depth first, dicts in insertion order) and its structure."""
     # Every transformation flattens its arguments and outputs on every call; most of them are one
     # array, which needs no recursion.
-    if not isinstance(tree, _CONTAINERS):
+    # (No generator expression, and arrays tested by type first: on one array, ``any(...)`` and an
+    # ``isinstance`` against four types cost several times the rest of this function.)
+    if type(tree) is tuple:
+        for c in tree:
+            if type(c) is not _ndarray and isinstance(c, _CONTAINERS):
+                break
+        else:
+            return list(tree), _flat_tuple(len(tree))
+    elif type(tree) is _ndarray or not isinstance(tree, _CONTAINERS):
         return [tree], _LEAF
-    if type(tree) is tuple and not any(isinstance(c, _CONTAINERS) for c in tree):
-        return list(tree), _flat_tuple(len(tree))
     leaves: list = []
     return leaves, _flatten_into(tree, leaves)
 

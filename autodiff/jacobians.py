@@ -609,5 +609,4 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
         # grad(f) without the functools.wraps that grad() applies: this function lives for one call.
         return value_and_grad_f(*args)[1]
 
-    with heap.tuned():
-        return jvp(grad_f, primals, tangents)[1]
+    return jvp(grad_f, primals, tangents)[1]

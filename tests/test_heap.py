@@ -90,10 +90,29 @@ def test_transformations_hold_the_tuned_heap_while_they_run(applied):
         seen.clear()
         J(x)
         assert seen and all(seen), J
+    seen.clear()
     ad.hessian(lambda x: np.sum(f(x)))(x)
-    ad.hvp(lambda x: np.sum(f(x)), (x,), (x,))
     assert seen and all(seen)
     assert not heap.active()
+
+
+def test_one_direction_transformations_leave_the_heap_as_it_is(applied):
+    # grad, vjp, jvp and hvp push one direction: their temporaries are the size of f's own, and the two
+    # mallopt calls would be a visible share of a small one.
+    seen = []
+
+    def f(x):
+        seen.append(heap.active())
+        return np.sin(x) * x
+
+    x = np.linspace(0.1, 1.0, 5)
+    applied.clear()
+    ad.grad(lambda x: np.sum(f(x)))(x)
+    ad.vjp(f, x)[1](x)
+    ad.jvp(f, (x,), (x,))
+    ad.hvp(lambda x: np.sum(f(x)), (x,), (x,))
+    assert len(seen) == 4 and not any(seen)
+    assert applied == []
 
 
 def test_values_are_the_same_with_and_without_the_tuned_heap(monkeypatch):

@@ -98,22 +98,23 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
 - **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
   measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
-- **Hessian-vector product** (missed: 17-20x in this round's runs, limit 15x): the cost is fixed Python
-  work per call, not arithmetic. The same g at other sizes (one quiet run, BLAS on one thread, `ad.hvp`
-  against g): A 4 × 2: 320 µs (23.8x a 13 µs g); A 200 × 100 (this benchmark): 257 µs (14.0x in that
-  run); A 2000 × 1000: 2.87 ms (4.7x); A 4000 × 2000: 10.7 ms (4.2x). An HVP of the 4 × 2 problem costs
-  as much as this one, so ~200 µs of every HVP is two nested traces' bookkeeping (about 890 Python
-  calls: ~25 `process` calls, one tape and one sweep over Duals, argument handling), against a g of ~11
-  µs; once g costs more than that, the HVP settles near 4-5x g (the arithmetic of forward-over-reverse).
-  Trimming in the previous round (the skeleton's one- and two-argument short paths, leaner tape nodes
-  and Duals) cut Python calls per HVP from 1,039 to 892 and instructions by 2.6%; reverse-over-forward
-  gives the same HVP but ran ~10% slower. Measured again this round, side by side in one process: an
-  HVP of `np.sum(x * x)` on 3 numbers (two operations) takes 134-160 µs, this benchmark's HVP 223 µs,
-  its g 18 µs — most of an HVP is per-call and per-operation bookkeeping (3 `gc_paused` blocks at ~2 µs,
-  `heap.tuned` at ~5 µs of which `mallopt` is 1.1 µs a call, a `Recording` of two operations 18 µs and
-  its backward sweep 22 µs), spread over many small pieces with no single one to remove. Reaching 15x
-  at this size needs fewer frames per Dual operation, not more short paths.
-- **Jacobian n = m = 300** (at the limit): a Jacobian's identity seed is kept as a known diagonal
+- **Hessian-vector product** (missed: 15.7x and 16.7x in the two runs after this round's cuts, limit
+  15x; 17-20x before them): the cost is fixed Python work per call, not arithmetic. An HVP of `np.sum(x)`
+  (one operation) costs ~310k instructions, the benchmark's ~1.07M, its g ~96k (callgrind, BLAS on one
+  thread). Cut this round, measured in instructions per HVP (1.148M before): star calls on the hot path
+  (`bind(prim, *args)`, `prim.impl(p, **params)`, `rule(t, ans, *primals, **params)`: ~1,000
+  instructions each against ~90 for a plain call in CPython 3.11) replaced by `bind_tuple` and direct
+  rule calls; `hvp` no longer tunes the heap (one direction, like `grad`: ~23k); the backward sweep
+  orders nodes by their creation number instead of a depth-first search; `tree_flatten` of one array
+  without a generator expression. Together ~1.07M (-7%), and in `bench_versions.py 21b4400` the HVP's
+  best time went from 208 to 188 µs (new/old 0.93). What is left is spread thin: three `gc_paused`
+  blocks at ~12k instructions each (two `gc` threshold calls and a lock, each way), two trace scopes at
+  ~6k, ~35 tracer and node objects, 6 Dual operations in the sweep at ~15k each. A per-thread depth
+  counter for nested `gc_paused` blocks was tried and measured no cheaper (a `threading.local` read costs
+  ~530 instructions). Reaching 15x here reliably needs fewer frames per Dual operation or a fused
+  forward-over-reverse trace, not more short paths.
+- **Jacobian n = m = 300** (met: 50.7x and 57.3x in this round's two runs; 60-62x in the previous
+  round's): a Jacobian's identity seed is kept as a known diagonal
   through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
   so the pass runs one 300 × 64 × 300 GEMM instead of two; f itself takes only ~7-12 µs, so the ratio
   moves with the machine's speed more than most (reverse 50-51x in the previous round's runs, 60-62x
@@ -122,7 +123,7 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   against 24 µs for a plain copy). The planner predicted the two modes within 1% and one run's auto
   took forward; it now prices that copy (`CostModel.transpose`, measured) and predicts forward
   1.12-1.2x slower, so auto takes reverse.
-- **Default heap against a tuned heap**: `autodiff.heap.tuned` (around `jacobian`, `hessian`, `hvp`,
+- **Default heap against a tuned heap**: `autodiff.heap.tuned` (around `jacobian`, `hessian`,
   `plan_jacobian`) keeps freed memory between calls, which removes the page faults that made medium
   Jacobians 2-4x slower with glibc's defaults. The remaining gap on small shapes (~10-20 %) is the fixed
   cost of the setting itself (two `mallopt` calls and a lock); on the largest, memory-bound shapes

@@ -77,14 +77,19 @@ def test_an_exception_inside_still_restores(applied):
     assert not heap.active() and applied[-1] == heap._AFTER
 
 
-def test_transformations_hold_the_tuned_heap_while_they_run(applied):
-    seen = []
+def _watching_the_heap():
+    """f(x) = sin(x) x, which notes whether the tuned heap is held each time it runs; the notes; a point."""
+    seen: list[bool] = []
 
     def f(x):
         seen.append(heap.active())
         return np.sin(x) * x
 
-    x = np.linspace(0.1, 1.0, 5)
+    return f, seen, np.linspace(0.1, 1.0, 5)
+
+
+def test_transformations_hold_the_tuned_heap_while_they_run(applied):
+    f, seen, x = _watching_the_heap()
     for J in (ad.jacobian(f), ad.jacobian(f, mode="forward"), ad.jacobian(f, mode="reverse"),
               ad.jacfwd(f), ad.jacrev(f)):
         seen.clear()
@@ -99,13 +104,7 @@ def test_transformations_hold_the_tuned_heap_while_they_run(applied):
 def test_one_direction_transformations_leave_the_heap_as_it_is(applied):
     # grad, vjp, jvp and hvp push one direction: their temporaries are the size of f's own, and the two
     # mallopt calls would be a visible share of a small one.
-    seen = []
-
-    def f(x):
-        seen.append(heap.active())
-        return np.sin(x) * x
-
-    x = np.linspace(0.1, 1.0, 5)
+    f, seen, x = _watching_the_heap()
     applied.clear()
     ad.grad(lambda x: np.sum(f(x)))(x)
     ad.vjp(f, x)[1](x)

@@ -400,7 +400,9 @@ def identity_matrix(size: int, dtype: Any) -> np.ndarray:
     found = _IDENTITIES.get(key)
     if found is None:
         if len(_IDENTITIES) >= 8:          # a few shapes at a time: drop the oldest
-            _IDENTITIES.pop(next(iter(_IDENTITIES)), None)
+            # list() copies the keys in one step: next(iter(...)) would raise if another thread
+            # added an identity between making the iterator and reading it
+            _IDENTITIES.pop(list(_IDENTITIES)[0], None)
         found = _IDENTITIES[key] = diagonal_matrix(np.ones(size, dtype=dtype))
     return found
 

@@ -30,7 +30,7 @@ __all__ = [
     "Primitive", "primitive", "defjvp", "defvjp", "defdomain", "nondifferentiable", "registry",
     "bind", "Trace", "Tracer", "implements", "trace_scope", "active_traces", "lower", "Sample",
     "differentiable_dtype", "is_float_dtype", "strip_inner", "drop_inactive", "Boxed", "shape_of", "ndim_of",
-    "apply_below", "gc_paused", "missing_rule",
+    "apply_below", "gc_paused", "collector_held", "missing_rule",
 ]
 
 
@@ -39,10 +39,13 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 
 class _ThreadState(threading.local):
-    """Per-thread stack of active traces, so two threads differentiating at once never mix tapes."""
+    """Per-thread stack of active traces, so two threads differentiating at once never mix tapes, and
+    the thread's :class:`gc_paused` blocks outside any trace scope (``gc_blocks``): the thread holds the
+    collector's pause while either is non-empty."""
 
     def __init__(self) -> None:
         self.stack: list[Trace] = []
+        self.gc_blocks = 0
 
 
 _state = _ThreadState()
@@ -64,7 +67,8 @@ class Trace:
     tracer_type: ClassVar[type[Tracer]]   # set by each transformation: the Tracer subclass it makes
 
     def __init__(self) -> None:
-        self.renew_level()
+        self.level = next(_levels)   # renew_level, inlined: every transformation makes one or two traces
+        self.active = True
 
     def renew_level(self) -> None:
         """A fresh level (this trace is the innermost from now on), and active again: how a tape or an
@@ -87,8 +91,11 @@ class Trace:
             a = args[0]
             if type(a) is own and a._trace is self:
                 p = a.primal
-                ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) \
-                    else (prim.impl(p, **params) if params else prim.impl(p))
+                if isinstance(p, Tracer):   # apply_below, inlined: the one trace below, if active, is it
+                    below = p._trace
+                    ans = below.process(prim, (p,), params) if below.active else bind_tuple(prim, (p,), params)
+                else:
+                    ans = prim.impl(p, **params) if params else prim.impl(p)
                 return ans if prim.nondiff else self.apply(prim, args, _FIRST, (p,), ans, params)
         elif len(args) == 2:
             # the common two-argument call, also without lists; traced values one level down (rare at two
@@ -156,17 +163,24 @@ class trace_scope:
         self.trace = trace
 
     def __enter__(self) -> Trace:
-        _state.stack.append(self.trace)
+        state = _state
+        stack = state.stack
+        if not stack and not state.gc_blocks:
+            _hold_collector()        # this thread's outermost transformation (see gc_paused)
+        stack.append(self.trace)
         return self.trace
 
     def __exit__(self, *exc_info) -> None:
-        stack = _state.stack
+        state = _state
+        stack = state.stack
         # Remove this trace even if an inner scope leaked (it cannot, but be defensive).
         while stack:
             top = stack.pop()
             top.active = False
             if top is self.trace:
                 break
+        if not stack and not state.gc_blocks:
+            _release_collector()
 
 
 class gc_paused:
@@ -177,51 +191,78 @@ class gc_paused:
     full collections, which walk every object in the process: with a large library loaded (JAX, ~100k
     objects, ~30 ms per full collection) a gradient of 1,600 scalar operations took 40-75% longer.
 
-    What the block changes: generation 0 is collected as always; the thresholds of generations 1 and 2
+    What the pause changes: generation 0 is collected as always; the thresholds of generations 1 and 2
     are multiplied by ten, so counted in allocations the middle generation (where the live tape is
     walked) is collected ten times and the oldest a hundred times less often. Nothing is switched off:
     cycles the user's code makes inside a transformation die young and are collected while it runs, and
     full collections still come, only rarer — also in a process where some thread is always
     differentiating. The collector's on/off switch (``gc.isenabled``) is never touched.
 
-    Process-wide and thread-safe: a counter under a lock. The first block to enter raises the
-    thresholds, the last to leave puts back those it found — unless someone set other thresholds in
-    between, which are then left as they were set.
+    Who holds it: a thread holds the pause while it is inside a trace scope (every transformation runs
+    in one) or a ``gc_paused`` block (a backward sweep after its recording ended); only its outermost
+    one takes and returns it, so a nested transformation pays nothing for it. Process-wide: a count of
+    the threads holding it, under a lock. The first to take it raises the thresholds, the last to return
+    it puts back those it found — unless someone set other thresholds in between, which are then left
+    as they were set.
     """
 
     __slots__ = ()
 
     def __enter__(self) -> None:
-        global _gc_holders, _gc_found_middle, _gc_found_oldest
-        _gc_acquire()
-        try:
-            _gc_holders += 1
-            if _gc_holders == 1:
-                # Reading the thresholds allocates a tuple, which may run a collection and so finalizers
-                # that differentiate: they see _gc_holders == 1 and count as nested (the lock is an RLock).
-                young, _gc_found_middle, _gc_found_oldest = _gc_get_threshold()
-                _gc_set_threshold(young, _gc_found_middle * _GC_SLOWDOWN, _gc_found_oldest * _GC_SLOWDOWN)
-        finally:
-            _gc_release()
+        state = _state
+        if not state.stack and not state.gc_blocks:
+            _hold_collector()
+        state.gc_blocks += 1
 
     def __exit__(self, *exc_info) -> None:
-        global _gc_holders
-        _gc_acquire()
-        try:
-            if _gc_holders == 1:
-                young, middle, oldest = _gc_get_threshold()   # may collect: still counted as held
-                if middle == _gc_found_middle * _GC_SLOWDOWN and oldest == _gc_found_oldest * _GC_SLOWDOWN:
-                    _gc_set_threshold(young, _gc_found_middle, _gc_found_oldest)   # ints: no collection
-            _gc_holders -= 1
-        finally:
-            _gc_release()
+        state = _state
+        state.gc_blocks -= 1
+        if not state.gc_blocks and not state.stack:
+            _release_collector()
+
+
+def collector_held() -> bool:
+    """True when this thread holds the collector's pause already (inside a transformation): a
+    :class:`gc_paused` block would change nothing, so hot paths may skip it."""
+    state = _state
+    return bool(state.stack) or state.gc_blocks > 0
+
+
+def _hold_collector() -> None:
+    """One more thread holds the pause; the first raises the thresholds of generations 1 and 2."""
+    global _gc_holders, _gc_found_middle, _gc_found_oldest
+    _gc_acquire()
+    try:
+        _gc_holders += 1
+        if _gc_holders == 1:
+            # Reading the thresholds allocates a tuple, which may run a collection and so finalizers
+            # that differentiate: they see _gc_holders == 1 and count as nested (the lock is an RLock).
+            young, _gc_found_middle, _gc_found_oldest = _gc_get_threshold()
+            _gc_set_threshold(young, _gc_found_middle * _GC_SLOWDOWN, _gc_found_oldest * _GC_SLOWDOWN)
+    finally:
+        _gc_release()
+
+
+def _release_collector() -> None:
+    """One thread fewer holds the pause; the last puts back the thresholds it found, unless others
+    were set meanwhile."""
+    global _gc_holders
+    _gc_acquire()
+    try:
+        if _gc_holders == 1:
+            young, middle, oldest = _gc_get_threshold()   # may collect: still counted as held
+            if middle == _gc_found_middle * _GC_SLOWDOWN and oldest == _gc_found_oldest * _GC_SLOWDOWN:
+                _gc_set_threshold(young, _gc_found_middle, _gc_found_oldest)   # ints: no collection
+        _gc_holders -= 1
+    finally:
+        _gc_release()
 
 
 _GC_SLOWDOWN = 10          # generations 1 and 2 wait this many times longer inside a transformation
 _gc_lock = threading.RLock()
 _gc_acquire, _gc_release = _gc_lock.acquire, _gc_lock.release   # bound once: two lookups less per block
 _gc_get_threshold, _gc_set_threshold = gc.get_threshold, gc.set_threshold
-_gc_holders = 0            # gc_paused blocks active in the process, all threads together
+_gc_holders = 0            # threads holding the pause, all together
 _gc_found_middle = _gc_found_oldest = 0   # the thresholds of generations 1 and 2 the first of them found
 
 
@@ -926,10 +967,20 @@ def bind_tuple(prim: Primitive, args: tuple, params: dict):
     about ten times a plain call in CPython 3.11 (a plain Python-to-Python call is inlined), and every
     primitive application went through two of them.
     """
-    if len(args) == 1:   # the common one-argument call: its tracer's trace, if active, is the innermost
+    n = len(args)
+    if n == 1:   # the common one-argument call: its tracer's trace, if active, is the innermost
         a = args[0]
         if isinstance(a, Tracer) and a._trace.active:
             return a._trace.process(prim, args, params)
+    elif n == 2:   # the common binary operation, without the loop (no ended transformation among them)
+        a, b = args
+        ta = a._trace if isinstance(a, Tracer) else None
+        tb = b._trace if isinstance(b, Tracer) else None
+        if (ta is None or ta.active) and (tb is None or tb.active):
+            top = tb if ta is None or (tb is not None and tb.level > ta.level) else ta
+            if top is not None:
+                return top.process(prim, args, params)
+            return prim.impl(a, b, **params) if params else prim.impl(a, b)
     top = None
     stale = False
     for a in args:

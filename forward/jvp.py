@@ -19,7 +19,7 @@ from autodiff.batching import (
     prepare,
     run,
 )
-from autodiff.core import Tracer, gc_paused, shape_of, strip_inner, trace_scope
+from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
 from autodiff.executor import check_executor
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_forward_pass
@@ -37,7 +37,7 @@ def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
     """
     trace = JVPTrace(len(batch_shape))
     record_forward_pass(math.prod(batch_shape))
-    with gc_paused(), trace_scope(trace):
+    with trace_scope(trace):
         duals = [new_dual(trace, p, t) for p, t in zip(primals, tangents)]
         out = fun(*tree_unflatten(in_tree, duals))
     out_flat, out_tree = tree_flatten(out)
@@ -61,6 +61,13 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     ``primals`` and ``tangents`` are tuples matching f's positional arguments (pytrees allowed); each
     tangent has its primal's shape.
     """
+    if type(primals) is tuple and type(tangents) is tuple and len(primals) == 1 == len(tangents):
+        p, t = primals[0], tangents[0]
+        if type(p) is np.ndarray and type(t) is np.ndarray and p.dtype == t.dtype and p.shape == t.shape \
+                and p.dtype.kind in "fc":
+            # the common jvp(f, (x,), (v,)) on one float array: nothing to flatten, convert or check
+            values, out_t, out_tree = push_forward(f, _ONE_LEAF, [p], [t])
+            return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(
             "jvp(f, primals, tangents) takes tuples: one entry per positional argument of f, e.g. "
@@ -76,6 +83,9 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     flat_t = [_check_tangent(p, as_value(t), i) for i, (p, t) in enumerate(zip(flat_p, flat_t))]
     values, out_t, out_tree = push_forward(f, in_tree, flat_p, flat_t)
     return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
+
+
+_ONE_LEAF = tree_flatten((0,))[1]   # the structure of a tuple of one leaf
 
 
 def _check_tangent(p: Any, t: Any, i: int) -> Any:

@@ -22,6 +22,7 @@ from autodiff.core import (
     Trace,
     Tracer,
     _dtype_of,
+    collector_held,
     gc_paused,
     ndim_of,
     shape_of,
@@ -259,6 +260,8 @@ def backward(seeds: list[tuple[Node, Any]], wanted: Iterable[Node], release: boo
     used, so intermediates are freed as the sweep goes (one-shot gradients). The cyclic garbage
     collector's full collections wait until the sweep ends (see core.gc_paused).
     """
+    if collector_held():    # inside a transformation (a Hessian's inner gradient): paused already
+        return _sweep(seeds, wanted, release)
     with gc_paused():
         return _sweep(seeds, wanted, release)
 

@@ -15,7 +15,7 @@ import numpy as np
 from autodiff import core, heap
 from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.batching import Inputs, Outputs, check_chunk_size, check_plain, prepare, reverse_blocks, run
-from autodiff.core import drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
+from autodiff.core import collector_held, drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
 from autodiff.executor import check_executor
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
@@ -33,7 +33,7 @@ class Recording:
     def __init__(self, fun: Callable, in_tree: TreeDef, flat: list, keep_nodes: bool = False) -> None:
         tape = self.tape = Tape(keep_nodes)
         record_tape_pass()
-        with gc_paused(), trace_scope(tape):
+        with trace_scope(tape):
             leaves = [new_leaf(tape, x) for x in flat]
             out = fun(*tree_unflatten(in_tree, leaves))
         out_flat, self.out_tree = tree_flatten(out)
@@ -120,7 +120,12 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: 
     With ``has_aux`` f returns ``(value, aux)`` and the result is ``((value, aux), gradient)``. With a
     tuple ``argnums`` the gradient is a tuple, one entry per selected argument.
     """
+    first_only = type(argnums) is int and argnums == 0 and not has_aux
+
     def value_and_grad_fn(*args, **kwargs):
+        if first_only and len(args) == 1 and not kwargs:
+            value, grads = _value_and_grad_flat(f, args)   # f(x): nothing to select
+            return value, grads[0]
         g, dyn, single = select_args(f, args, kwargs, argnums)
         if not has_aux:
             value, grads = _value_and_grad_flat(g, dyn)
@@ -144,6 +149,13 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: 
 
 def _value_and_grad_flat(g: Callable, dyn: tuple) -> tuple[Any, Any]:
     """``(g(*dyn), ∇g(*dyn))`` for a scalar ``g``: one recording, one backward sweep seeded with 1."""
+    if collector_held():   # inside another transformation (an HVP's gradient): paused already
+        return _record_and_pull(g, dyn)
+    with gc_paused():    # one pause over the recording and the sweep right after it (core.gc_paused)
+        return _record_and_pull(g, dyn)
+
+
+def _record_and_pull(g: Callable, dyn: tuple) -> tuple[Any, Any]:
     rec, in_tree = _record(g, dyn)
     value = _scalar_output(rec)
     cot = np.array(1, dtype=value.dtype)  # the seed dL/dL = 1 (np.array: no Python-level wrapper)

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from autodiff.argnums import as_value, check_float_leaf, select_args
-from autodiff.core import gc_paused, shape_of, trace_scope
+from autodiff.core import shape_of, trace_scope
 from autodiff.pytree import tree_flatten, tree_unflatten
 from autodiff.sparsity import patterns as P
 from autodiff.sparsity.trace import IndexSetTrace, IndexTracer
@@ -29,7 +29,7 @@ def trace_patterns(fun: Callable, flat: list, in_tree: Any) -> tuple[list, list]
     """Run ``fun`` on index tracers for the leaves ``flat``; the flat outputs' values and patterns."""
     n = sum(int(np.size(x)) for x in flat)
     trace = IndexSetTrace(n)
-    with gc_paused(), trace_scope(trace):
+    with trace_scope(trace):
         leaves, offset = [], 0
         for x in flat:
             k = int(np.size(x))

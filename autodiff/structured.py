@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.core import ndim_of, shape_of
+from autodiff.core import Tracer, ndim_of, shape_of
 
 __all__ = [
     "ZERO", "DENSE", "INDEXED", "DIAGONAL", "SPLAT", "kind_of", "densify", "handed_out", "combine",
@@ -495,9 +495,10 @@ def scaling_keeps_splat(scale: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 def splat_times(g: Any, x: Any, factor: float) -> np.ndarray | None:
     """``g * (factor * x)`` computed as ``x * (factor * s)`` when ``g`` is one value s broadcast to x's
-    shape (one pass over x, not two), else None. Exact when multiplying by ``factor`` is (a power of 2,
-    as in ``x ** 2``'s ``2x``): both orders then round the same product once."""
-    if type(x) is not np.ndarray:
+    shape (one pass over x, not two; for a traced x, as in an HVP, one traced operation, not two), else
+    None. Exact when multiplying by ``factor`` is (a power of 2, as in ``x ** 2``'s ``2x``): both orders
+    then round the same product once."""
+    if type(x) is not np.ndarray and not isinstance(x, Tracer):
         return None
     one = splat_of(g)
     if one is None or g.shape != x.shape:

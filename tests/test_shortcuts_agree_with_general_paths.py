@@ -108,6 +108,16 @@ def test_hvp_is_jvp_of_grad_with_every_argument():
     np.testing.assert_allclose(want, -np.sin(x) * y ** 2 * v + 2 * np.cos(x) * y * w, rtol=1e-13)
 
 
+def test_square_pullback_on_a_traced_base_is_exact():
+    # In an HVP the base of x ** 2 is a Dual: the pullback scales the cotangent, not the base (one
+    # traced operation); a broadcast scalar cotangent (the sum's) and a dense one (times w) both apply.
+    x, v, w = (RNG.standard_normal(5) for _ in range(3))
+    np.testing.assert_array_equal(ad.hvp(lambda x: 0.5 * np.sum(x ** 2), (x,), (v,)), v)
+    np.testing.assert_array_equal(ad.hvp(lambda x: np.sum(w * x ** 2), (x,), (v,)), 2 * w * v)
+    H = ad.hessian(lambda x: np.sum(w * x ** 2))(x)   # batched tangents: the cotangent broadcasts
+    np.testing.assert_array_equal(H, np.diag(2 * w))
+
+
 # ---- a transformation hands its primal call to the one below (core.apply_below) ---------------------
 
 def test_primal_call_on_values_of_several_outer_transformations_goes_through_bind():

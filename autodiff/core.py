@@ -972,14 +972,15 @@ def bind_tuple(prim: Primitive, args: tuple, params: dict):
         a = args[0]
         if isinstance(a, Tracer) and a._trace.active:
             return a._trace.process(prim, args, params)
-    elif n == 2:   # the common binary operation, without the loop (no ended transformation among them)
+    elif n == 2:   # the common binary operation with one tracer, active, or none: without the loop
         a, b = args
-        ta = a._trace if isinstance(a, Tracer) else None
-        tb = b._trace if isinstance(b, Tracer) else None
-        if (ta is None or ta.active) and (tb is None or tb.active):
-            top = tb if ta is None or (tb is not None and tb.level > ta.level) else ta
-            if top is not None:
-                return top.process(prim, args, params)
+        if isinstance(a, Tracer):
+            if not isinstance(b, Tracer) and a._trace.active:
+                return a._trace.process(prim, args, params)
+        elif isinstance(b, Tracer):
+            if b._trace.active:
+                return b._trace.process(prim, args, params)
+        else:
             return prim.impl(a, b, **params) if params else prim.impl(a, b)
     top = None
     stale = False

@@ -11,6 +11,8 @@ remain the general form for everything else. Layer 0: this module imports only N
 
 from __future__ import annotations
 
+import inspect
+import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -59,68 +61,79 @@ def defprim(fn: Callable, deriv: Callable | over | tuple | None, *, domain: Call
 def defderiv(prim: Primitive, *derivs: Callable | over | None) -> None:
     """The JVP and VJP rules of an elementwise ``prim`` from its partials, one per argument (see
     :func:`defprim`)."""
-    if len(derivs) == 1 and callable(derivs[0]) and not isinstance(derivs[0], over):
-        defjvp(prim, _unary_jvp_of(derivs[0]))        # the common case, without packing arguments
-        defvjp(prim, _unary_vjp_of(derivs[0]))
-        return
     defjvp(prim, *(None if d is None else _jvp_of(d) for d in derivs))
     defvjp(prim, *(None if d is None else _vjp_of(d) for d in derivs))
 
 
-def _unary_jvp_of(deriv: Callable) -> Callable:
-    def jvp(t, ans, x, **params):
-        return t * deriv(ans, x, **params)
-    return jvp
+def _fixed_arity(fn: Callable) -> int | None:
+    """How many arguments after ``ans`` the partial ``fn`` takes, when it takes exactly those, by position
+    (no defaults, no ``*args``, no keywords); None otherwise.
 
-
-def _unary_vjp_of(deriv: Callable) -> Callable:
-    def vjp(ans, x, **params):
-        def pullback(g):
-            d = deriv(ans, x, **params)
-            if type(d) is np.ndarray and d is not ans and d is not x and is_scratch(d, g):
-                return np.multiply(g, d, out=d)
-            return g * d
-        return pullback
-    return vjp
+    Why: a rule whose signature collects ``**params``, or that spreads them into the partial, costs
+    about ten times a plain call in CPython 3.11; a partial that cannot take parameters gets rules
+    without either."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or any(p.kind not in plain or p.default is not p.empty for p in params):
+        return None
+    return len(params) - 1
 
 
 def _jvp_of(deriv: Callable | over) -> Callable:
-    if isinstance(deriv, over):
-        den = deriv.denominator
-
-        def jvp_over(t, ans, *args, **params):
-            return t / den(ans, *args, **params)
-        return jvp_over
+    """The JVP ``t * d(ans, *args)`` (``t / den(ans, *args)`` for a quotient)."""
+    quotient = isinstance(deriv, over)
+    fn = deriv.denominator if quotient else deriv
+    op = operator.truediv if quotient else operator.mul
+    arity = _fixed_arity(fn)
+    if arity == 1:
+        def jvp_unary(t, ans, x):
+            return op(t, fn(ans, x))
+        return jvp_unary
+    if arity == 2:
+        def jvp_binary(t, ans, x, y):
+            return op(t, fn(ans, x, y))
+        return jvp_binary
 
     def jvp(t, ans, *args, **params):
-        return t * deriv(ans, *args, **params)
+        return op(t, fn(ans, *args, **params))
     return jvp
 
 
 def _vjp_of(deriv: Callable | over) -> Callable:
-    if isinstance(deriv, over):
-        return _vjp_over(deriv.denominator)
+    """The staged VJP ``g ↦ g * d(ans, *args)`` (``g / den(ans, *args)`` for a quotient), the partial
+    computed only when the backward pass asks for it."""
+    quotient = isinstance(deriv, over)
+    fn = deriv.denominator if quotient else deriv
+    op, ufunc = (operator.truediv, np.divide) if quotient else (operator.mul, np.multiply)
+    arity = _fixed_arity(fn)
+    if arity == 1:
+        def vjp_unary(ans, x):
+            return lambda g: _scaled(g, fn(ans, x), op, ufunc, ans, x, None)
+        return vjp_unary
+    if arity == 2:
+        def vjp_binary(ans, x, y):
+            return lambda g: _scaled(g, fn(ans, x, y), op, ufunc, ans, x, y)
+        return vjp_binary
 
     def vjp(ans, *args, **params):
         def pullback(g):
-            d = deriv(ans, *args, **params)
-            # in place only into an array the partial just made (not ans, not an argument)
-            if type(d) is np.ndarray and is_scratch(d, g) and d is not ans and all(d is not a for a in args):
-                return np.multiply(g, d, out=d)
-            return g * d
+            d = fn(ans, *args, **params)
+            if type(d) is np.ndarray and d is not ans and all(d is not a for a in args):
+                return _scaled(g, d, op, ufunc, None, None, None)
+            return op(g, d)
         return pullback
     return vjp
 
 
-def _vjp_over(denominator: Callable) -> Callable:
-    def vjp(ans, *args, **params):
-        def pullback(g):
-            d = denominator(ans, *args, **params)
-            if type(d) is np.ndarray and is_scratch(d, g) and d is not ans and all(d is not a for a in args):
-                return np.divide(g, d, out=d)
-            return g / d
-        return pullback
-    return vjp
+def _scaled(g: Any, d: Any, op: Callable, ufunc: np.ufunc, ans: Any, x: Any, y: Any) -> Any:
+    """``op(g, d)``, written into ``d`` when ``d`` is an array the partial just made for this product:
+    not ``ans`` or an argument (``x``, ``y``), which others still hold (``structured.is_scratch``)."""
+    if type(d) is np.ndarray and d is not ans and d is not x and d is not y and is_scratch(d, g):
+        return ufunc(g, d, out=d)
+    return op(g, d)
 
 
 def deflinear(fn: Callable, transpose: Callable | tuple, *, domain: Callable | None = None,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from autodiff import core
 from autodiff.core import (
     Sample,
+    Tracer,
     defdomain,
     defjvp,
     defvjp,
@@ -108,6 +110,9 @@ sum_ = deflinear(_sum_impl, transpose=_sum_vjp, name="sum")
 defdomain(sum_, array([(), (3,), (2, 3), (2, 3, 2)], params=_axis_params))
 
 
+_SUM_ALL: dict[int, dict] = {}   # the parameters of a total over every axis, by rank (never modified)
+
+
 def _masked(a, where, fill):
     """``a`` with ``fill`` where the (constant) ``where=`` mask of a NumPy reduction is False."""
     return a if where is None or where is True else np.where(lower(where), a, fill)
@@ -116,6 +121,14 @@ def _masked(a, where, fill):
 @implements(np.sum)
 def _np_sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     """``np.sum``: Σ over ``axis``; derivative 1 for every entry summed (0 where ``where=`` is False)."""
+    if axis is None and dtype is None and out is None and initial is None and where is None \
+            and not keepdims and isinstance(a, Tracer):
+        # np.sum(x) of a traced x, the most common reduction: its parameters made once per rank
+        nd = ndim_of(a)
+        params = _SUM_ALL.get(nd)
+        if params is None:
+            params = _SUM_ALL[nd] = {"axis": neg_axes(None, nd), "keepdims": False}
+        return core.bind_tuple(sum_, (a,), params)   # what sum_(a, **params) does, without star calls
     _no_out(out, "sum")
     a = a if dtype is None else a.astype(dtype)
     s = sum_(_masked(a, where, 0.0), axis=neg_axes(axis, ndim_of(a)), keepdims=bool(keepdims))

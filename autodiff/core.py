@@ -92,8 +92,9 @@ class Trace:
             if type(a) is own and a._trace is self:
                 p = a.primal
                 if isinstance(p, Tracer):   # apply_below, inlined: the one trace below, if active, is it
-                    below = p._trace
-                    ans = below.process(prim, (p,), params) if below.active else bind_tuple(prim, (p,), params)
+                    inner = p._trace
+                    ans = inner.process(prim, (p,), params) if inner.active \
+                        else bind_tuple(prim, (p,), params)
                 else:
                     ans = prim.impl(p, **params) if params else prim.impl(p)
                 return ans if prim.nondiff else self.apply(prim, args, _FIRST, (p,), ans, params)

@@ -85,7 +85,7 @@ def _fixed_arity(fn: Callable) -> int | None:
 def _jvp_of(deriv: Callable | over) -> Callable:
     """The JVP ``t * d(ans, *args)`` (``t / den(ans, *args)`` for a quotient)."""
     quotient = isinstance(deriv, over)
-    fn = deriv.denominator if quotient else deriv
+    fn: Callable = deriv.denominator if isinstance(deriv, over) else deriv
     op = operator.truediv if quotient else operator.mul
     arity = _fixed_arity(fn)
     if arity == 1:
@@ -106,7 +106,7 @@ def _vjp_of(deriv: Callable | over) -> Callable:
     """The staged VJP ``g ↦ g * d(ans, *args)`` (``g / den(ans, *args)`` for a quotient), the partial
     computed only when the backward pass asks for it."""
     quotient = isinstance(deriv, over)
-    fn = deriv.denominator if quotient else deriv
+    fn: Callable = deriv.denominator if isinstance(deriv, over) else deriv
     op, ufunc = (operator.truediv, np.divide) if quotient else (operator.mul, np.multiply)
     arity = _fixed_arity(fn)
     if arity == 1:

@@ -983,6 +983,12 @@ def bind_tuple(prim: Primitive, args: tuple, params: dict):
                 return b._trace.process(prim, args, params)
         else:
             return prim.impl(a, b, **params) if params else prim.impl(a, b)
+    return _bind_any(prim, args, params)
+
+
+def _bind_any(prim: Primitive, args: tuple, params: dict):
+    """:func:`bind_tuple`'s general case: the innermost active trace among any number of arguments,
+    the tracers of ended transformations replaced by their values."""
     top = None
     stale = False
     for a in args:

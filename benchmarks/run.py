@@ -93,32 +93,37 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   one pass into a buffer zeroed only outside them, rules multiply into their own scratch arrays. What is
   left would need writing into incoming cotangents in place (the sweep would have to prove nothing else
   holds them) or fusing operations. The row "floor of an unfused tape" runs exactly the NumPy operations
-  a per-operation reverse mode must run, with every trick above and no bookkeeping at all: it measures
-  2.15-2.4x, so the 2x target needs fusion (a compiler such as XLA), not a faster tape.
-- **MLP** (missed by ~5%): the same GEMMs in the same order as the hand-written backprop, which itself
-  measures 2.26-2.28x here; the remaining gap is the recorded forward pass (NumPy cannot reuse the
+  a per-operation reverse mode must run, with every trick above and no bookkeeping at all: it measured
+  2.15-2.4x in earlier rounds' runs and 2.9-3.1x in this round's (the same NumPy code: the VM's memory
+  bandwidth moved), so the 2x target needs fusion (a compiler such as XLA), not a faster tape.
+- **MLP** (missed): the same GEMMs in the same order as the hand-written backprop, which itself
+  measured 2.26-2.28x in an earlier round's runs and 2.8-3.0x in this round's, within 5% of ours; the
+  remaining gap is the recorded forward pass (NumPy cannot reuse the
   temporaries of `X @ W + b` in place when a tape holds them) and the small log-softmax operations.
-- **Hessian-vector product** (missed: 15.7x and 16.7x in the two runs after this round's cuts, limit
-  15x; 17-20x before them): the cost is fixed Python work per call, not arithmetic. An HVP of `np.sum(x)`
-  (one operation) costs ~310k instructions, the benchmark's ~1.07M, its g ~96k (callgrind, BLAS on one
-  thread). Cut this round, measured in instructions per HVP (1.148M before): star calls on the hot path
-  (`bind(prim, *args)`, `prim.impl(p, **params)`, `rule(t, ans, *primals, **params)`: ~1,000
-  instructions each against ~90 for a plain call in CPython 3.11) replaced by `bind_tuple` and direct
-  rule calls; `hvp` no longer tunes the heap (one direction, like `grad`: ~23k); the backward sweep
-  orders nodes by their creation number instead of a depth-first search; `tree_flatten` of one array
-  without a generator expression. Together ~1.07M (-7%), and in `bench_versions.py 21b4400` the HVP's
-  best time went from 208 to 188 µs (new/old 0.93). What is left is spread thin: three `gc_paused`
-  blocks at ~12k instructions each (two `gc` threshold calls and a lock, each way), two trace scopes at
-  ~6k, ~35 tracer and node objects, 6 Dual operations in the sweep at ~15k each. A per-thread depth
-  counter for nested `gc_paused` blocks was tried and measured no cheaper (a `threading.local` read costs
-  ~530 instructions). Reaching 15x here reliably needs fewer frames per Dual operation or a fused
-  forward-over-reverse trace, not more short paths.
-- **Jacobian n = m = 300** (met: 50.7x and 57.3x in this round's two runs; 60-62x in the previous
-  round's): a Jacobian's identity seed is kept as a known diagonal
+- **Hessian-vector product** (missed in most runs, limit 15x): the cost is fixed Python work per call,
+  not arithmetic. The floor is ~4x g: an HVP runs ~32 NumPy calls (values and tangents forward, the
+  cotangents and their tangents backward, three more matrix-vector products) against g's 9. JAX eager
+  takes ~40x, autograd 41-53x. Instructions per HVP (callgrind, BLAS on one thread): 1.148M two rounds
+  ago, 1.076M after the last round's cuts, 1.005M after this round's: the collector's pause taken once
+  per thread instead of once per block (trace scopes hold it, so an HVP's inner gradient and its sweep
+  pay a per-thread check instead of a lock and four threshold calls: -10k); `jvp` of one array and
+  gradients of f(x) without flattening or argument selection (-30k); `x ** 2`'s pullback on a traced base
+  as one traced operation instead of two (-11k); `np.sum(x)` of a traced x binding its total directly
+  (-7k); elementwise partials of fixed arity getting rules without `**params` (-4k). In
+  `bench_versions.py aca4096` the HVP's best time went from 317 to 280 µs (new/old 0.932, g unchanged
+  at 1.00). The ratio itself swings more than that between runs of unchanged code: g took 11-18 µs and
+  the HVP 200-310 µs from run to run, and five `--only jacobian` runs this round read 18.6x, 14.8x,
+  17.8x (before the last two cuts), then 15.2x and 16.7x. Garbage collection costs nothing here (no
+  collection in 1,000 HVPs: everything is freed by reference counting). What is left is spread over ~330
+  Python calls per HVP (the trace skeleton, `Trace.process`, the largest, runs 16% of its bytecodes);
+  meeting 15x reliably on this VM needs a
+  fused forward-over-reverse trace (one dispatch level instead of two in the forward pass), not more
+  short paths.
+- **Jacobian n = m = 300** (met: 42-59x in this round's five runs of the same code; 50.7x and 57.3x in
+  the last round's, 60-62x in the one before): a Jacobian's identity seed is kept as a known diagonal
   through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
   so the pass runs one 300 × 64 × 300 GEMM instead of two; f itself takes only ~7-12 µs, so the ratio
-  moves with the machine's speed more than most (reverse 50-51x in the previous round's runs, 60-62x
-  in this round's, with the reverse code unchanged). Forward mode is 1.2-1.8x slower here: its tangents
+  moves with the machine's speed more than most (in this round's full run the rounds ranged 41-65x). Forward mode is 1.2-1.8x slower here: its tangents
   are the Jacobian's columns and the C-ordered result is a transposing copy (67 µs for 300 × 300,
   against 24 µs for a plain copy). The planner predicted the two modes within 1% and one run's auto
   took forward; it now prices that copy (`CostModel.transpose`, measured) and predicts forward

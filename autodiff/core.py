@@ -174,6 +174,8 @@ class trace_scope:
     def __exit__(self, *exc_info) -> None:
         state = _state
         stack = state.stack
+        if self.trace not in stack:
+            return       # an outer scope's exit removed it already, and returned the pause for both
         # Remove this trace even if an inner scope leaked (it cannot, but be defensive).
         while stack:
             top = stack.pop()

@@ -359,3 +359,29 @@ def test_overlapping_gradients_in_two_threads_restore_the_collector():
     finally:
         first[1].set()
         second[1].set()
+
+
+def test_a_scope_exited_after_an_outer_one_removed_it_returns_no_pause_twice():
+    # An inner scope left open is removed by its outer scope's exit, which returns the thread's pause;
+    # the inner scope's late exit must not return it again (the process-wide count would go wrong,
+    # and later transformations would run without the pause).
+    from autodiff.core import trace_scope
+    from reverse.tape import Tape
+
+    before = gc.get_threshold()
+    outer, inner = trace_scope(Tape()), trace_scope(Tape())
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)
+    inner.__exit__(None, None, None)
+    assert ad.core.active_traces() == () and gc.get_threshold() == before
+    seen = []
+
+    def f(x):
+        seen.append(gc.get_threshold())
+        return x * x
+
+    assert ad.grad(f)(3.0) == 6.0
+    if before[1]:
+        assert seen[0][1:] == (before[1] * 10, before[2] * 10)
+    assert gc.get_threshold() == before

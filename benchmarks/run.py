@@ -126,7 +126,8 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   the last round's, 60-62x in the one before): a Jacobian's identity seed is kept as a known diagonal
   through elementwise operations, and a matrix product with it is a row scaling (`autodiff/structured.py`),
   so the pass runs one 300 × 64 × 300 GEMM instead of two; f itself takes only ~7-12 µs, so the ratio
-  moves with the machine's speed more than most (in this round's full run the rounds ranged 41-65x). Forward mode is 1.2-1.8x slower here: its tangents
+  moves with the machine's speed more than most (in this round's full run `jacobian`'s rounds ranged
+  42-81x). Forward mode is 1.2-1.8x slower here: its tangents
   are the Jacobian's columns and the C-ordered result is a transposing copy (67 µs for 300 × 300,
   against 24 µs for a plain copy). The planner predicted the two modes within 1% and one run's auto
   took forward; it now prices that copy (`CostModel.transpose`, measured) and predicts forward

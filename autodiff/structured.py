@@ -493,11 +493,11 @@ def scaling_keeps_splat(scale: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return pullback
 
 
-def splat_times(g: Any, x: Any, factor: float) -> np.ndarray | None:
+def splat_times(g: Any, x: Any, factor: float) -> Any:
     """``g * (factor * x)`` computed as ``x * (factor * s)`` when ``g`` is one value s broadcast to x's
-    shape (one pass over x, not two; for a traced x, as in an HVP, one traced operation, not two), else
-    None. Exact when multiplying by ``factor`` is (a power of 2, as in ``x ** 2``'s ``2x``): both orders
-    then round the same product once."""
+    shape (one pass over x, not two; for a traced x, as in an HVP, one traced operation, not two: then
+    the result is traced too), else None. Exact when multiplying by ``factor`` is (a power of 2, as in
+    ``x ** 2``'s ``2x``): both orders then round the same product once."""
     if type(x) is not np.ndarray and not isinstance(x, Tracer):
         return None
     one = splat_of(g)

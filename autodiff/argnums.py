@@ -37,6 +37,8 @@ def select_args(f: Callable, args: tuple, kwargs: dict, argnums: Any) -> tuple[C
 
     Returns ``(g, selected, single)`` where ``g(*selected)`` calls ``f`` with the other arguments fixed.
     """
+    if type(argnums) is int and argnums == 0 and len(args) == 1 and not kwargs:
+        return f, args, True    # f(x), the most common call: nothing to normalize or select
     nums, single = normalize_argnums(argnums, len(args))
     if not kwargs and len(nums) == len(args) and nums == tuple(range(len(args))):
         return f, args, single  # every argument is differentiated, in order: no wrapper needed

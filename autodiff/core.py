@@ -67,8 +67,7 @@ class Trace:
     tracer_type: ClassVar[type[Tracer]]   # set by each transformation: the Tracer subclass it makes
 
     def __init__(self) -> None:
-        self.level = next(_levels)   # renew_level, inlined: every transformation makes one or two traces
-        self.active = True
+        self.renew_level()
 
     def renew_level(self) -> None:
         """A fresh level (this trace is the innermost from now on), and active again: how a tape or an
@@ -91,12 +90,8 @@ class Trace:
             a = args[0]
             if type(a) is own and a._trace is self:
                 p = a.primal
-                if isinstance(p, Tracer):   # apply_below, inlined: the one trace below, if active, is it
-                    inner = p._trace
-                    ans = inner.process(prim, (p,), params) if inner.active \
-                        else bind_tuple(prim, (p,), params)
-                else:
-                    ans = prim.impl(p, **params) if params else prim.impl(p)
+                ans = apply_below(p._trace, prim, (p,), params) if isinstance(p, Tracer) \
+                    else (prim.impl(p, **params) if params else prim.impl(p))
                 return ans if prim.nondiff else self.apply(prim, args, _FIRST, (p,), ans, params)
         elif len(args) == 2:
             # the common two-argument call, also without lists; traced values one level down (rare at two

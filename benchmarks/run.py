@@ -104,7 +104,9 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   not arithmetic. The floor is ~4x g: an HVP runs ~32 NumPy calls (values and tangents forward, the
   cotangents and their tangents backward, three more matrix-vector products) against g's 9. JAX eager
   takes ~40x, autograd 41-53x. Instructions per HVP (callgrind, BLAS on one thread): 1.148M two rounds
-  ago, 1.076M after the last round's cuts, 1.005M after this round's: the collector's pause taken once
+  ago, 1.076M after the last round's cuts, 1.005M after this round's (1.011M with two of the inlined
+  calls taken back for simpler code, and `f(x)`'s shortcut moved into `select_args`): the collector's
+  pause taken once
   per thread instead of once per block (trace scopes hold it, so an HVP's inner gradient and its sweep
   pay a per-thread check instead of a lock and four threshold calls: -10k); `jvp` of one array and
   gradients of f(x) without flattening or argument selection (-30k); `x ** 2`'s pullback on a traced base

@@ -120,12 +120,7 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, *, has_aux: 
     With ``has_aux`` f returns ``(value, aux)`` and the result is ``((value, aux), gradient)``. With a
     tuple ``argnums`` the gradient is a tuple, one entry per selected argument.
     """
-    first_only = type(argnums) is int and argnums == 0 and not has_aux
-
     def value_and_grad_fn(*args, **kwargs):
-        if first_only and len(args) == 1 and not kwargs:
-            value, grads = _value_and_grad_flat(f, args)   # f(x): nothing to select
-            return value, grads[0]
         g, dyn, single = select_args(f, args, kwargs, argnums)
         if not has_aux:
             value, grads = _value_and_grad_flat(g, dyn)

@@ -314,6 +314,68 @@ def _storing_into_an_array() -> bool:
         return False
 
 
+def _called_array_method() -> tuple[str, str] | None:
+    """``(array, method)``: the names in the user's code of the plain-ndarray method call that asked for
+    the conversion (``("W", "dot")`` for ``W.dot(traced)``; the array is "W" unless it was a plain
+    variable), or None.
+
+    NumPy's methods convert their arguments in C, so the innermost Python frame is the user's, stopped
+    at the call. Any other shape of code than ``name.method(arguments)`` (jumps among the arguments,
+    another Python version's call sequence) gives None, and the general message stands.
+    """
+    frame = sys._getframe(3)   # _called_array_method <- _conversion_error <- __array__ etc. <- user
+    try:
+        instructions = [i for i in dis.get_instructions(frame.f_code) if i.offset <= frame.f_lasti]
+        k = _callee_index(instructions)
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None
+    if k < 1:
+        return None
+    load, owner = instructions[k], instructions[k - 1]
+    name = load.argval
+    if load.opname not in ("LOAD_METHOD", "LOAD_ATTR") or not isinstance(name, str) \
+            or name.startswith("_") or not callable(getattr(np.ndarray, name, None)):
+        return None
+    plain_name = owner.opname in ("LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF") and \
+        isinstance(owner.argval, str)
+    return (owner.argval if plain_name else "W"), name
+
+
+def _callee_index(instructions: list) -> int:
+    """The index of the instruction that loaded the callee of the call ``instructions`` end with: the
+    one before the arguments, found by walking back until their stack effects add up to the argument
+    count (-1 when the last instruction is not a call)."""
+    k = len(instructions) - 1
+    argc = instructions[k].arg
+    if instructions[k].opname != "CALL" or argc is None:
+        return -1
+    k -= 1
+    if instructions[k].opname == "PRECALL":
+        k -= 1
+    depth = 0
+    while depth < argc and k > 0:
+        ins = instructions[k]
+        depth += dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+        k -= 1
+    return k if depth == argc else -1
+
+
+def _array_method_error(array: str, name: str) -> TypeError:
+    """The TypeError for ``array.name(traced)``: the method converts; the NumPy function dispatches."""
+    a = array
+    if name == "dot":
+        instead = f"np.dot({a}, x) or {a} @ x"
+    elif callable(getattr(np, name, None)):
+        instead = f"np.{name}({a}, ...)"
+    else:
+        instead = "NumPy functions on the traced value"
+    return TypeError(
+        f"{a}.{name}(...) on a plain NumPy array {a} converts its traced argument to a NumPy array, "
+        f"which would silently drop its derivative: an ndarray's own methods do not dispatch on traced "
+        f"values. Call the NumPy function instead, {instead}, which dispatches on them."
+    )
+
+
 def _store_error() -> TypeError:
     return TypeError(
         "Writing a traced value into a NumPy array (`y[i] = traced`) would silently drop its derivative: a "
@@ -423,6 +485,9 @@ def _conversion_error(what: str) -> TypeError:
     scipy_error = _scipy_error()
     if scipy_error is not None:
         return scipy_error
+    method = _called_array_method()
+    if method is not None:
+        return _array_method_error(*method)
     return TypeError(
         f"{what} of a traced value would silently drop its derivative. Keep using NumPy functions on the "
         "traced value (np.sin(x), x @ W, ...); build arrays from several traced values with np.stack([...]) "

@@ -111,6 +111,34 @@ def test_implicit_conversion_of_a_traced_value_is_a_type_error(convert, mode):
             ad.grad(f)(X)
 
 
+@pytest.mark.parametrize("mode", ["forward", "reverse"])
+def test_a_plain_arrays_dot_method_on_a_traced_value_points_to_the_numpy_function(mode):
+    W = np.arange(6.0).reshape(2, 3)
+    weights = [W]
+
+    def f(x):
+        return np.sum(W.dot(x))
+
+    def g(x):
+        return np.sum(weights[0].dot(x * x))
+
+    for fn, shown in ((f, "W"), (g, "W")):
+        with pytest.raises(TypeError, match=rf"{shown}\.dot\(\.\.\.\) on a plain NumPy array") as info:
+            if mode == "forward":
+                ad.jvp(fn, (X,), (np.ones(3),))
+            else:
+                ad.grad(fn)(X)
+        assert f"np.dot({shown}, x) or {shown} @ x" in str(info.value)
+    # the suggested form differentiates
+    np.testing.assert_allclose(ad.grad(lambda x: np.sum(np.dot(W, x)))(X), W.sum(axis=0))
+
+
+def test_other_conversions_keep_the_general_message():
+    with pytest.raises(TypeError, match="Converting to a NumPy array") as info:
+        ad.grad(lambda x: np.sum(np.asarray(x)))(X)
+    assert "on a plain NumPy array" not in str(info.value)
+
+
 def test_truth_value_of_a_traced_array_says_to_compare_instead():
     with pytest.raises(TypeError, match="np.where"):
         ad.grad(lambda x: x if x else -x)(1.0)

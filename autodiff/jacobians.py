@@ -34,9 +34,9 @@ from autodiff.executor import check_executor
 from autodiff.mixed import find_waist, mixed_at, mixed_jacobian, predict_mixed
 from autodiff.planner import _best_time, cost_model, graph_costs, predict
 from autodiff.pytree import tree_flatten
-from forward.jvp import forward_jacobian, jacfwd, jvp, push_forward
+from forward.jvp import ONE_LEAF, forward_jacobian, jacfwd, jvp, one_float_array, push_forward
 from reverse.tape import memory_report
-from reverse.vjp import Recording, grad, jacrev, reverse_jacobian, value_and_grad
+from reverse.vjp import Recording, grad, grad_of_float_array, jacrev, reverse_jacobian, value_and_grad
 
 __all__ = ["jacobian", "plan_jacobian", "JacobianPlan", "hessian", "hvp", "DEFAULT_MEMORY_BUDGET"]
 
@@ -601,8 +601,15 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
 
     ``primals`` and ``tangents`` are tuples over f's positional arguments; the gradient is taken with
     respect to the first, so the result is shaped like ``primals[0]``. Costs one forward-over-reverse
-    pass: a small constant times one gradient.
+    pass: a small constant times one gradient. (On one real array the forward pass runs over the
+    gradient's recording and sweep directly, with the same checks and result.)
     """
+    if one_float_array(primals, tangents, "f"):
+        # hvp(f, (x,), (v,)) on one real array: the forward pass over the gradient's recording and sweep
+        # directly, without jvp's and grad's handling of argument structures
+        _, out_t, _ = push_forward(lambda x: grad_of_float_array(f, x), ONE_LEAF, [primals[0]],
+                                   [tangents[0]])
+        return out_t[0]
     value_and_grad_f = value_and_grad(f)
 
     def grad_f(*args):

@@ -25,7 +25,7 @@ from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_forward_pass
 from forward.dual import Dual, JVPTrace, new_dual
 
-__all__ = ["jvp", "jacfwd", "push_forward", "forward_jacobian"]
+__all__ = ["jvp", "jacfwd", "push_forward", "forward_jacobian", "one_float_array", "ONE_LEAF"]
 
 
 def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
@@ -61,13 +61,10 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     ``primals`` and ``tangents`` are tuples matching f's positional arguments (pytrees allowed); each
     tangent has its primal's shape.
     """
-    if type(primals) is tuple and type(tangents) is tuple and len(primals) == 1 == len(tangents):
-        p, t = primals[0], tangents[0]
-        if type(p) is np.ndarray and type(t) is np.ndarray and p.dtype == t.dtype and p.shape == t.shape \
-                and p.dtype.kind in "fc":
-            # the common jvp(f, (x,), (v,)) on one float array: nothing to flatten, convert or check
-            values, out_t, out_tree = push_forward(f, _ONE_LEAF, [p], [t])
-            return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
+    if one_float_array(primals, tangents, "fc"):
+        # the common jvp(f, (x,), (v,)) on one float array: nothing to flatten, convert or check
+        values, out_t, out_tree = push_forward(f, ONE_LEAF, [primals[0]], [tangents[0]])
+        return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(
             "jvp(f, primals, tangents) takes tuples: one entry per positional argument of f, e.g. "
@@ -85,7 +82,17 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
 
 
-_ONE_LEAF = tree_flatten((0,))[1]   # the structure of a tuple of one leaf
+ONE_LEAF = tree_flatten((0,))[1]   # the structure of a tuple of one leaf
+
+
+def one_float_array(primals: Any, tangents: Any, kinds: str) -> bool:
+    """True for ``(x,), (v,)``: one plain array x of a float dtype of ``kinds`` ("f" real, "c"
+    complex) and a tangent v of x's shape and dtype, which need no flattening, conversion or check."""
+    if type(primals) is not tuple or type(tangents) is not tuple or not len(primals) == 1 == len(tangents):
+        return False
+    p, t = primals[0], tangents[0]
+    return type(p) is np.ndarray and type(t) is np.ndarray and p.dtype == t.dtype and p.shape == t.shape \
+        and p.dtype.kind in kinds
 
 
 def _check_tangent(p: Any, t: Any, i: int) -> Any:

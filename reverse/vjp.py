@@ -157,6 +157,21 @@ def _record_and_pull(g: Callable, dyn: tuple) -> tuple[Any, Any]:
     return value, tree_unflatten(in_tree, rec.pull([cot], release=True))
 
 
+def grad_of_float_array(f: Callable, x: Any) -> Any:
+    """∇f(x) for a scalar f of one argument x that the caller knows to be a float array (or a tracer of
+    one): ``grad(f)(x)``'s recording and sweep, without selecting, flattening or checking arguments.
+
+    For an HVP's inner gradient, which runs inside the forward trace's scope (so the collector is
+    paused already, core.gc_paused).
+    """
+    rec = Recording(f, ONE_ARGUMENT, [x])
+    value = _scalar_output(rec)
+    return rec.pull([np.array(1, dtype=value.dtype)], release=True)[0]   # the seed dL/dL = 1
+
+
+ONE_ARGUMENT = tree_flatten((0,))[1]   # the structure of one positional argument
+
+
 def _lower_aux(aux: Any) -> Any:
     leaves, tree = tree_flatten(aux)
     return tree_unflatten(tree, [drop_inactive(x) for x in leaves])

@@ -108,6 +108,31 @@ def test_hvp_is_jvp_of_grad_with_every_argument():
     np.testing.assert_allclose(want, -np.sin(x) * y ** 2 * v + 2 * np.cos(x) * y * w, rtol=1e-13)
 
 
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(np.log(1 + np.exp(x))) + 0.5 * np.sum(x ** 2),
+    lambda x: np.sum(x),                        # a constant gradient: zero tangent
+    lambda x: np.sum(np.tanh(x[:2] @ x.reshape(2, 2))),
+], ids=["softplus", "linear", "matrix"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hvp_on_one_array_agrees_with_jvp_of_grad(f, dtype):
+    # hvp(f, (x,), (v,)) on one real array takes its own path (no argument structures); the general one
+    # is jvp of grad
+    x, v = (RNG.standard_normal(4).astype(dtype) for _ in range(2))
+    got, want = ad.hvp(f, (x,), (v,)), ad.jvp(ad.grad(f), (x,), (v,))[1]
+    assert got.dtype == want.dtype == dtype and got.shape == want.shape == (4,)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_hvp_on_one_array_keeps_the_general_paths_errors():
+    x = np.ones(3)
+    for call in (lambda: ad.hvp(lambda x: x * 2, (x,), (x,)),
+                 lambda: ad.jvp(ad.grad(lambda x: x * 2), (x,), (x,))):
+        with pytest.raises(TypeError, match="scalar"):
+            call()
+    with pytest.raises(ValueError, match="shape"):
+        ad.hvp(np.sum, (x,), (np.ones(2),))     # a mis-shaped tangent goes to the general path's check
+
+
 def test_square_pullback_on_a_traced_base_is_exact():
     # In an HVP the base of x ** 2 is a Dual: the pullback scales the cotangent, not the base (one
     # traced operation); a broadcast scalar cotangent (the sum's) and a dense one (times w) both apply.

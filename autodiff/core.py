@@ -38,14 +38,24 @@ __all__ = [
 # Levels: a per-thread stack of active transformations.
 # --------------------------------------------------------------------------------------------------
 
-class _ThreadState(threading.local):
-    """Per-thread stack of active traces, so two threads differentiating at once never mix tapes, and
-    the thread's :class:`gc_paused` blocks outside any trace scope (``gc_blocks``): the thread holds the
-    collector's pause while either is non-empty."""
+class _TraceStack(list):
+    """One thread's active traces, outermost first, and its :class:`gc_paused` blocks outside any trace
+    scope (``gc_blocks``): the thread holds the collector's pause while either is non-empty. One object,
+    so that a scope reads the thread-local state once (an attribute of a ``threading.local`` costs as
+    much as a small NumPy call)."""
+
+    __slots__ = ("gc_blocks",)
 
     def __init__(self) -> None:
-        self.stack: list[Trace] = []
+        super().__init__()
         self.gc_blocks = 0
+
+
+class _ThreadState(threading.local):
+    """Per-thread stack of active traces, so two threads differentiating at once never mix tapes."""
+
+    def __init__(self) -> None:
+        self.stack = _TraceStack()
 
 
 _state = _ThreadState()
@@ -153,22 +163,21 @@ class trace_scope:
     and contextlib's machinery costs several microseconds per use.
     """
 
-    __slots__ = ("trace",)
+    __slots__ = ("trace", "stack")
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
 
     def __enter__(self) -> Trace:
-        state = _state
-        stack = state.stack
-        if not stack and not state.gc_blocks:
+        # the thread's stack, kept for __exit__ (a with block exits in the thread it entered)
+        stack = self.stack = _state.stack
+        if not stack and not stack.gc_blocks:
             _hold_collector()        # this thread's outermost transformation (see gc_paused)
         stack.append(self.trace)
         return self.trace
 
     def __exit__(self, *exc_info) -> None:
-        state = _state
-        stack = state.stack
+        stack = self.stack
         if self.trace not in stack:
             return       # an outer scope's exit removed it already, and returned the pause for both
         # Remove this trace even if an inner scope leaked (it cannot, but be defensive).
@@ -177,7 +186,7 @@ class trace_scope:
             top.active = False
             if top is self.trace:
                 break
-        if not stack and not state.gc_blocks:
+        if not stack and not stack.gc_blocks:
             _release_collector()
 
 
@@ -207,23 +216,23 @@ class gc_paused:
     __slots__ = ()
 
     def __enter__(self) -> None:
-        state = _state
-        if not state.stack and not state.gc_blocks:
+        stack = _state.stack
+        if not stack and not stack.gc_blocks:
             _hold_collector()
-        state.gc_blocks += 1
+        stack.gc_blocks += 1
 
     def __exit__(self, *exc_info) -> None:
-        state = _state
-        state.gc_blocks -= 1
-        if not state.gc_blocks and not state.stack:
+        stack = _state.stack
+        stack.gc_blocks -= 1
+        if not stack.gc_blocks and not stack:
             _release_collector()
 
 
 def collector_held() -> bool:
     """True when this thread holds the collector's pause already (inside a transformation): a
     :class:`gc_paused` block would change nothing, so hot paths may skip it."""
-    state = _state
-    return bool(state.stack) or state.gc_blocks > 0
+    stack = _state.stack
+    return bool(stack) or stack.gc_blocks > 0
 
 
 def _hold_collector() -> None:

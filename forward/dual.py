@@ -18,6 +18,9 @@ from autodiff.shapes import align_tangent, fit_tangent
 
 __all__ = ["Dual", "JVPTrace", "new_dual"]
 
+# object.__new__ looked up once (Python 3.11 does not specialize attribute loads on a class)
+_new_object = object.__new__
+
 
 class JVPTrace(Trace):
     """One forward-mode transformation: a ``jvp`` call, a ``ForwardAccumulator``, or free Duals."""
@@ -47,7 +50,7 @@ class JVPTrace(Trace):
                 out = None if rule is None else call_rule(rule, t, ans, primals, params)
                 if out is None:
                     return ans
-                d = object.__new__(Dual)   # new_dual, inlined
+                d = _new_object(Dual)   # new_dual, inlined
                 d.primal, d.tangent, d._trace = ans, out, self
                 return d
         if prim.elementwise:
@@ -150,7 +153,7 @@ def _diagonal_jvp(prim: Primitive, args: tuple, traced: Sequence[int], primals: 
 
 def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:
     """A Dual of ``trace`` without the public constructor's checks (the hot path)."""
-    d = object.__new__(Dual)
+    d = _new_object(Dual)
     d.primal = primal
     d.tangent = tangent
     d._trace = trace

@@ -41,6 +41,9 @@ from autodiff.structured import (
 
 __all__ = ["Node", "Tape", "TapeTracer", "backward", "new_leaf", "toposort", "memory_report"]
 
+# object.__new__ looked up once (Python 3.11 does not specialize attribute loads on a class)
+_new_object = object.__new__
+
 
 # Every node's place in the order nodes are made in (process-wide; itertools.count is atomic under the
 # GIL). A node's parents exist when it is made, so they always have smaller numbers: the backward sweep
@@ -124,12 +127,12 @@ class Tape(Trace):
             parents, vjps = _staged(prim, args, traced, primals, ans, params, complex_out)
             if not parents:
                 return ans
-        node = object.__new__(Node)   # Node's fields set here: no __init__ frame on the hot path
+        node = _new_object(Node)   # Node's fields set here: no __init__ frame on the hot path
         node.parents, node.vjps, node.shape, node.elementwise, node.prim, node.seq = \
             parents, vjps, shape, prim.elementwise, prim, _next_seq()
         if self.nodes is not None:
             self.nodes.append(node)
-        out = object.__new__(TapeTracer)
+        out = _new_object(TapeTracer)
         out.primal, out._trace, out._node = ans, self, node
         return out
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.core import Primitive, defdomain, defjvp, defvjp, ndim_of, primitive, shape_of
+from autodiff.core import NDARRAY, Primitive, defdomain, defjvp, defvjp, ndim_of, primitive, shape_of
 from autodiff.structured import is_scratch
 
 
@@ -121,7 +121,7 @@ def _vjp_of(deriv: Callable | over) -> Callable:
     def vjp(ans, *args, **params):
         def pullback(g):
             d = fn(ans, *args, **params)
-            if type(d) is np.ndarray and d is not ans and all(d is not a for a in args):
+            if type(d) is NDARRAY and d is not ans and all(d is not a for a in args):
                 return _scaled(g, d, op, ufunc, None, None, None)
             return op(g, d)
         return pullback
@@ -131,7 +131,7 @@ def _vjp_of(deriv: Callable | over) -> Callable:
 def _scaled(g: Any, d: Any, op: Callable, ufunc: np.ufunc, ans: Any, x: Any, y: Any) -> Any:
     """``op(g, d)``, written into ``d`` when ``d`` is an array the partial just made for this product:
     not ``ans`` or an argument (``x``, ``y``), which others still hold (``structured.is_scratch``)."""
-    if type(d) is np.ndarray and d is not ans and d is not x and d is not y and is_scratch(d, g):
+    if type(d) is NDARRAY and d is not ans and d is not x and d is not y and is_scratch(d, g):
         return ufunc(g, d, out=d)
     return op(g, d)
 
@@ -169,7 +169,7 @@ def _apply_to_tangent(prim: Primitive, batched: Callable | None) -> Callable:
     """The JVP of a map linear in its first argument: the map applied to the tangent."""
     if batched is None:
         def jvp(t, ans, x, *rest, **params):
-            if type(t) is np.ndarray:          # a plain tangent: the implementation, without bind's scan
+            if type(t) is NDARRAY:          # a plain tangent: the implementation, without bind's scan
                 return prim.impl(t, *rest, **params)
             return prim(t, *rest, **params)
         return jvp

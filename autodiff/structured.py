@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodiff.core import Tracer, ndim_of, shape_of
+from autodiff.core import NDARRAY, Tracer, ndim_of, shape_of
 
 __all__ = [
     "ZERO", "DENSE", "INDEXED", "DIAGONAL", "SPLAT", "kind_of", "densify", "handed_out", "combine",
@@ -68,7 +68,7 @@ def handed_out(c: Any) -> Any:
     """``c`` as a transformation hands it to its caller, who may keep and modify it: dense, and a copy
     when it is a read-only array (a broadcast scalar, a diagonal batch)."""
     c = densify(c)
-    return np.array(c) if type(c) is np.ndarray and not c.flags.writeable else c
+    return np.array(c) if type(c) is NDARRAY and not c.flags.writeable else c
 
 
 def accepts_structured(*kinds: str) -> Callable[[Callable], Callable]:
@@ -110,7 +110,7 @@ _NOT_OWNED: dict[int, np.ndarray] = {}
 
 
 def _sum_kind(c: Any, owned: dict) -> str:
-    if type(c) is np.ndarray:
+    if type(c) is NDARRAY:
         if owned.get(id(c)) is c:
             return _OWNED
         return DIAGONAL if _KNOWN and diagonal_of(c) is not None else DENSE
@@ -118,7 +118,7 @@ def _sum_kind(c: Any, owned: dict) -> str:
 
 
 def _own(array: Any, owned: dict) -> Any:
-    if type(array) is np.ndarray:
+    if type(array) is NDARRAY:
         owned[id(array)] = array
     return array
 
@@ -130,7 +130,7 @@ def _dense_sum(a: Any, b: Any, owned: dict) -> Any:
 
 def _add_in_place(a: np.ndarray, b: Any, owned: dict) -> Any:
     """a += b into the owned buffer a when b has its shape and dtype; else a fresh sum."""
-    if type(b) is np.ndarray and b.shape == a.shape and b.dtype == a.dtype:
+    if type(b) is NDARRAY and b.shape == a.shape and b.dtype == a.dtype:
         np.add(a, b, out=a)
         return a
     return _dense_sum(a, b, owned)
@@ -151,7 +151,7 @@ def _slice_into_owned(a: np.ndarray, b: IndexedCotangent, owned: dict) -> np.nda
 
 def _slice_into_copy(a: Any, b: IndexedCotangent, owned: dict) -> Any:
     """a + b as b added into a copy of a (one pass), or the dense sum when a is not a matching array."""
-    if type(a) is np.ndarray and a.dtype == b.dtype and a.shape == b.shape:
+    if type(a) is NDARRAY and a.dtype == b.dtype and a.shape == b.shape:
         return b.add_into(_own(a.copy(), owned))
     return _own(a + b.materialize(), owned)
 
@@ -210,7 +210,7 @@ def combine(a: Any, b: Any, owned: dict | None = None) -> Any:
     ka, kb = _sum_kind(a, owned), _sum_kind(b, _NOT_OWNED)
     if ka is DENSE and kb is DENSE:     # the common case, without the table lookup
         total = a + b
-        if type(total) is np.ndarray:
+        if type(total) is NDARRAY:
             owned[id(total)] = total
         return total
     return _COMBINE.get((ka, kb), _dense_sum)(a, b, owned)
@@ -283,7 +283,7 @@ def _box(c: IndexedCotangent) -> list[tuple[int, int]] | None:
     filling that box in ``c``'s dtype; else None."""
     index, shape = c.index, c.shape
     # values of another dtype (float32 into a float64 gradient) would be summed in their own precision
-    if len(index) > len(shape) or type(c.values) is not np.ndarray or c.values.dtype != c.dtype:
+    if len(index) > len(shape) or type(c.values) is not NDARRAY or c.values.dtype != c.dtype:
         return None
     box = []
     for axis, n in enumerate(shape):
@@ -409,7 +409,7 @@ def identity_matrix(size: int, dtype: Any) -> np.ndarray:
 
 def diagonal_of(a: Any) -> np.ndarray | None:
     """``v`` if ``a`` is an array made by ``diagonal_matrix(v)`` (so ``a == diag(v)``), else None."""
-    if not _KNOWN or type(a) is not np.ndarray:
+    if not _KNOWN or type(a) is not NDARRAY:
         return None
     entry = _KNOWN.get(id(a))
     if entry is None or entry[0]() is not a:
@@ -432,7 +432,7 @@ def through_elementwise(rule: Callable[[Any], Any], value: Any, k: int) -> Any:
     c = rule(v)
     if c is v:
         return value              # an identity map (add's pullback): the same batch, nothing to build
-    if type(c) is not np.ndarray or c.shape != (k,):
+    if type(c) is not NDARRAY or c.shape != (k,):
         return rule(value)
     return diagonal_matrix(c)
 
@@ -448,7 +448,7 @@ def through_elementwise_sum(terms: list[tuple[Callable[[Any], Any], Any]], k: in
         if v is None or v.shape != (k,):
             return None
         c = rule(v)
-        if type(c) is not np.ndarray or c.shape != (k,):
+        if type(c) is not NDARRAY or c.shape != (k,):
             return None
         total = c if total is None else total + c
     return None if total is None else diagonal_matrix(total)
@@ -473,7 +473,7 @@ def splat_of(g: Any) -> np.ndarray | None:
     keeps ``g``'s rank, so arithmetic on it has exactly the dtype the full-array operation would have.
     Returns None for anything else (tracers, dense arrays, 0-d or empty arrays).
     """
-    if type(g) is not np.ndarray or not g.ndim or not g.size or any(g.strides):
+    if type(g) is not NDARRAY or not g.ndim or not g.size or any(g.strides):
         return None
     return g[(slice(0, 1),) * g.ndim]
 
@@ -485,7 +485,7 @@ def scaling_keeps_splat(scale: Callable[[Any], Any]) -> Callable[[Any], Any]:
     that stage it declare ``accepts_structured(SPLAT)``; marking each pullback made on the hot path
     would cost an attribute dictionary per recorded operation.)"""
     def pullback(g):
-        if type(g) is np.ndarray:
+        if type(g) is NDARRAY:
             one = splat_of(g)
             if one is not None:
                 return np.broadcast_to(scale(one), g.shape)
@@ -498,7 +498,7 @@ def splat_times(g: Any, x: Any, factor: float) -> Any:
     shape (one pass over x, not two; for a traced x, as in an HVP, one traced operation, not two: then
     the result is traced too), else None. Exact when multiplying by ``factor`` is (a power of 2, as in
     ``x ** 2``'s ``2x``): both orders then round the same product once."""
-    if type(x) is not np.ndarray and not isinstance(x, Tracer):
+    if type(x) is not NDARRAY and not isinstance(x, Tracer):
         return None
     one = splat_of(g)
     if one is None or g.shape != x.shape:
@@ -516,5 +516,5 @@ def is_scratch(d: Any, g: Any) -> bool:
     of page faults, which costs more than the multiplication. The caller must exclude the arrays the
     rule closed over (its inputs and output), which own their memory too.
     """
-    return (type(d) is np.ndarray and type(g) is np.ndarray and d.base is None and d.flags.writeable
+    return (type(d) is NDARRAY and type(g) is NDARRAY and d.base is None and d.flags.writeable
             and d.shape == g.shape and d.dtype == g.dtype)

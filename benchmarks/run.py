@@ -108,11 +108,15 @@ NOTES = """## Where the time goes (targets missed or close to their limit)
   cotangents and their tangents backward, three more matrix-vector products) against g's 9. JAX eager
   takes ~40x, autograd 41-53x. Instructions per HVP (callgrind, BLAS on one thread): 1.148M three
   rounds ago, 1.076M after the cuts two rounds ago, 1.005M after the last round's (1.011M with two of
-  the inlined calls taken back for simpler code, and `f(x)`'s shortcut moved into `select_args`), 0.988M
+  the inlined calls taken back for simpler code, and `f(x)`'s shortcut moved into `select_args`), 0.956M
   after this round's: `hvp(f, (x,), (v,))` on one real array runs the forward pass over the gradient's
   recording and sweep directly, without `jvp`'s and `grad`'s handling of argument structures (-24k
-  instructions; best time 172 -> 165 µs, new/old 0.951, in `bench_versions.py 75cf53d`). The last
-  round's cuts: the collector's pause taken once
+  instructions); trace scopes read the thread-local state once (-4k); `object.__new__` looked up once
+  (-7k); and the reads Python 3.11 does not specialize gone from the hot paths (`np.ndarray`: NumPy's
+  module has a `__getattr__`; a class attribute read through the trace; `prim.impl(...)`, a method call
+  on a slot), with a copy of the trace skeleton per transformation so that an HVP's two traces do not
+  evict each other's cached reads (-21k together, the copy alone -11k). The last round's cuts: the
+  collector's pause taken once
   per thread instead of once per block (trace scopes hold it, so an HVP's inner gradient and its sweep
   pay a per-thread check instead of a lock and four threshold calls: -10k); `jvp` of one array and
   gradients of f(x) without flattening or argument selection (-30k); `x ** 2`'s pullback on a traced base

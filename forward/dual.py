@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from autodiff.core import NDARRAY, Primitive, Trace, Tracer, call_rule, lower, shape_of
 from autodiff.core import PLAIN_TYPES as _PLAIN
-from autodiff.core import Primitive, Trace, Tracer, call_rule, lower, shape_of
 from autodiff.diagonal import diagonal_matrix, diagonal_of
 from autodiff.shapes import align_tangent, fit_tangent
 
@@ -79,7 +79,7 @@ def _elementwise_tangent(prim: Primitive, args: tuple, traced: Sequence[int], pr
             continue
         t = args[i].tangent
         x = primals[i]
-        x_shape = x.shape if type(x) is np.ndarray else shape_of(x)
+        x_shape = x.shape if type(x) is NDARRAY else shape_of(x)
         if x_shape != ans_shape:
             nb = len(shape_of(t)) - len(x_shape)
             t = align_tangent(t, x, ans)
@@ -95,7 +95,7 @@ def _checked_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primal
     output's shape with the ``nbt`` batch axes in front (a tuple comparison: cheap next to such a rule;
     ``nbt`` < 0: counted from the first traced argument)."""
     jvps = prim.jvps
-    want = ans.shape if type(ans) is np.ndarray else shape_of(ans)
+    want = ans.shape if type(ans) is NDARRAY else shape_of(ans)
     if nbt < 0:
         nbt = len(shape_of(args[traced[0]].tangent)) - len(shape_of(primals[traced[0]]))
     out = None
@@ -107,7 +107,7 @@ def _checked_tangent(prim: Primitive, args: tuple, traced: Sequence[int], primal
         ti = call_rule(rule, t, ans, primals, params)
         if ti is None:
             continue
-        got = ti.shape if type(ti) is np.ndarray else shape_of(ti)
+        got = ti.shape if type(ti) is NDARRAY else shape_of(ti)
         if (nbt or got != want) and (len(got) != nbt + len(want) or got[nbt:] != want):
             raise _tangent_error(prim, i, got, t, nbt, want)
         out = ti if out is None else out + ti
@@ -145,7 +145,7 @@ def _diagonal_jvp(prim: Primitive, args: tuple, traced: Sequence[int], primals: 
         c = rule(v, ans, *primals, **params)
         if c is v and len(traced) == 1:
             return t              # an identity map: the same batch, nothing to build
-        if type(c) is not np.ndarray or c.shape != (k,):
+        if type(c) is not NDARRAY or c.shape != (k,):
             return None
         total = c if total is None else total + c
     return None if total is None else diagonal_matrix(total)
@@ -158,11 +158,6 @@ def new_dual(trace: JVPTrace, primal: Any, tangent: Any) -> Dual:
     d.tangent = tangent
     d._trace = trace
     return d
-
-
-# Duals made directly by the user belong to one per-process forward trace that never ends, so that
-# ordinary dual-number arithmetic works: Dual(a, b) * Dual(c, d) == Dual(a c, a d + b c).
-_FREE = JVPTrace()
 
 
 class Dual(Tracer):
@@ -197,3 +192,7 @@ class Dual(Tracer):
 
 
 JVPTrace.tracer_type = Dual   # the class of this trace's values, defined after it
+
+# Duals made directly by the user belong to one per-process forward trace that never ends, so that
+# ordinary dual-number arithmetic works: Dual(a, b) * Dual(c, d) == Dual(a c, a d + b c).
+_FREE = JVPTrace()

@@ -19,7 +19,7 @@ from autodiff.batching import (
     prepare,
     run,
 )
-from autodiff.core import Tracer, shape_of, strip_inner, trace_scope
+from autodiff.core import NDARRAY, Tracer, shape_of, strip_inner, trace_scope
 from autodiff.executor import check_executor
 from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_forward_pass
@@ -91,7 +91,7 @@ def one_float_array(primals: Any, tangents: Any, kinds: str) -> bool:
     if type(primals) is not tuple or type(tangents) is not tuple or not len(primals) == 1 == len(tangents):
         return False
     p, t = primals[0], tangents[0]
-    return type(p) is np.ndarray and type(t) is np.ndarray and p.dtype == t.dtype and p.shape == t.shape \
+    return type(p) is NDARRAY and type(t) is NDARRAY and p.dtype == t.dtype and p.shape == t.shape \
         and p.dtype.kind in kinds
 
 

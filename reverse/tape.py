@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from autodiff.core import (
+    NDARRAY,
     PLAIN_TYPES,
     Primitive,
     Trace,
@@ -320,7 +321,7 @@ def _pull_checked(node: Node, g: Any, acc: _Accumulator) -> None:
         c = pullback(g)
         if c is None:
             continue
-        if (c.shape if type(c) is np.ndarray else shape_of(c))[nb:] != parent.shape:
+        if (c.shape if type(c) is NDARRAY else shape_of(c))[nb:] != parent.shape:
             raise _misshapen_cotangent(node, parent, c, g)
         acc.add(parent, c)
 

@@ -21,6 +21,7 @@ import operator
 import numpy as np
 
 from autodiff.core import (
+    NDARRAY,
     Sample,
     Tracer,
     defdomain,
@@ -51,7 +52,7 @@ def _is_const_scalar(c) -> bool:
     """True for a plain (untraced) scalar: a Python number, a NumPy scalar or a 0-d array."""
     if type(c) is float or type(c) is int or isinstance(c, np.generic):
         return True
-    return type(c) is complex or (type(c) is np.ndarray and c.ndim == 0)
+    return type(c) is complex or (type(c) is NDARRAY and c.ndim == 0)
 
 
 _negate = accepts_structured(SPLAT)(scaling_keeps_splat(operator.neg))
@@ -177,7 +178,7 @@ def _power_vjp_x(ans, x, y):
             fast = splat_times(g, x, 2.0)    # g 2x as x (2s) for a broadcast scalar g = s
             if fast is not None:
                 return fast
-            if type(g) is np.ndarray and isinstance(x, Tracer):
+            if type(g) is NDARRAY and isinstance(x, Tracer):
                 return x * (g * 2.0)         # one traced operation, not two (2 g x: exact either way)
         d = _power_dx(None, x, y)
         if is_scratch(d, g) and d is not x and d is not y:

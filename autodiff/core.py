@@ -370,9 +370,13 @@ def _called_array_method() -> tuple[str, str] | None:
     if load.opname not in ("LOAD_METHOD", "LOAD_ATTR") or not isinstance(name, str) \
             or name.startswith("_") or not callable(getattr(np.ndarray, name, None)):
         return None
-    plain_name = owner.opname in ("LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF") and \
-        isinstance(owner.argval, str)
-    return (owner.argval if plain_name else "W"), name
+    if owner.opname not in ("LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF") \
+            or not isinstance(owner.argval, str):
+        return "W", name      # the array is an expression (weights[0].dot(x)): not named
+    scopes = (frame.f_locals, frame.f_globals, frame.f_builtins)
+    array = next((scope[owner.argval] for scope in scopes if owner.argval in scope), None)
+    # a named receiver must be a plain array (for a traced one the conversion came from elsewhere)
+    return (owner.argval, name) if isinstance(array, np.ndarray) else None
 
 
 def _callee_index(instructions: list) -> int:
@@ -513,13 +517,13 @@ def _scipy_error() -> TypeError | None:
     )
 
 
-def _conversion_error(what: str) -> TypeError:
+def _conversion_error(what: str, by_numpy: bool = False) -> TypeError:
     if _storing_into_an_array():
         return _store_error()
     scipy_error = _scipy_error()
     if scipy_error is not None:
         return scipy_error
-    method = _called_array_method()
+    method = _called_array_method() if by_numpy else None   # np.asarray in C: maybe an array's method
     if method is not None:
         return _array_method_error(*method)
     return TypeError(
@@ -619,7 +623,7 @@ class Tracer:
 
     # ---- no silent conversion ---------------------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
-        raise _conversion_error("Converting to a NumPy array (np.asarray/np.array)")
+        raise _conversion_error("Converting to a NumPy array (np.asarray/np.array)", by_numpy=True)
 
     def __float__(self):
         raise _conversion_error("float()")

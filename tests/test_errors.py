@@ -137,6 +137,11 @@ def test_other_conversions_keep_the_general_message():
     with pytest.raises(TypeError, match="Converting to a NumPy array") as info:
         ad.grad(lambda x: np.sum(np.asarray(x)))(X)
     assert "on a plain NumPy array" not in str(info.value)
+    # a method of the traced value itself (an ndarray method's name, but not a plain array's call)
+    for convert in (lambda x: x.item(), lambda x: x[0].item(), lambda x: x.tolist()):
+        with pytest.raises(TypeError, match="of a traced value") as info:
+            ad.grad(lambda x: convert(x) * np.sum(x))(X)
+        assert "on a plain NumPy array" not in str(info.value)
 
 
 def test_truth_value_of_a_traced_array_says_to_compare_instead():

@@ -140,7 +140,7 @@ def test_other_conversions_keep_the_general_message():
     # a method of the traced value itself (an ndarray method's name, but not a plain array's call)
     for convert in (lambda x: x.item(), lambda x: x[0].item(), lambda x: x.tolist()):
         with pytest.raises(TypeError, match="of a traced value") as info:
-            ad.grad(lambda x: convert(x) * np.sum(x))(X)
+            ad.grad(lambda x, convert=convert: convert(x) * np.sum(x))(X)
         assert "on a plain NumPy array" not in str(info.value)
 
 

@@ -120,9 +120,13 @@ def test_a_plain_arrays_dot_method_on_a_traced_value_points_to_the_numpy_functio
         return np.sum(W.dot(x))
 
     def g(x):
-        return np.sum(weights[0].dot(x * x))
+        kernel = weights[0]
+        return np.sum(kernel.dot(x * x))   # the message names the array as the code does
 
-    for fn, shown in ((f, "W"), (g, "W")):
+    def h(x):
+        return np.sum(weights[0].dot(x * x))   # an expression: shown as W
+
+    for fn, shown in ((f, "W"), (g, "kernel"), (h, "W")):
         with pytest.raises(TypeError, match=rf"{shown}\.dot\(\.\.\.\) on a plain NumPy array") as info:
             if mode == "forward":
                 ad.jvp(fn, (X,), (np.ones(3),))

@@ -121,8 +121,8 @@ def _vjp_of(deriv: Callable | over) -> Callable:
     def vjp(ans, *args, **params):
         def pullback(g):
             d = fn(ans, *args, **params)
-            if type(d) is NDARRAY and d is not ans and all(d is not a for a in args):
-                return _scaled(g, d, op, ufunc, None, None, None)
+            if d is not ans and all(d is not a for a in args):
+                return _scaled(g, d, op, ufunc, None, None, None)   # in place into d when it is scratch
             return op(g, d)
         return pullback
     return vjp

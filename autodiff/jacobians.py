@@ -33,8 +33,8 @@ from autodiff.core import lower
 from autodiff.executor import check_executor
 from autodiff.mixed import find_waist, mixed_at, mixed_jacobian, predict_mixed
 from autodiff.planner import _best_time, cost_model, graph_costs, predict
-from autodiff.pytree import tree_flatten
-from forward.jvp import ONE_LEAF, forward_jacobian, jacfwd, jvp, one_float_array, push_forward
+from autodiff.pytree import ONE_ARGUMENT, tree_flatten
+from forward.jvp import forward_jacobian, jacfwd, jvp, one_float_array, push_forward
 from reverse.tape import memory_report
 from reverse.vjp import Recording, grad, grad_of_float_array, jacrev, reverse_jacobian, value_and_grad
 
@@ -607,7 +607,7 @@ def hvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> Any:
     if one_float_array(primals, tangents, "f"):
         # hvp(f, (x,), (v,)) on one real array: the forward pass over the gradient's recording and sweep
         # directly, without jvp's and grad's handling of argument structures
-        _, out_t, _ = push_forward(lambda x: grad_of_float_array(f, x), ONE_LEAF, [primals[0]],
+        _, out_t, _ = push_forward(lambda x: grad_of_float_array(f, x), ONE_ARGUMENT, [primals[0]],
                                    [tangents[0]])
         return out_t[0]
     value_and_grad_f = value_and_grad(f)

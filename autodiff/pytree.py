@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure"]
+__all__ = ["TreeDef", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves", "tree_structure",
+           "ONE_ARGUMENT"]
 
 
 class TreeDef:
@@ -63,6 +64,9 @@ def _flat_tuple(n: int) -> TreeDef:
         if n <= 64:
             _FLAT_TUPLES[n] = treedef
     return treedef
+
+
+ONE_ARGUMENT = _flat_tuple(1)   # the structure of ``(x,)``: one positional argument, a single leaf
 
 
 def _flatten_into(tree: Any, leaves: list) -> TreeDef:

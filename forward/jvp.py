@@ -21,11 +21,11 @@ from autodiff.batching import (
 )
 from autodiff.core import NDARRAY, Tracer, shape_of, strip_inner, trace_scope
 from autodiff.executor import check_executor
-from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.pytree import ONE_ARGUMENT, TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_forward_pass
 from forward.dual import Dual, JVPTrace, new_dual
 
-__all__ = ["jvp", "jacfwd", "push_forward", "forward_jacobian", "one_float_array", "ONE_LEAF"]
+__all__ = ["jvp", "jacfwd", "push_forward", "forward_jacobian", "one_float_array"]
 
 
 def push_forward(fun: Callable, in_tree: TreeDef, primals: list, tangents: list,
@@ -63,7 +63,7 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     """
     if one_float_array(primals, tangents, "fc"):
         # the common jvp(f, (x,), (v,)) on one float array: nothing to flatten, convert or check
-        values, out_t, out_tree = push_forward(f, ONE_LEAF, [primals[0]], [tangents[0]])
+        values, out_t, out_tree = push_forward(f, ONE_ARGUMENT, [primals[0]], [tangents[0]])
         return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError(
@@ -80,9 +80,6 @@ def jvp(f: Callable, primals: tuple | list, tangents: tuple | list) -> tuple[Any
     flat_t = [_check_tangent(p, as_value(t), i) for i, (p, t) in enumerate(zip(flat_p, flat_t))]
     values, out_t, out_tree = push_forward(f, in_tree, flat_p, flat_t)
     return tree_unflatten(out_tree, values), tree_unflatten(out_tree, out_t)
-
-
-ONE_LEAF = tree_flatten((0,))[1]   # the structure of a tuple of one leaf
 
 
 def one_float_array(primals: Any, tangents: Any, kinds: str) -> bool:

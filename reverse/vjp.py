@@ -17,7 +17,7 @@ from autodiff.argnums import as_value, check_float_leaf, select_args
 from autodiff.batching import Inputs, Outputs, check_chunk_size, check_plain, prepare, reverse_blocks, run
 from autodiff.core import collector_held, drop_inactive, gc_paused, shape_of, strip_inner, trace_scope
 from autodiff.executor import check_executor
-from autodiff.pytree import TreeDef, tree_flatten, tree_unflatten
+from autodiff.pytree import ONE_ARGUMENT, TreeDef, tree_flatten, tree_unflatten
 from autodiff.stats import record_backward_pass, record_tape_pass
 from reverse.remat import checkpoint
 from reverse.tape import Node, Tape, TapeTracer, backward, new_leaf
@@ -152,9 +152,15 @@ def _value_and_grad_flat(g: Callable, dyn: tuple) -> tuple[Any, Any]:
 
 def _record_and_pull(g: Callable, dyn: tuple) -> tuple[Any, Any]:
     rec, in_tree = _record(g, dyn)
+    value, grads = _pull_gradient(rec)
+    return value, tree_unflatten(in_tree, grads)
+
+
+def _pull_gradient(rec: Recording) -> tuple[Any, list]:
+    """The recorded scalar output and the flat gradient: one sweep seeded with dL/dL = 1."""
     value = _scalar_output(rec)
-    cot = np.array(1, dtype=value.dtype)  # the seed dL/dL = 1 (np.array: no Python-level wrapper)
-    return value, tree_unflatten(in_tree, rec.pull([cot], release=True))
+    cot = np.array(1, dtype=value.dtype)  # the seed (np.array: no Python-level wrapper)
+    return value, rec.pull([cot], release=True)
 
 
 def grad_of_float_array(f: Callable, x: Any) -> Any:
@@ -164,12 +170,7 @@ def grad_of_float_array(f: Callable, x: Any) -> Any:
     For an HVP's inner gradient, which runs inside the forward trace's scope (so the collector is
     paused already, core.gc_paused).
     """
-    rec = Recording(f, ONE_ARGUMENT, [x])
-    value = _scalar_output(rec)
-    return rec.pull([np.array(1, dtype=value.dtype)], release=True)[0]   # the seed dL/dL = 1
-
-
-ONE_ARGUMENT = tree_flatten((0,))[1]   # the structure of one positional argument
+    return _pull_gradient(Recording(f, ONE_ARGUMENT, [x]))[1][0]
 
 
 def _lower_aux(aux: Any) -> Any:
